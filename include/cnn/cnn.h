@@ -1,0 +1,23 @@
+// Everything in one include.
+#pragma once
+
+#include "cnn/error.h"
+#include "cnn/io/archive.h"
+#include "cnn/models/tutorial.h"
+#include "cnn/nn/layers.h"
+#include "cnn/nn/loss.h"
+#include "cnn/nn/module.h"
+#include "cnn/ops/argmax.h"
+#include "cnn/ops/conv2d.h"
+#include "cnn/ops/cross_entropy.h"
+#include "cnn/ops/dropout.h"
+#include "cnn/ops/flatten.h"
+#include "cnn/ops/linear.h"
+#include "cnn/ops/maxpool2d.h"
+#include "cnn/ops/relu.h"
+#include "cnn/ops/softmax.h"
+#include "cnn/optim/adam.h"
+#include "cnn/optim/sgd.h"
+#include "cnn/random.h"
+#include "cnn/summary.h"
+#include "cnn/tensor.h"

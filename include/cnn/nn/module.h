@@ -1,0 +1,126 @@
+// Module: the base of every layer and model, after PyTorch's nn.Module.
+//
+// Each module caches what its backward pass needs during forward(); backward(dy) returns dx and
+// accumulates into its parameters' .grad (as PyTorch's autograd accumulates; zero_grad() clears
+// them). Children are named and ordered, so parameter names follow PyTorch's state_dict
+// ("conv1.0.weight", "classifier.4.bias").
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cnn/tensor.h"
+
+namespace cnn {
+
+struct Parameter {
+  Tensor value;
+  Tensor grad;  // same shape as value, zero until a backward pass accumulates into it
+  bool requires_grad = true;
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  // Runs the layer. An error thrown inside names this module's place in the model and its repr.
+  Tensor forward(const Tensor& x);
+  Tensor operator()(const Tensor& x) { return forward(x); }
+  // dy: gradient of the loss w.r.t. the last forward() output -> dx. Needs a prior forward().
+  Tensor backward(const Tensor& dy);
+
+  // "Conv2d", "Sequential", "CNN": the name PyTorch prints.
+  virtual std::string type_name() const = 0;
+  // What PyTorch prints between the parentheses of a leaf: "1, 16, kernel_size=(3, 3), ...".
+  virtual std::string extra_repr() const { return ""; }
+  // The module printed as PyTorch prints it, children indented.
+  std::string repr() const;
+
+  void train(bool mode = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  std::vector<std::pair<std::string, Parameter*>> named_parameters();
+  std::vector<Parameter*> parameters();
+  // Parameters owned by this module itself, not its children.
+  const std::vector<std::pair<std::string, std::unique_ptr<Parameter>>>& own_parameters() const {
+    return params_;
+  }
+  int64_t num_parameters() const;
+  void zero_grad();
+
+  // Ordered as PyTorch orders a state_dict. Tensors share storage with the parameters.
+  std::vector<std::pair<std::string, Tensor>> state_dict() const;
+  // Copies values in. With strict, missing or unexpected keys are an error; a shape mismatch
+  // always is. Nothing is copied unless every check passes.
+  void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
+
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
+    return children_;
+  }
+  // The child at a dotted path ("conv1.0"); throws if there is none.
+  Module& submodule(const std::string& path);
+
+  // Called after every leaf module's forward with its output (torchsummary's hook). One per
+  // thread; pass {} to remove.
+  using ForwardHook = std::function<void(const Module& leaf, const Tensor& output)>;
+  static void set_forward_hook(ForwardHook hook);
+
+ protected:
+  virtual Tensor forward_impl(const Tensor& x) = 0;
+  virtual Tensor backward_impl(const Tensor& dy) = 0;
+
+  Parameter& register_parameter(std::string name, Tensor value);
+  template <class M>
+  std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> module) {
+    module->name_in_parent_ = name;
+    children_.emplace_back(std::move(name), module);
+    return module;
+  }
+
+ private:
+  void collect_parameters(const std::string& prefix,
+                          std::vector<std::pair<std::string, Parameter*>>& out) const;
+  void repr_into(std::string& out, int indent) const;
+
+  bool training_ = true;
+  std::string name_in_parent_;
+  std::vector<std::pair<std::string, std::unique_ptr<Parameter>>> params_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+// A chain of modules, run in order; backward runs them in reverse. Children are named "0", "1"...
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  Sequential(std::initializer_list<std::shared_ptr<Module>> modules) {
+    for (auto& m : modules) push_back(m);
+  }
+  void push_back(std::shared_ptr<Module> module) {
+    register_module(std::to_string(children().size()), std::move(module));
+  }
+  std::size_t size() const { return children().size(); }
+  Module& operator[](std::size_t i) const { return *children().at(i).second; }
+  std::string type_name() const override { return "Sequential"; }
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
+  Tensor backward_impl(const Tensor& dy) override;
+};
+
+// sequential(std::make_shared<Conv2d>(...), std::make_shared<ReLU>()) -> a shared Sequential.
+template <class... Ms>
+std::shared_ptr<Sequential> sequential(std::shared_ptr<Ms>... modules) {
+  auto s = std::make_shared<Sequential>();
+  (s->push_back(std::move(modules)), ...);
+  return s;
+}
+
+}  // namespace cnn

@@ -1,0 +1,181 @@
+#include "cnn/nn/module.h"
+
+#include <algorithm>
+#include <set>
+
+#include "cnn/error.h"
+
+namespace cnn {
+
+namespace {
+thread_local Module::ForwardHook tls_forward_hook;
+}  // namespace
+
+void Module::set_forward_hook(ForwardHook hook) { tls_forward_hook = std::move(hook); }
+
+Tensor Module::forward(const Tensor& x) {
+  try {
+    Tensor y = forward_impl(x);
+    if (children_.empty() && tls_forward_hook) tls_forward_hook(*this, y);
+    return y;
+  } catch (Error& e) {
+    if (children_.empty()) e.set_layer(type_name() + "(" + extra_repr() + ")");
+    if (!name_in_parent_.empty()) e.prepend_path(name_in_parent_);
+    throw;
+  }
+}
+
+Tensor Module::backward(const Tensor& dy) {
+  try {
+    return backward_impl(dy);
+  } catch (Error& e) {
+    if (children_.empty()) e.set_layer(type_name() + "(" + extra_repr() + ")");
+    if (!name_in_parent_.empty()) e.prepend_path(name_in_parent_);
+    throw;
+  }
+}
+
+std::string Module::repr() const {
+  std::string out;
+  repr_into(out, 0);
+  return out;
+}
+
+void Module::repr_into(std::string& out, int indent) const {
+  out += type_name() + "(";
+  if (children_.empty()) {
+    out += extra_repr() + ")";
+    return;
+  }
+  const std::string pad(static_cast<std::size_t>(indent) + 2, ' ');
+  out += "\n";
+  for (const auto& [name, child] : children_) {
+    out += pad + "(" + name + "): ";
+    child->repr_into(out, indent + 2);
+    out += "\n";
+  }
+  out += std::string(static_cast<std::size_t>(indent), ' ') + ")";
+}
+
+void Module::train(bool mode) {
+  training_ = mode;
+  for (auto& [name, child] : children_) child->train(mode);
+}
+
+Parameter& Module::register_parameter(std::string name, Tensor value) {
+  auto p = std::make_unique<Parameter>();
+  p->grad = Tensor(value.shape());
+  p->value = std::move(value);
+  params_.emplace_back(std::move(name), std::move(p));
+  return *params_.back().second;
+}
+
+void Module::collect_parameters(const std::string& prefix,
+                                std::vector<std::pair<std::string, Parameter*>>& out) const {
+  for (const auto& [name, p] : params_) out.emplace_back(prefix + name, p.get());
+  for (const auto& [name, child] : children_) child->collect_parameters(prefix + name + ".", out);
+}
+
+std::vector<std::pair<std::string, Parameter*>> Module::named_parameters() {
+  std::vector<std::pair<std::string, Parameter*>> out;
+  collect_parameters("", out);
+  return out;
+}
+
+std::vector<Parameter*> Module::parameters() {
+  std::vector<Parameter*> out;
+  for (auto& [name, p] : named_parameters()) out.push_back(p);
+  return out;
+}
+
+int64_t Module::num_parameters() const {
+  std::vector<std::pair<std::string, Parameter*>> all;
+  collect_parameters("", all);
+  int64_t n = 0;
+  for (auto& [name, p] : all) n += p->value.numel();
+  return n;
+}
+
+void Module::zero_grad() {
+  for (auto& [name, p] : named_parameters()) p->grad.fill(0.0f);
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::state_dict() const {
+  std::vector<std::pair<std::string, Parameter*>> all;
+  collect_parameters("", all);
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (auto& [name, p] : all) out.emplace_back(name, p->value);
+  return out;
+}
+
+void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool strict) {
+  auto params = named_parameters();
+  std::vector<std::string> missing, mismatched;
+  std::set<std::string> known;
+  for (auto& [name, p] : params) {
+    known.insert(name);
+    auto it = state.find(name);
+    if (it == state.end()) {
+      missing.push_back(name);
+    } else if (it->second.shape() != p->value.shape()) {
+      mismatched.push_back("size mismatch for " + name + ": copying a param with shape " +
+                           shape_str(it->second.shape()) +
+                           " from checkpoint, the shape in current model is " +
+                           shape_str(p->value.shape()));
+    }
+  }
+  std::vector<std::string> unexpected;
+  for (auto& [name, t] : state) {
+    if (!known.count(name)) unexpected.push_back(name);
+  }
+  std::string msg;
+  auto join = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (auto& x : v) s += (s.empty() ? "\"" : ", \"") + x + "\"";
+    return s;
+  };
+  if (strict && !missing.empty()) msg += "Missing key(s) in state_dict: " + join(missing) + ". ";
+  if (strict && !unexpected.empty()) {
+    msg += "Unexpected key(s) in state_dict: " + join(unexpected) + ". ";
+  }
+  for (auto& m : mismatched) msg += m + ". ";
+  if (!msg.empty()) {
+    msg.pop_back();
+    throw Error("Error(s) in loading state_dict for " + type_name() + ": " + msg);
+  }
+  for (auto& [name, p] : params) {
+    auto it = state.find(name);
+    if (it != state.end()) std::copy(it->second.begin(), it->second.end(), p->value.data());
+  }
+}
+
+Module& Module::submodule(const std::string& path) {
+  Module* m = this;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const std::size_t dot = std::min(path.find('.', start), path.size());
+    const std::string part = path.substr(start, dot - start);
+    auto it = std::find_if(m->children_.begin(), m->children_.end(),
+                           [&](const auto& c) { return c.first == part; });
+    if (it == m->children_.end()) {
+      throw Error(type_name() + " has no submodule '" + path + "'");
+    }
+    m = it->second.get();
+    start = dot + 1;
+  }
+  return *m;
+}
+
+Tensor Sequential::forward_impl(const Tensor& x) {
+  Tensor y = x;
+  for (auto& [name, child] : children()) y = child->forward(y);
+  return y;
+}
+
+Tensor Sequential::backward_impl(const Tensor& dy) {
+  Tensor d = dy;
+  for (auto it = children().rbegin(); it != children().rend(); ++it) d = it->second->backward(d);
+  return d;
+}
+
+}  // namespace cnn

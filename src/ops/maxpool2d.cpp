@@ -1,0 +1,115 @@
+// maxpool2d forward and backward: reference CPU kernels behind the shape checks.
+#include "cnn/ops/maxpool2d.h"
+
+#include <cmath>
+#include <limits>
+
+#include "cnn/error.h"
+
+namespace cnn {
+
+void check_pool2d_geometry(const Pool2dGeometry& g) {
+  if (g.kernel.h <= 0 || g.kernel.w <= 0) {
+    throw Error("kernel_size should be greater than zero, got " + g.kernel.pair_str());
+  }
+  if (g.stride.h <= 0 || g.stride.w <= 0) {
+    throw Error("stride should be greater than zero, got " + g.stride.pair_str());
+  }
+  if (g.dilation.h <= 0 || g.dilation.w <= 0) {
+    throw Error("dilation should be greater than zero, got " + g.dilation.pair_str());
+  }
+  if (g.padding.h < 0 || g.padding.w < 0) {
+    throw Error("padding must be non-negative, got " + g.padding.pair_str());
+  }
+  if (g.padding.h > g.kernel.h / 2 || g.padding.w > g.kernel.w / 2) {
+    throw Error("pad should be at most half of kernel size, but got padding=" +
+                g.padding.pair_str() + " for kernel_size=" + g.kernel.pair_str());
+  }
+}
+
+int64_t pool_output_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dilation,
+                         bool ceil_mode) {
+  const int64_t span = in + 2 * pad - dilation * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+  // Floor division (span can be negative for a too small input).
+  int64_t out = (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
+  // The last window must start inside the input or its left padding.
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+Shape maxpool2d_output_shape(const Shape& x, const Pool2dGeometry& g) {
+  check_pool2d_geometry(g);
+  if (x.size() != 4) {
+    throw Error("expected a 4-D input (N, C, H, W), got shape " + shape_str(x));
+  }
+  const int64_t H_out =
+      pool_output_size(x[2], g.kernel.h, g.padding.h, g.stride.h, g.dilation.h, g.ceil_mode);
+  const int64_t W_out =
+      pool_output_size(x[3], g.kernel.w, g.padding.w, g.stride.w, g.dilation.w, g.ceil_mode);
+  if (H_out < 1 || W_out < 1) {
+    throw Error("input of shape " + shape_str(x) + " is too small: calculated output size (" +
+                std::to_string(H_out) + " x " + std::to_string(W_out) +
+                ") must be at least 1 x 1");
+  }
+  return {x[0], x[1], H_out, W_out};
+}
+
+Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, std::vector<int32_t>* indices) {
+  if (x.device() != Device::CPU) throw Error("maxpool2d: input is on " + to_string(x.device()));
+  const Shape y_shape = maxpool2d_output_shape(x.shape(), g);
+  Tensor y(y_shape);
+  const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t H_out = y_shape[2], W_out = y_shape[3];
+  if (indices) indices->resize(static_cast<std::size_t>(y.numel()));
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* x_plane = x.data() + p * H * W;
+    float* y_plane = y.data() + p * H_out * W_out;
+    for (int64_t oh = 0; oh < H_out; ++oh) {
+      int64_t h0 = oh * g.stride.h - g.padding.h;
+      const int64_t h1 = std::min(h0 + (g.kernel.h - 1) * g.dilation.h + 1, H);
+      while (h0 < 0) h0 += g.dilation.h;
+      for (int64_t ow = 0; ow < W_out; ++ow) {
+        int64_t w0 = ow * g.stride.w - g.padding.w;
+        const int64_t w1 = std::min(w0 + (g.kernel.w - 1) * g.dilation.w + 1, W);
+        while (w0 < 0) w0 += g.dilation.w;
+        // As PyTorch: the first maximum wins, and NaN propagates.
+        int64_t best_i = h0 * W + w0;
+        float best = -std::numeric_limits<float>::infinity();
+        for (int64_t ih = h0; ih < h1; ih += g.dilation.h) {
+          for (int64_t iw = w0; iw < w1; iw += g.dilation.w) {
+            const float v = x_plane[ih * W + iw];
+            if (v > best || std::isnan(v)) {
+              best = v;
+              best_i = ih * W + iw;
+            }
+          }
+        }
+        y_plane[oh * W_out + ow] = best;
+        if (indices) (*indices)[p * H_out * W_out + oh * W_out + ow] = static_cast<int32_t>(best_i);
+      }
+    }
+  }
+  return y;
+}
+
+Tensor maxpool2d_backward(const Shape& x_shape, const Tensor& dy,
+                          const std::vector<int32_t>& indices) {
+  if (x_shape.size() != 4 || dy.dim() != 4 || dy.size(0) != x_shape[0] ||
+      dy.size(1) != x_shape[1] || static_cast<int64_t>(indices.size()) != dy.numel()) {
+    throw Error("maxpool2d_backward: grad_output of shape " + shape_str(dy.shape()) +
+                " does not match input shape " + shape_str(x_shape) + " and " +
+                std::to_string(indices.size()) + " saved indices");
+  }
+  Tensor dx(x_shape);
+  const int64_t planes = x_shape[0] * x_shape[1], in_plane = x_shape[2] * x_shape[3];
+  const int64_t out_plane = dy.size(2) * dy.size(3);
+  for (int64_t p = 0; p < planes; ++p) {
+    float* dx_plane = dx.data() + p * in_plane;
+    const float* dy_plane = dy.data() + p * out_plane;
+    const int32_t* idx = indices.data() + p * out_plane;
+    for (int64_t i = 0; i < out_plane; ++i) dx_plane[idx[i]] += dy_plane[i];
+  }
+  return dx;
+}
+
+}  // namespace cnn

@@ -1,0 +1,113 @@
+// Shared test helpers: fixture loading, the tolerance table, tensor comparison and the
+// finite-difference gradient check.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cnn/cnn.h"
+
+namespace cnn::testing {
+
+// The tolerance table: |got - want| <= atol + rtol * |want|, element by element.
+struct Tol {
+  double rtol, atol;
+};
+// Golden fixtures: float32 kernels against PyTorch's float32 kernels; the sums differ only in
+// order. atol covers elements that are sums cancelling to near zero.
+inline constexpr Tol kGolden{1e-4, 1e-5};
+// Whole-model gradients: sums over 64 images and hundreds of taps per element, so cancellation
+// leaves absolute errors a little above the single-op ones.
+inline constexpr Tol kModel{1e-4, 2e-5};
+// Finite differences in float32: rounding in the perturbed outputs bounds their accuracy.
+inline constexpr Tol kGradCheck{1e-2, 2e-3};
+
+inline std::string fixture(const std::string& name) {
+  return std::string(CNN_FIXTURE_DIR) + "/" + name + ".cnnt";
+}
+
+inline std::string case_name(int i) { return std::to_string(i) + "/"; }
+
+// Non-fatal comparison with a message naming the worst element.
+inline ::testing::AssertionResult all_close(const Tensor& got, const Tensor& want, Tol tol) {
+  if (got.shape() != want.shape()) {
+    return ::testing::AssertionFailure()
+           << "shape " << shape_str(got.shape()) << " != expected " << shape_str(want.shape());
+  }
+  int64_t bad = 0, worst = -1;
+  double worst_excess = 0.0;
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    const double g = got[i], w = want[i];
+    const double allowed = tol.atol + tol.rtol * std::fabs(w);
+    const double err = std::fabs(g - w);
+    if (!(err <= allowed) && !(std::isinf(g) && g == w)) {
+      ++bad;
+      if (worst < 0 || err - allowed > worst_excess || std::isnan(err)) {
+        worst_excess = err - allowed;
+        worst = i;
+      }
+    }
+  }
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << bad << " of " << got.numel() << " elements differ; worst at flat index " << worst
+         << ": got " << got[worst] << ", expected " << want[worst] << " (rtol " << tol.rtol
+         << ", atol " << tol.atol << ")";
+}
+
+inline Tensor randn(const Shape& shape, Generator& gen) {
+  Tensor t(shape);
+  // Box-Muller: enough for test data.
+  for (float& v : t) {
+    const double u1 = std::max(1e-12, double(gen.uniform())), u2 = gen.uniform();
+    v = static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2));
+  }
+  return t;
+}
+
+inline std::vector<int64_t> to_indices(const Tensor& t) {
+  std::vector<int64_t> out;
+  for (float v : t) out.push_back(static_cast<int64_t>(v));
+  return out;
+}
+
+// Checks an analytic gradient against central differences of L = sum(dy * f()), where f reads
+// `input` (which this function perturbs in place and restores). Checks at most max_checks
+// elements, spread over the tensor.
+inline ::testing::AssertionResult gradcheck(const std::function<Tensor()>& f, Tensor& input,
+                                            const Tensor& analytic, const Tensor& dy, double eps,
+                                            Tol tol = kGradCheck, int64_t max_checks = 120) {
+  if (analytic.shape() != input.shape()) {
+    return ::testing::AssertionFailure() << "gradient shape " << shape_str(analytic.shape())
+                                         << " != input shape " << shape_str(input.shape());
+  }
+  auto loss = [&] {
+    const Tensor y = f();
+    double sum = 0.0;
+    for (int64_t i = 0; i < y.numel(); ++i) sum += double(y[i]) * dy[i];
+    return sum;
+  };
+  const int64_t n = input.numel();
+  const int64_t stride = std::max<int64_t>(1, n / max_checks);
+  for (int64_t i = 0; i < n; i += stride) {
+    const float orig = input[i];
+    input[i] = static_cast<float>(orig + eps);
+    const double up = loss();
+    input[i] = static_cast<float>(orig - eps);
+    const double down = loss();
+    input[i] = orig;
+    const double numeric = (up - down) / (2.0 * eps);
+    const double err = std::fabs(numeric - analytic[i]);
+    if (!(err <= tol.atol + tol.rtol * std::fabs(numeric))) {
+      return ::testing::AssertionFailure()
+             << "element " << i << ": analytic " << analytic[i] << ", numeric " << numeric;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace cnn::testing
