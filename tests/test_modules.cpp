@@ -1,1 +1,132 @@
-#include <gtest/gtest.h>
+// Module behaviour: parameters and their names, train/eval, dropout, initialisation, gradient
+// accumulation, Sequential.
+#include <cmath>
+
+#include "testing.h"
+
+namespace cnn::testing {
+namespace {
+
+TEST(Modules, TutorialModelParameterCount) {
+  TutorialCNN model;
+  EXPECT_EQ(model.num_parameters(), 55338);
+  EXPECT_EQ(model.named_parameters().size(), 8u);
+}
+
+TEST(Modules, DefaultInitialisationBounds) {
+  // PyTorch: weights and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+  Generator gen(3);
+  Conv2d conv(Conv2dOptions(16, 32, 3), gen);
+  Linear fc(LinearOptions(1568, 32), gen);
+  auto check = [](const Tensor& t, double fan_in) {
+    const double bound = 1.0 / std::sqrt(fan_in);
+    double lo = 1e9, hi = -1e9, sum_sq = 0;
+    for (float v : t) {
+      lo = std::min(lo, double(v));
+      hi = std::max(hi, double(v));
+      sum_sq += double(v) * v;
+    }
+    EXPECT_GE(lo, -bound);
+    EXPECT_LE(hi, bound);
+    if (t.numel() > 1000) {
+      EXPECT_LT(lo, -0.95 * bound);
+      EXPECT_GT(hi, 0.95 * bound);
+      // Variance of U(-b, b) is b^2 / 3.
+      EXPECT_NEAR(sum_sq / t.numel(), bound * bound / 3, 0.1 * bound * bound / 3);
+    }
+  };
+  check(conv.weight().value, 16 * 9);
+  check(conv.bias()->value, 16 * 9);
+  check(fc.weight().value, 1568);
+  check(fc.bias()->value, 1568);
+}
+
+TEST(Modules, SeededConstructionIsReproducible) {
+  manual_seed(5);
+  TutorialCNN a;
+  manual_seed(5);
+  TutorialCNN b;
+  for (std::size_t i = 0; i < a.state_dict().size(); ++i) {
+    EXPECT_TRUE(all_close(a.state_dict()[i].second, b.state_dict()[i].second, Tol{0, 0}));
+  }
+}
+
+TEST(Modules, TrainEvalReachesEveryChild) {
+  TutorialCNN model;
+  EXPECT_TRUE(model.submodule("classifier.3").is_training());
+  model.eval();
+  EXPECT_FALSE(model.submodule("classifier.3").is_training());
+  EXPECT_FALSE(model.conv1->is_training());
+  model.train();
+  EXPECT_TRUE(model.submodule("conv2.2").is_training());
+  EXPECT_THROW(model.submodule("conv3"), Error);
+}
+
+TEST(Modules, DropoutTrainVersusEval) {
+  Generator gen(11);
+  Dropout drop(0.3, gen);
+  const Tensor x = Tensor::full({200, 100}, 2.0f);
+  const Tensor y = drop.forward(x);
+  int64_t zeros = 0;
+  for (float v : y) {
+    if (v == 0.0f) {
+      ++zeros;
+    } else {
+      EXPECT_FLOAT_EQ(v, 2.0f / 0.7f);
+    }
+  }
+  EXPECT_NEAR(double(zeros) / y.numel(), 0.3, 0.02);
+  const Tensor dx = drop.backward(Tensor::full(x.shape(), 1.0f));
+  for (int64_t i = 0; i < x.numel(); ++i) EXPECT_EQ(dx[i] == 0.0f, y[i] == 0.0f);
+
+  drop.eval();
+  EXPECT_TRUE(all_close(drop.forward(x), x, Tol{0, 0}));
+  EXPECT_TRUE(all_close(drop.backward(x), x, Tol{0, 0}));
+}
+
+TEST(Modules, GradientsAccumulateUntilZeroGrad) {
+  Generator gen(2);
+  Linear fc(LinearOptions(3, 2), gen);
+  const Tensor x = randn({4, 3}, gen), dy = randn({4, 2}, gen);
+  fc.forward(x);
+  fc.backward(dy);
+  const Tensor once = fc.weight().grad.clone();
+  fc.forward(x);
+  fc.backward(dy);
+  for (int64_t i = 0; i < once.numel(); ++i) {
+    EXPECT_NEAR(fc.weight().grad[i], 2 * once[i], 1e-5);
+  }
+  fc.zero_grad();
+  for (float v : fc.weight().grad) EXPECT_EQ(v, 0.0f);
+}
+
+TEST(Modules, SequentialChainsForwardAndBackward) {
+  Generator gen(9);
+  auto seq = sequential(std::make_shared<Linear>(LinearOptions(5, 4), gen),
+                        std::make_shared<ReLU>(), std::make_shared<Linear>(LinearOptions(4, 3), gen));
+  EXPECT_EQ(seq->size(), 3u);
+  Tensor x = randn({2, 5}, gen);
+  const Tensor dy = randn({2, 3}, gen);
+  seq->forward(x);
+  const Tensor dx = seq->backward(dy);
+  EXPECT_TRUE(gradcheck([&] { return seq->forward(x); }, x, dx, dy, 1e-2));
+  std::vector<std::string> names;
+  for (auto& [name, p] : seq->named_parameters()) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias"}));
+}
+
+TEST(Modules, SoftmaxArgmaxHead) {
+  // The tutorial's prediction: softmax over the logits, argmax for the class.
+  const Tensor logits = Tensor::from({1, 10}, {-7.427f, 8.698f, 0.407f, -4.990f, -4.264f, -3.783f,
+                                               -4.286f, -3.159f, -2.024f, -4.415f});
+  Softmax softmax(1);
+  const Tensor probs = softmax.forward(logits);
+  double sum = 0;
+  for (float p : probs) sum += p;
+  EXPECT_NEAR(sum, 1.0, 1e-6);
+  EXPECT_NEAR(probs[1], 1.0, 1e-3);
+  EXPECT_EQ(argmax(probs, 1), (std::vector<int64_t>{1}));
+}
+
+}  // namespace
+}  // namespace cnn::testing

@@ -1,1 +1,111 @@
-#include <gtest/gtest.h>
+// Tensor, Generator and the tensor archive.
+#include <cstdio>
+#include <fstream>
+
+#include "testing.h"
+
+namespace cnn::testing {
+namespace {
+
+TEST(Tensor, ShapeStorageAndAlignment) {
+  Tensor t({2, 3, 4});
+  EXPECT_EQ(t.numel(), 24);
+  EXPECT_EQ(t.dim(), 3);
+  EXPECT_EQ(t.size(-1), 4);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data()) % Tensor::kAlignment, 0u);
+  for (float v : t) EXPECT_EQ(v, 0.0f);
+  EXPECT_EQ(t.device(), Device::CPU);
+  EXPECT_EQ(shape_str(t.shape()), "(2, 3, 4)");
+  EXPECT_EQ(shape_str({5}), "(5,)");
+}
+
+TEST(Tensor, CopiesShareStorageClonesDoNot) {
+  Tensor a = Tensor::from({2, 2}, {1, 2, 3, 4});
+  Tensor b = a;
+  Tensor c = a.clone();
+  a[0] = 9;
+  EXPECT_EQ(b[0], 9);
+  EXPECT_EQ(c[0], 1);
+  EXPECT_EQ(a.at({1, 0}), 3);
+}
+
+TEST(Tensor, ReshapeChecksNumel) {
+  Tensor a({2, 3, 4});
+  EXPECT_EQ(a.reshape({6, -1}).shape(), (Shape{6, 4}));
+  EXPECT_THROW(a.reshape({5, 5}), Error);
+  EXPECT_THROW(a.reshape({-1, -1}), Error);
+  EXPECT_THROW(Tensor({2, -1}), Error);
+  EXPECT_THROW(Tensor::from({2}, {1, 2, 3}), Error);
+  EXPECT_THROW(a.size(3), Error);
+  EXPECT_THROW(a.at({0, 0, 4}), Error);
+  EXPECT_THROW(Tensor({2}, Device::CUDA), Error);
+}
+
+TEST(Generator, SeededAndReproducible) {
+  Generator a(42), b(42), c(43);
+  std::vector<float> va, vb, vc;
+  for (int i = 0; i < 1000; ++i) {
+    va.push_back(a.uniform());
+    vb.push_back(b.uniform());
+    vc.push_back(c.uniform());
+  }
+  EXPECT_EQ(va, vb);
+  EXPECT_NE(va, vc);
+  double mean = 0;
+  for (float v : va) {
+    EXPECT_GE(v, 0.0f);
+    EXPECT_LT(v, 1.0f);
+    mean += v / va.size();
+  }
+  EXPECT_NEAR(mean, 0.5, 0.05);
+  const auto state = a.state();
+  const float next = a.uniform();
+  a.set_state(state);
+  EXPECT_EQ(a.uniform(), next);
+}
+
+TEST(Archive, RoundTripAndCorruptionDetection) {
+  const std::string path = ::testing::TempDir() + "/roundtrip.cnnt";
+  Archive a;
+  a.meta["what"] = "test";
+  a.add("x", Tensor::from({2, 3}, {1, 2, 3, 4, 5, 6}));
+  a.add("empty", Tensor({0}));
+  write_archive(path, a);
+  const Archive b = read_archive(path);
+  EXPECT_EQ(b.meta["what"], "test");
+  EXPECT_TRUE(all_close(b.get("x"), a.get("x"), Tol{0, 0}));
+  EXPECT_EQ(b.get("empty").numel(), 0);
+  EXPECT_THROW(b.get("missing"), Error);
+
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto write = [&](const std::string& s) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << s;
+  };
+  auto expect_fails = [&](const std::string& fragment) {
+    try {
+      read_archive(path);
+      ADD_FAILURE() << "expected an error containing '" << fragment << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    }
+  };
+  std::string flipped = bytes;
+  flipped[bytes.size() - 8] ^= 0x40;
+  write(flipped);
+  expect_fails("checksum mismatch");
+  write(bytes.substr(0, bytes.size() / 2));
+  expect_fails("");
+  write("NOTANARCHIVE-------------");
+  expect_fails("bad magic");
+  std::remove(path.c_str());
+  expect_fails("cannot open");
+}
+
+}  // namespace
+}  // namespace cnn::testing
