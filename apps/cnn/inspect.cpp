@@ -1,0 +1,185 @@
+// cnn summary, eval, predict, visualize: everything that reads a model without training it.
+#include <cstdio>
+
+#include "cnn/data/digit.h"
+#include "cnn/models/registry.h"
+#include "cnn/train/trainer.h"
+#include "cnn/viz/figures.h"
+#include "common.h"
+
+namespace cnn::cli {
+
+namespace {
+
+std::string join3(const Tensor& t) {
+  std::string s;
+  char buf[32];
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    std::snprintf(buf, sizeof buf, "%.3f", t[i]);
+    s += (i ? ", " : "") + std::string(buf);
+  }
+  return s;
+}
+
+// The input a command works on: a dataset image (with its label) or a picture file.
+struct Input {
+  Tensor image;       // (1, 1, 28, 28)
+  int64_t label = -1; // -1: unknown
+  std::string caption;
+};
+
+Input resolve_input(const LoadedModel& loaded, const std::string& dataset_override,
+                    const std::string& data_dir, int64_t index, const std::string& split,
+                    const std::string& image_path) {
+  Input in;
+  if (!image_path.empty()) {
+    const DigitSteps steps = preprocess_digit(read_gray_image(image_path));
+    in.image = digit_tensor(steps.centered);
+    in.caption = std::filesystem::path(image_path).filename().string();
+    return in;
+  }
+  const std::string name = dataset_of(loaded, dataset_override);
+  const Dataset data = load_dataset(name, data_dir_for(name, data_dir), split);
+  in.image = data.image_tensor(index);
+  in.label = data.labels[index];
+  in.caption = split + " #" + std::to_string(index) + ", label " + std::to_string(in.label);
+  return in;
+}
+
+// Applies the checkpoint's input normalisation, if it was trained with one.
+Tensor prepare(const LoadedModel& loaded, Tensor image) {
+  const auto& opts = loaded.meta.value("train_options", nlohmann::json::object());
+  if (opts.contains("normalize")) {
+    const float mean = opts["normalize"]["mean"], std = opts["normalize"]["std"];
+    image = image.clone();
+    for (float& v : image) v = (v - mean) / std;
+  }
+  return image;
+}
+
+std::optional<Normalize> normalization_of(const LoadedModel& loaded) {
+  const auto& opts = loaded.meta.value("train_options", nlohmann::json::object());
+  if (!opts.contains("normalize")) return std::nullopt;
+  return Normalize{opts["normalize"]["mean"].get<float>(), opts["normalize"]["std"].get<float>()};
+}
+
+}  // namespace
+
+void add_summary_command(CLI::App& app, int& exit_code) {
+  auto model_name = std::make_shared<std::string>("tutorial");
+  auto classes = std::make_shared<int64_t>(10);
+  auto print_model = std::make_shared<bool>(false);
+  auto* cmd = app.add_subcommand("summary", "Print the model's torchsummary table");
+  cmd->add_option("--model", *model_name, "Architecture")->check(CLI::IsMember({"tutorial"}))->capture_default_str();
+  cmd->add_option("--num-classes", *classes, "Output classes")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_flag("--print-model", *print_model, "Also print the model as PyTorch prints it");
+  cmd->callback([=, &exit_code] {
+    auto model = build_model({{"name", *model_name}, {"num_classes", *classes}});
+    if (*print_model) std::printf("%s\n", model->repr().c_str());
+    std::fputs(summary(*model, {1, 28, 28}).c_str(), stdout);
+    exit_code = 0;
+  });
+}
+
+void add_eval_command(CLI::App& app, int& exit_code) {
+  struct Args {
+    std::string weights, dataset, data_dir, split = "test", json;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("eval", "Accuracy, loss, per-class accuracy and confusion matrix of a checkpoint");
+  cmd->add_option("--weights", a->weights, "Checkpoint written by 'cnn train'")->required();
+  cmd->add_option("--dataset", a->dataset, "Dataset (default: the checkpoint's)")->check(CLI::IsMember(dataset_names()));
+  cmd->add_option("--data-dir", a->data_dir, "Directory of the IDX files (default: data/<dataset>)");
+  cmd->add_option("--split", a->split, "Split")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
+  cmd->add_option("--json", a->json, "Write the figures as JSON here");
+  cmd->callback([a, &exit_code] {
+    const LoadedModel loaded = load_checkpoint(a->weights);
+    const std::string name = dataset_of(loaded, a->dataset);
+    const Dataset data = load_dataset(name, data_dir_for(name, a->data_dir), a->split);
+    const EvalResult r = evaluate(*loaded.model, data, 1000, normalization_of(loaded));
+    std::printf("%s %s: %lld images  accuracy %.4f  loss %.5f\n\n", name.c_str(), a->split.c_str(),
+                (long long)r.count, r.accuracy, r.loss);
+    std::printf("per-class accuracy\n");
+    for (std::size_t c = 0; c < r.per_class_accuracy.size(); ++c) {
+      std::printf("  %zu %-12s %.4f\n", c, data.class_names[c].c_str(), r.per_class_accuracy[c]);
+    }
+    std::printf("\nconfusion matrix (rows: true class, columns: predicted)\n      ");
+    for (std::size_t c = 0; c < r.confusion.size(); ++c) std::printf("%6zu", c);
+    std::printf("\n");
+    for (std::size_t t = 0; t < r.confusion.size(); ++t) {
+      std::printf("  %2zu  ", t);
+      for (int64_t v : r.confusion[t]) std::printf("%6lld", (long long)v);
+      std::printf("\n");
+    }
+    if (!a->json.empty()) {
+      write_json(a->json, {{"dataset", name},
+                           {"split", a->split},
+                           {"count", r.count},
+                           {"accuracy", r.accuracy},
+                           {"loss", r.loss},
+                           {"per_class_accuracy", r.per_class_accuracy},
+                           {"class_names", data.class_names},
+                           {"confusion", r.confusion}});
+    }
+    exit_code = 0;
+  });
+}
+
+void add_predict_command(CLI::App& app, int& exit_code) {
+  struct Args {
+    std::string weights, dataset, data_dir, split = "test", image;
+    int64_t index = -1;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("predict", "Classify one image and print the tutorial's Logits / Probs / Pred / True block");
+  cmd->add_option("--weights", a->weights, "Checkpoint written by 'cnn train'")->required();
+  auto* index = cmd->add_option("--index", a->index, "Image index in the dataset split")->check(CLI::NonNegativeNumber);
+  auto* image = cmd->add_option("--image", a->image, "A picture of a digit (PNG, PGM, ...)");
+  index->excludes(image);
+  cmd->add_option("--split", a->split, "Split for --index")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
+  cmd->add_option("--dataset", a->dataset, "Dataset (default: the checkpoint's)")->check(CLI::IsMember(dataset_names()));
+  cmd->add_option("--data-dir", a->data_dir, "Directory of the IDX files (default: data/<dataset>)");
+  cmd->callback([a, &exit_code] {
+    if (a->index < 0 && a->image.empty()) throw Error("predict needs --index N or --image FILE");
+    const LoadedModel loaded = load_checkpoint(a->weights);
+    const Input in = resolve_input(loaded, a->dataset, a->data_dir, a->index, a->split, a->image);
+    const Tensor logits = loaded.model->forward(prepare(loaded, in.image));
+    const Tensor probs = softmax_forward(logits, 1);
+    std::printf("Logits: %s\n", join3(logits).c_str());
+    std::printf(" Probs:  %s\n", join3(probs).c_str());
+    std::printf("  Pred:  %lld\n", (long long)argmax(logits, 1)[0]);
+    if (in.label >= 0) std::printf("  True:  %lld\n", (long long)in.label);
+    exit_code = 0;
+  });
+}
+
+void add_visualize_command(CLI::App& app, int& exit_code) {
+  struct Args {
+    std::string weights, dataset, data_dir, split = "test", image, out = "figures";
+    int64_t index = -1;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("visualize", "Write the notebook's figures (input, feature maps, filters) as PNG files");
+  cmd->add_option("--weights", a->weights, "Checkpoint written by 'cnn train'")->required();
+  auto* index = cmd->add_option("--index", a->index, "Image index in the dataset split")->check(CLI::NonNegativeNumber);
+  auto* image = cmd->add_option("--image", a->image, "A picture of a digit instead");
+  index->excludes(image);
+  cmd->add_option("--split", a->split, "Split for --index")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
+  cmd->add_option("--dataset", a->dataset, "Dataset (default: the checkpoint's)")->check(CLI::IsMember(dataset_names()));
+  cmd->add_option("--data-dir", a->data_dir, "Directory of the IDX files (default: data/<dataset>)");
+  cmd->add_option("--out", a->out, "Directory for the PNG files")->capture_default_str();
+  cmd->callback([a, &exit_code] {
+    if (a->index < 0 && a->image.empty()) throw Error("visualize needs --index N or --image FILE");
+    const LoadedModel loaded = load_checkpoint(a->weights);
+    TutorialCNN& model = as_tutorial(loaded, a->weights);
+    const Input in = resolve_input(loaded, a->dataset, a->data_dir, a->index, a->split, a->image);
+    FigureOptions fo;
+    fo.caption = in.caption;
+    for (const auto& path : write_tutorial_figures(model, prepare(loaded, in.image), a->out, fo)) {
+      std::printf("wrote %s\n", path.c_str());
+    }
+    exit_code = 0;
+  });
+}
+
+}  // namespace cnn::cli

@@ -1,0 +1,182 @@
+// cnn train: the tutorial's experiment.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "cnn/models/registry.h"
+#include "cnn/train/trainer.h"
+#include "common.h"
+
+namespace cnn::cli {
+
+namespace {
+
+struct TrainArgs {
+  std::string dataset = "mnist", data_dir, out, json, schedule = "none", optimizer = "adam";
+  int64_t epochs = 5, batch_size = 64, max_steps = -1, log_every = 100;
+  double lr = 1e-3, momentum = 0.9, weight_decay = 0.0;
+  uint64_t seed = 0;
+  int threads = 0;
+  bool normalize = false, quiet = false;
+};
+
+std::string clock_str(double seconds) {
+  const auto s = static_cast<int64_t>(seconds + 0.5);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+                static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  return buf;
+}
+
+// A progress bar redrawn in place on a terminal; plain lines every log_every steps otherwise.
+class Progress {
+ public:
+  Progress(bool tty, int64_t log_every, bool quiet)
+      : tty_(tty), log_every_(log_every), quiet_(quiet) {}
+
+  void step(const StepInfo& s) {
+    if (quiet_) return;
+    const double eta = (s.steps_per_epoch - s.step) * (s.elapsed_seconds / s.step);
+    char stats[160];
+    std::snprintf(stats, sizeof stats, "loss %.4f  acc %.4f  lr %.2e  %s img/s  eta %s", s.loss,
+                  s.accuracy, s.lr, thousands(s.images_per_second).c_str(), clock_str(eta).c_str());
+    if (tty_) {
+      const auto now = std::chrono::steady_clock::now();
+      if (s.step != s.steps_per_epoch && now - last_draw_ < std::chrono::milliseconds(100)) return;
+      last_draw_ = now;
+      constexpr int kWidth = 24;
+      const int filled = static_cast<int>(kWidth * s.step / s.steps_per_epoch);
+      std::string bar(static_cast<std::size_t>(filled), '=');
+      if (filled < kWidth) bar += '>' + std::string(static_cast<std::size_t>(kWidth - filled - 1), ' ');
+      std::fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s] %lld/%lld  %s", (long long)s.epoch,
+                   (long long)s.epochs, bar.c_str(), (long long)s.step,
+                   (long long)s.steps_per_epoch, stats);
+      std::fflush(stderr);
+    } else if (s.step % log_every_ == 0 || s.step == s.steps_per_epoch) {
+      std::fprintf(stderr, "epoch %lld/%lld  step %lld/%lld  %s\n", (long long)s.epoch,
+                   (long long)s.epochs, (long long)s.step, (long long)s.steps_per_epoch, stats);
+    }
+  }
+
+  void end_epoch() {
+    if (tty_ && !quiet_) std::fprintf(stderr, "\r\033[K");
+  }
+
+ private:
+  bool tty_;
+  int64_t log_every_;
+  bool quiet_;
+  std::chrono::steady_clock::time_point last_draw_{};
+};
+
+int run_train(const TrainArgs& a) {
+#ifdef _OPENMP
+  if (a.threads > 0) omp_set_num_threads(a.threads);
+#endif
+  const std::string dir = data_dir_for(a.dataset, a.data_dir);
+  const Dataset train = load_dataset(a.dataset, dir, "train");
+  const Dataset test = load_dataset(a.dataset, dir, "test");
+  const std::string out =
+      a.out.empty() ? "checkpoints/" + a.dataset + "-tutorial.cnnt" : a.out;
+  const auto parent = std::filesystem::path(out).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+
+  manual_seed(a.seed);
+  const auto arch = tutorial_architecture(train.num_classes);
+  auto model = build_model(arch);
+  TrainOptions o;
+  o.epochs = a.epochs;
+  o.batch_size = a.batch_size;
+  o.lr = a.lr;
+  o.optimizer = a.optimizer;
+  o.momentum = a.momentum;
+  o.weight_decay = a.weight_decay;
+  o.schedule = a.schedule;
+  o.seed = a.seed;
+  o.max_steps = a.max_steps;
+  if (a.normalize) o.normalize = Normalize{0.1307f, 0.3081f};
+  Trainer trainer(model, arch, train, &test, o);
+
+  std::printf("training %s on %s: %lld train / %lld test images, %s, lr %g, batch %lld, %lld epochs%s\n",
+              model->type_name().c_str(), a.dataset.c_str(), (long long)train.count,
+              (long long)test.count, a.optimizer.c_str(), a.lr, (long long)a.batch_size,
+              (long long)a.epochs, a.schedule == "none" ? "" : (", schedule " + a.schedule).c_str());
+  std::fflush(stdout);
+  Progress progress(stderr_is_terminal(), a.log_every, a.quiet);
+  const auto t0 = std::chrono::steady_clock::now();
+  TrainCallbacks cb;
+  cb.on_step = [&](const StepInfo& s) { progress.step(s); };
+  cb.on_epoch = [&](const EpochRecord& r) {
+    progress.end_epoch();
+    std::printf("epoch %lld/%lld  train loss %.5f  acc %.4f  |  test loss %.5f  acc %.4f  |  %.1f s, %s img/s\n",
+                (long long)r.epoch, (long long)a.epochs, r.train_loss, r.train_accuracy,
+                r.test_loss, r.test_accuracy, r.seconds, thousands(r.images_per_second).c_str());
+    std::fflush(stdout);
+    trainer.save_checkpoint(out);
+  };
+  const auto& history = trainer.fit(cb);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const EpochRecord& last = history.back();
+  double images = 0, train_seconds = 0;
+  for (const auto& r : history) {
+    images += r.images_per_second * r.seconds;
+    train_seconds += r.seconds;
+  }
+  std::printf("test accuracy %.4f (%s)  |  wall time %.1f s  |  checkpoint %s\n",
+              last.test_accuracy, a.dataset.c_str(), wall, out.c_str());
+  if (!a.json.empty()) {
+    nlohmann::json j = {{"dataset", a.dataset},
+                        {"model", arch},
+                        {"options", o.to_json()},
+                        {"epochs", nlohmann::json::array()},
+                        {"final_test_accuracy", last.test_accuracy},
+                        {"final_test_loss", last.test_loss},
+                        {"wall_seconds", wall},
+                        {"images_per_second", images / std::max(train_seconds, 1e-9)},
+                        {"checkpoint", out}};
+    for (const auto& r : history) j["epochs"].push_back(to_json(r));
+    write_json(a.json, j);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<TrainArgs>();
+  auto* cmd = app.add_subcommand("train", "Train the tutorial's CNN and save a checkpoint after every epoch");
+  cmd->add_option("--dataset", args->dataset, "Dataset")
+      ->check(CLI::IsMember(dataset_names()))
+      ->capture_default_str();
+  cmd->add_option("--data-dir", args->data_dir, "Directory of the IDX files (default: data/<dataset>)");
+  cmd->add_option("--epochs", args->epochs, "Epochs")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch-size", args->batch_size, "Batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--lr", args->lr, "Learning rate (the peak rate with a schedule)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--optimizer", args->optimizer, "Optimizer")
+      ->check(CLI::IsMember({"adam", "adamw", "sgd"}))
+      ->capture_default_str();
+  cmd->add_option("--momentum", args->momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd->add_option("--weight-decay", args->weight_decay, "Weight decay")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--schedule", args->schedule, "Learning-rate schedule, stepped every batch")
+      ->check(CLI::IsMember({"none", "onecycle", "cosine"}))
+      ->capture_default_str();
+  cmd->add_option("--seed", args->seed, "Seed of initialisation, shuffling and dropout")->capture_default_str();
+  cmd->add_option("--threads", args->threads, "Threads for the kernels (0: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-steps", args->max_steps, "Stop after this many steps in total (a short run)");
+  cmd->add_flag("--normalize", args->normalize, "Normalise inputs with MNIST's mean and std (0.1307, 0.3081)");
+  cmd->add_option("--out", args->out, "Checkpoint path (default: checkpoints/<dataset>-tutorial.cnnt)");
+  cmd->add_option("--json", args->json, "Write a machine-readable summary here");
+  cmd->add_option("--log-every", args->log_every, "Steps between log lines when not on a terminal")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_flag("--quiet", args->quiet, "No progress, only the per-epoch lines");
+  cmd->callback([args, &exit_code] { exit_code = run_train(*args); });
+}
+
+}  // namespace cnn::cli

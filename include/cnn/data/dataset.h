@@ -1,0 +1,73 @@
+// The image classification datasets (MNIST, Fashion-MNIST) and a batching data loader.
+// Images stay uint8 in memory; the loader scales each batch to [0, 1] (and optionally
+// normalises it) as it builds the float tensor.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cnn/random.h"
+#include "cnn/tensor.h"
+
+namespace cnn {
+
+struct Dataset {
+  std::string name;  // "mnist", "fashion-mnist"
+  std::string split;  // "train", "test"
+  int64_t count = 0, rows = 0, cols = 0;
+  int64_t num_classes = 0;
+  std::vector<std::string> class_names;
+  std::vector<uint8_t> pixels;  // count * rows * cols
+  std::vector<uint8_t> labels;  // count
+
+  const uint8_t* image(int64_t i) const { return pixels.data() + i * rows * cols; }
+  // One image as a (1, 1, rows, cols) tensor scaled to [0, 1].
+  Tensor image_tensor(int64_t i) const;
+};
+
+// The names `cnn --dataset` accepts.
+const std::vector<std::string>& dataset_names();
+int64_t dataset_num_classes(const std::string& name);
+std::vector<std::string> dataset_class_names(const std::string& name);
+
+// Loads `<dir>/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]` and validates it: both files
+// present, same count, labels below the number of classes. Errors name the file.
+Dataset load_dataset(const std::string& name, const std::string& dir, const std::string& split);
+
+struct Batch {
+  Tensor images;                // (B, 1, rows, cols), float in [0, 1] or normalised
+  std::vector<int64_t> labels;  // B
+  std::vector<int64_t> indices; // B, positions in the dataset
+};
+
+struct Normalize {
+  float mean = 0.0f, std = 1.0f;
+};
+
+// Iterates a dataset in batches; with shuffle, each epoch draws a new permutation from its own
+// generator (seeded, so runs repeat exactly). The last batch may be smaller.
+class DataLoader {
+ public:
+  DataLoader(const Dataset& data, int64_t batch_size, bool shuffle, uint64_t seed = 0,
+             std::optional<Normalize> normalize = std::nullopt);
+  // Starts a new epoch (a new permutation when shuffling).
+  void reset();
+  // Fills the next batch of this epoch; false at the end of the epoch.
+  bool next(Batch& batch);
+  int64_t batches_per_epoch() const;
+  int64_t batch_size() const { return batch_size_; }
+  Generator& generator() { return gen_; }
+
+ private:
+  const Dataset& data_;
+  int64_t batch_size_;
+  bool shuffle_;
+  Generator gen_;
+  std::optional<Normalize> normalize_;
+  std::vector<int64_t> order_;
+  int64_t pos_ = 0;
+};
+
+}  // namespace cnn

@@ -1,0 +1,29 @@
+// Checkpoints: a tensor archive (cnn/io/archive.h) whose metadata says what it holds:
+//   {"format": "cnn-checkpoint", "version": 1, "architecture": {...}, "dataset": {...},
+//    "epoch": N, "history": [...], "train_options": {...}, "optimizer": {...}, "rng": {...}}
+// and whose tensors are "model/<state_dict name>" and "optim/<state>/<state_dict name>".
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cnn/io/archive.h"
+#include "cnn/nn/module.h"
+
+namespace cnn {
+
+inline constexpr const char* kCheckpointFormat = "cnn-checkpoint";
+inline constexpr int kCheckpointVersion = 1;
+
+struct LoadedModel {
+  std::shared_ptr<Module> model;
+  nlohmann::json meta;  // the checkpoint's metadata
+};
+
+// Reads a checkpoint and rebuilds its model from it alone (in evaluation mode). Throws naming
+// the file: unreadable, corrupted, not a checkpoint, an unknown version or architecture, or
+// weights that do not fit the architecture.
+LoadedModel load_checkpoint(const std::string& path);
+
+}  // namespace cnn

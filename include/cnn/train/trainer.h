@@ -1,0 +1,100 @@
+// Training and evaluation of a classifier on a Dataset. The trainer reports progress through
+// callbacks and never prints: the command line and the web server decide how to show it.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cnn/data/dataset.h"
+#include "cnn/nn/module.h"
+#include "cnn/optim/optimizer.h"
+
+namespace cnn {
+
+struct EvalResult {
+  int64_t count = 0;
+  double loss = 0.0, accuracy = 0.0;
+  std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
+  std::vector<double> per_class_accuracy;
+};
+
+// Evaluation mode for the duration (the module's mode is restored).
+EvalResult evaluate(Module& model, const Dataset& data, int64_t batch_size = 1000,
+                    std::optional<Normalize> normalize = std::nullopt);
+
+struct TrainOptions {
+  int64_t epochs = 5;
+  int64_t batch_size = 64;
+  double lr = 1e-3;
+  std::string optimizer = "adam";  // adam | adamw | sgd
+  double momentum = 0.9;           // sgd only
+  double weight_decay = 0.0;
+  std::string schedule = "none";   // none | onecycle | cosine (per step)
+  uint64_t seed = 0;
+  std::optional<Normalize> normalize;
+  int64_t max_steps = -1;          // stop after this many steps in total (-1: all epochs)
+
+  nlohmann::json to_json() const;
+};
+
+struct EpochRecord {
+  int64_t epoch = 0;
+  int64_t steps = 0;
+  double train_loss = 0, train_accuracy = 0;
+  double test_loss = 0, test_accuracy = 0;
+  double seconds = 0, images_per_second = 0;
+};
+nlohmann::json to_json(const EpochRecord& r);
+EpochRecord epoch_record_from_json(const nlohmann::json& j);
+
+struct StepInfo {
+  int64_t epoch = 0, epochs = 0, step = 0, steps_per_epoch = 0;
+  double loss = 0;  // running mean over the epoch so far
+  double accuracy = 0;
+  double lr = 0;
+  double images_per_second = 0;
+  double elapsed_seconds = 0;  // in this epoch
+};
+
+struct TrainCallbacks {
+  std::function<void(const StepInfo&)> on_step;
+  std::function<void(const EpochRecord&)> on_epoch;
+};
+
+// The learning rate at step t of total, after PyTorch's schedulers: "onecycle" is OneCycleLR
+// (pct_start 0.3, cosine annealing, div_factor 25, final_div_factor 1e4; learning rate only),
+// "cosine" is CosineAnnealingLR to 0 over all steps.
+double scheduled_lr(const std::string& schedule, double base_lr, int64_t t, int64_t total);
+
+class Trainer {
+ public:
+  // model: built from architecture; test may be null (no test figures per epoch).
+  Trainer(std::shared_ptr<Module> model, nlohmann::json architecture, const Dataset& train,
+          const Dataset* test, TrainOptions options);
+  // Runs the epochs; returns the history.
+  const std::vector<EpochRecord>& fit(const TrainCallbacks& callbacks = {});
+  const std::vector<EpochRecord>& history() const { return history_; }
+  Module& model() { return *model_; }
+  Optimizer& optimizer() { return *optimizer_; }
+
+  // A self-describing checkpoint: architecture, weights, optimizer state, RNG states, epoch,
+  // history, options. Written atomically.
+  void save_checkpoint(const std::string& path) const;
+
+ private:
+  std::shared_ptr<Module> model_;
+  nlohmann::json architecture_;
+  const Dataset& train_;
+  const Dataset* test_;
+  TrainOptions options_;
+  DataLoader loader_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::vector<EpochRecord> history_;
+  int64_t global_step_ = 0;
+};
+
+}  // namespace cnn

@@ -1,0 +1,135 @@
+#include <algorithm>
+#include <filesystem>
+#include <numeric>
+
+#include "cnn/data/dataset.h"
+#include "cnn/data/idx.h"
+#include "cnn/error.h"
+
+namespace cnn {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string>& dataset_names() {
+  static const std::vector<std::string> names = {"mnist", "fashion-mnist"};
+  return names;
+}
+
+int64_t dataset_num_classes(const std::string&) { return 10; }
+
+std::vector<std::string> dataset_class_names(const std::string& name) {
+  if (name == "fashion-mnist") {
+    return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+            "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  }
+  return {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+}
+
+Tensor Dataset::image_tensor(int64_t i) const {
+  if (i < 0 || i >= count) {
+    throw Error(name + " " + split + ": index " + std::to_string(i) + " is out of range [0, " +
+                std::to_string(count) + ")");
+  }
+  Tensor t({1, 1, rows, cols});
+  const uint8_t* p = image(i);
+  for (int64_t j = 0; j < rows * cols; ++j) t[j] = p[j] / 255.0f;
+  return t;
+}
+
+namespace {
+// The file, raw or gzip: whichever exists.
+std::string find_file(const fs::path& dir, const std::string& stem) {
+  for (const std::string& name : {stem, stem + ".gz"}) {
+    if (fs::exists(dir / name)) return (dir / name).string();
+  }
+  throw Error((dir / stem).string() + ": not found (nor " + stem + ".gz)");
+}
+}  // namespace
+
+Dataset load_dataset(const std::string& name, const std::string& dir, const std::string& split) {
+  if (std::find(dataset_names().begin(), dataset_names().end(), name) == dataset_names().end()) {
+    throw Error("unknown dataset '" + name + "' (expected mnist or fashion-mnist)");
+  }
+  if (split != "train" && split != "test") {
+    throw Error("unknown split '" + split + "' (expected train or test)");
+  }
+  if (!fs::is_directory(dir)) {
+    throw Error(dir + ": data directory not found (scripts/fetch-data.sh downloads " + name + ")");
+  }
+  const std::string prefix = split == "train" ? "train" : "t10k";
+  const std::string images_path = find_file(dir, prefix + "-images-idx3-ubyte");
+  const std::string labels_path = find_file(dir, prefix + "-labels-idx1-ubyte");
+  IdxImages images = read_idx_images(images_path);
+  std::vector<uint8_t> labels = read_idx_labels(labels_path);
+  if (static_cast<int64_t>(labels.size()) != images.count) {
+    throw Error(labels_path + ": " + std::to_string(labels.size()) + " labels, but " +
+                images_path + " has " + std::to_string(images.count) + " images");
+  }
+  Dataset d;
+  d.name = name;
+  d.split = split;
+  d.num_classes = dataset_num_classes(name);
+  d.class_names = dataset_class_names(name);
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] >= d.num_classes) {
+      throw Error(labels_path + ": label " + std::to_string(labels[i]) + " at index " +
+                  std::to_string(i) + " is out of range [0, " + std::to_string(d.num_classes) +
+                  ")");
+    }
+  }
+  d.count = images.count;
+  d.rows = images.rows;
+  d.cols = images.cols;
+  d.pixels = std::move(images.pixels);
+  d.labels = std::move(labels);
+  return d;
+}
+
+DataLoader::DataLoader(const Dataset& data, int64_t batch_size, bool shuffle, uint64_t seed,
+                       std::optional<Normalize> normalize)
+    : data_(data), batch_size_(batch_size), shuffle_(shuffle), gen_(seed), normalize_(normalize) {
+  if (batch_size <= 0) throw Error("batch_size must be positive, got " + std::to_string(batch_size));
+  if (normalize && !(normalize->std > 0.0f)) throw Error("normalisation std must be positive");
+  order_.resize(static_cast<std::size_t>(data.count));
+  reset();
+}
+
+void DataLoader::reset() {
+  std::iota(order_.begin(), order_.end(), 0);
+  if (shuffle_) {
+    // Fisher-Yates with the loader's own generator: the same permutation on every platform.
+    for (int64_t i = static_cast<int64_t>(order_.size()) - 1; i > 0; --i) {
+      std::swap(order_[i], order_[gen_.below(static_cast<uint64_t>(i + 1))]);
+    }
+  }
+  pos_ = 0;
+}
+
+int64_t DataLoader::batches_per_epoch() const {
+  return (data_.count + batch_size_ - 1) / batch_size_;
+}
+
+bool DataLoader::next(Batch& batch) {
+  if (pos_ >= data_.count) return false;
+  const int64_t b = std::min(batch_size_, data_.count - pos_);
+  const int64_t plane = data_.rows * data_.cols;
+  if (batch.images.shape() != Shape{b, 1, data_.rows, data_.cols}) {
+    batch.images = Tensor({b, 1, data_.rows, data_.cols});
+  }
+  batch.labels.resize(static_cast<std::size_t>(b));
+  batch.indices.resize(static_cast<std::size_t>(b));
+  const float scale = normalize_ ? 1.0f / (255.0f * normalize_->std) : 1.0f / 255.0f;
+  const float shift = normalize_ ? normalize_->mean / normalize_->std : 0.0f;
+  for (int64_t i = 0; i < b; ++i) {
+    const int64_t idx = order_[pos_ + i];
+    batch.indices[i] = idx;
+    batch.labels[i] = data_.labels[idx];
+    const uint8_t* src = data_.image(idx);
+    float* dst = batch.images.data() + i * plane;
+    for (int64_t j = 0; j < plane; ++j) dst[j] = src[j] * scale - shift;
+  }
+  pos_ += b;
+  return true;
+}
+
+}  // namespace cnn
