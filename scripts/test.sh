@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
+bash scripts/fetch-data.sh mnist   # the short real training run needs it
 ctest --test-dir build --output-on-failure -j "$(nproc)"

@@ -41,7 +41,9 @@ TEST(Golden, Conv2d) {
     conv2d_backward(x, w, a.get(k + "dy"), g, &dx, &dw, bias ? &db : nullptr);
     EXPECT_TRUE(all_close(dx, a.get(k + "dx"), kGolden)) << "dx";
     EXPECT_TRUE(all_close(dw, a.get(k + "dw"), kGolden)) << "dw";
-    if (bias) EXPECT_TRUE(all_close(db, a.get(k + "db"), kGolden)) << "db";
+    if (bias) {
+      EXPECT_TRUE(all_close(db, a.get(k + "db"), kGolden)) << "db";
+    }
   }
 }
 
@@ -104,7 +106,9 @@ TEST(Golden, Linear) {
     linear_backward(x, w, a.get(k + "dy"), &dx, &dw, bias ? &db : nullptr);
     EXPECT_TRUE(all_close(dx, a.get(k + "dx"), kGolden)) << "dx";
     EXPECT_TRUE(all_close(dw, a.get(k + "dw"), kGolden)) << "dw";
-    if (bias) EXPECT_TRUE(all_close(db, a.get(k + "db"), kGolden)) << "db";
+    if (bias) {
+      EXPECT_TRUE(all_close(db, a.get(k + "db"), kGolden)) << "db";
+    }
   }
 }
 

@@ -1,8 +1,13 @@
 // Everything in one include.
 #pragma once
 
+#include "cnn/data/dataset.h"
+#include "cnn/data/digit.h"
+#include "cnn/data/idx.h"
 #include "cnn/error.h"
 #include "cnn/io/archive.h"
+#include "cnn/io/checkpoint.h"
+#include "cnn/models/registry.h"
 #include "cnn/models/tutorial.h"
 #include "cnn/nn/layers.h"
 #include "cnn/nn/loss.h"
@@ -21,3 +26,6 @@
 #include "cnn/random.h"
 #include "cnn/summary.h"
 #include "cnn/tensor.h"
+#include "cnn/train/trainer.h"
+#include "cnn/viz/figures.h"
+#include "cnn/viz/image.h"

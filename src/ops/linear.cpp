@@ -27,6 +27,7 @@ Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) {
     throw Error("expected a bias of shape (" + std::to_string(out) + ",), got " +
                 shape_str(b.shape()));
   }
+#pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const float* x_row = x.data() + r * in;
     float* y_row = y.data() + r * out;
@@ -50,6 +51,7 @@ void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor*
   const int64_t out = w.size(0), in = w.size(1), rows = x.numel() / in;
   if (dx) {
     *dx = Tensor(x.shape());
+#pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       float* dx_row = dx->data() + r * in;
       const float* dy_row = dy.data() + r * out;
@@ -65,6 +67,7 @@ void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor*
       throw Error("linear_backward: dw has shape " + shape_str(dw->shape()) + ", expected " +
                   shape_str(w.shape()));
     }
+#pragma omp parallel for schedule(static)
     for (int64_t o = 0; o < out; ++o) {
       float* dw_row = dw->data() + o * in;
       for (int64_t r = 0; r < rows; ++r) {

@@ -61,6 +61,7 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, std::vector<i
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
   const int64_t H_out = y_shape[2], W_out = y_shape[3];
   if (indices) indices->resize(static_cast<std::size_t>(y.numel()));
+#pragma omp parallel for schedule(static)
   for (int64_t p = 0; p < planes; ++p) {
     const float* x_plane = x.data() + p * H * W;
     float* y_plane = y.data() + p * H_out * W_out;

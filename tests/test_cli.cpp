@@ -1,0 +1,293 @@
+// The `cnn` command end to end on a tiny dataset the test writes: the printed formats, the
+// figures, and a one-line error with a non-zero exit for every kind of bad input, leaving
+// existing files untouched.
+#include <sys/wait.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+
+#include "cnn/data/idx.h"
+#include "cnn/io/checkpoint.h"
+#include "testing.h"
+
+namespace cnn::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int code;
+  std::string out;  // stdout and stderr
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(CNN_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  static fs::path root;
+  static void SetUpTestSuite() {
+    root = fs::path(::testing::TempDir()) / "cnn_cli";
+    fs::remove_all(root);
+    make_data(root / "data", 64, 32);
+    const Result r = run("train --data-dir " + (root / "data").string() + " --max-steps 3 --batch-size 16 --out " +
+                         (root / "model.cnnt").string() + " --json " + (root / "train.json").string());
+    ASSERT_EQ(r.code, 0) << r.out;
+  }
+  static void make_data(const fs::path& dir, int64_t train, int64_t test) {
+    fs::create_directories(dir);
+    for (auto [prefix, n] : {std::pair<std::string, int64_t>{"train", train}, {"t10k", test}}) {
+      IdxImages img{n, 28, 28, std::vector<uint8_t>(static_cast<std::size_t>(n * 784), 0)};
+      std::vector<uint8_t> labels(static_cast<std::size_t>(n));
+      for (int64_t i = 0; i < n; ++i) {
+        labels[i] = static_cast<uint8_t>(i % 10);
+        // A bar whose position encodes the label.
+        for (int64_t y = 4; y < 24; ++y) {
+          for (int64_t x = 2 + 2 * labels[i]; x < 5 + 2 * labels[i]; ++x) img.pixels[i * 784 + y * 28 + x] = 255;
+        }
+      }
+      write_idx_images((dir / (prefix + "-images-idx3-ubyte")).string(), img);
+      write_idx_labels((dir / (prefix + "-labels-idx1-ubyte")).string(), labels);
+    }
+  }
+  // A bad input: one line "cnn: error: ..." naming what, a non-zero exit.
+  static void expect_one_line_error(const Result& r, const std::vector<std::string>& fragments) {
+    EXPECT_NE(r.code, 0) << r.out;
+    EXPECT_EQ(r.out.rfind("cnn: error: ", 0), 0u) << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+    for (const auto& f : fragments) EXPECT_NE(r.out.find(f), std::string::npos) << "'" << f << "' not in: " << r.out;
+  }
+  std::string model() const { return (root / "model.cnnt").string(); }
+  std::string data() const { return (root / "data").string(); }
+  // A copy of the tiny dataset to break.
+  std::string broken_data(const std::string& name) const {
+    const fs::path dir = root / ("broken_" + name);
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    for (const auto& e : fs::directory_iterator(root / "data")) fs::copy(e.path(), dir / e.path().filename());
+    return dir.string();
+  }
+};
+fs::path Cli::root;
+
+TEST_F(Cli, TrainWritesCheckpointAndJson) {
+  const auto j = nlohmann::json::parse(slurp((root / "train.json").string()));
+  EXPECT_EQ(j["dataset"], "mnist");
+  EXPECT_EQ(j["epochs"].size(), 1u);
+  EXPECT_TRUE(j.contains("final_test_accuracy"));
+  EXPECT_GT(j["images_per_second"].get<double>(), 0);
+  const LoadedModel m = load_checkpoint(model());
+  EXPECT_EQ(m.meta["architecture"]["name"], "tutorial");
+  EXPECT_EQ(m.meta["global_step"], 3);
+  EXPECT_EQ(m.meta["history"].size(), 1u);
+}
+
+TEST_F(Cli, HelpForEveryCommand) {
+  for (const char* cmd : {"", "summary", "train", "eval", "predict", "visualize"}) {
+    const Result r = run(std::string(cmd) + " --help");
+    EXPECT_EQ(r.code, 0) << cmd;
+    EXPECT_NE(r.out.find("Usage:"), std::string::npos) << cmd;
+  }
+  EXPECT_NE(run("train --help").out.find("--epochs"), std::string::npos);
+}
+
+TEST_F(Cli, SummaryPrintsTheTable) {
+  const Result r = run("summary");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("Total params: 55,338"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, PredictPrintsTheTutorialsFormat) {
+  const Result r = run("predict --weights " + model() + " --data-dir " + data() + " --index 3");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string num = R"(-?\d+\.\d{3})";
+  const std::regex want("Logits: (" + num + ", ){9}" + num + "\n" + R"( Probs:  (\d\.\d{3}, ){9}\d\.\d{3})" +
+                        "\n  Pred:  \\d\n  True:  3\n");
+  EXPECT_TRUE(std::regex_match(r.out, want)) << r.out;
+}
+
+TEST_F(Cli, PredictAnImageFileHasNoTrueLine) {
+  const std::string png = (root / "digit.png").string();
+  RgbImage img(40, 40);
+  for (int64_t y = 5; y < 35; ++y) img.set(20, y, {0, 0, 0});
+  write_png(png, img);
+  const Result r = run("predict --weights " + model() + " --image " + png);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("  Pred:  "), std::string::npos);
+  EXPECT_EQ(r.out.find("True"), std::string::npos);
+}
+
+TEST_F(Cli, VisualizeWritesFiveReadablePictures) {
+  const std::string out = (root / "figures").string();
+  const Result r = run("visualize --weights " + model() + " --data-dir " + data() + " --index 0 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  struct Want {
+    const char* file;
+    int64_t min_w, min_h;
+    std::size_t min_colours;  // below the title; the test digit is black and white
+  };
+  for (const Want& w : {Want{"input.png", 280, 280, 3}, Want{"conv1_maps.png", 4 * 140, 4 * 140, 16},
+                        Want{"conv2_maps.png", 8 * 112, 4 * 112, 16},
+                        Want{"conv1_filters.png", 4 * 96, 4 * 96, 16},
+                        Want{"conv2_filters.png", 8 * 96, 4 * 96, 16}}) {
+    SCOPED_TRACE(w.file);
+    const RgbImage img = read_rgb_image(out + "/" + w.file);
+    EXPECT_GE(img.width, w.min_w);
+    EXPECT_GE(img.height, w.min_h);
+    // Not blank: the pictures below the title hold many colours (black and white and the frame
+    // for the digit).
+    std::set<std::array<uint8_t, 3>> colours;
+    for (int64_t y = 40; y < img.height; ++y) {
+      for (int64_t x = 0; x < img.width; ++x) colours.insert(img.get(x, y));
+    }
+    EXPECT_GE(colours.size(), w.min_colours);
+  }
+}
+
+TEST_F(Cli, EvalPrintsAccuracyAndConfusion) {
+  const std::string json = (root / "eval.json").string();
+  const Result r = run("eval --weights " + model() + " --data-dir " + data() + " --json " + json);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("accuracy"), std::string::npos);
+  EXPECT_NE(r.out.find("confusion matrix"), std::string::npos);
+  const auto j = nlohmann::json::parse(slurp(json));
+  EXPECT_EQ(j["count"], 32);
+  int64_t total = 0;
+  for (const auto& row : j["confusion"]) {
+    for (const auto& v : row) total += v.get<int64_t>();
+  }
+  EXPECT_EQ(total, 32);
+}
+
+TEST_F(Cli, MissingDataDirectoryLeavesCheckpointUntouched) {
+  const std::string before = slurp(model());
+  const Result r = run("train --data-dir " + (root / "nowhere").string() + " --out " + model());
+  expect_one_line_error(r, {(root / "nowhere").string(), "data directory not found"});
+  EXPECT_EQ(slurp(model()), before);
+}
+
+TEST_F(Cli, TruncatedIdx) {
+  const std::string dir = broken_data("truncated");
+  fs::resize_file(dir + "/train-images-idx3-ubyte", 5000);
+  expect_one_line_error(run("train --data-dir " + dir + " --out " + dir + "/m.cnnt"),
+                        {"train-images-idx3-ubyte", "truncated"});
+  EXPECT_FALSE(fs::exists(dir + "/m.cnnt"));
+}
+
+TEST_F(Cli, CorruptedGzipIdx) {
+  const std::string dir = broken_data("gzip");
+  const std::string raw = slurp(dir + "/t10k-labels-idx1-ubyte");
+  fs::remove(dir + "/t10k-labels-idx1-ubyte");
+  std::string gz = slurp(data() + "/t10k-labels-idx1-ubyte");
+  {
+    gzFile f = gzopen((dir + "/t10k-labels-idx1-ubyte.gz").c_str(), "wb");
+    gzwrite(f, raw.data(), static_cast<unsigned>(raw.size()));
+    gzclose(f);
+  }
+  std::string bytes = slurp(dir + "/t10k-labels-idx1-ubyte.gz");
+  bytes.resize(bytes.size() - 12);  // cut the stream and its trailer
+  std::ofstream(dir + "/t10k-labels-idx1-ubyte.gz", std::ios::binary | std::ios::trunc) << bytes;
+  expect_one_line_error(run("eval --weights " + model() + " --data-dir " + dir),
+                        {"t10k-labels-idx1-ubyte.gz"});
+}
+
+TEST_F(Cli, WrongMagic) {
+  const std::string dir = broken_data("magic");
+  fs::copy_file(dir + "/t10k-labels-idx1-ubyte", dir + "/t10k-images-idx3-ubyte",
+                fs::copy_options::overwrite_existing);
+  expect_one_line_error(run("eval --weights " + model() + " --data-dir " + dir),
+                        {"t10k-images-idx3-ubyte", "wrong magic number"});
+}
+
+TEST_F(Cli, LabelImageCountMismatch) {
+  const std::string dir = broken_data("count");
+  write_idx_labels(dir + "/t10k-labels-idx1-ubyte", std::vector<uint8_t>(31, 0));
+  expect_one_line_error(run("eval --weights " + model() + " --data-dir " + dir),
+                        {"t10k-labels-idx1-ubyte", "31 labels", "32 images"});
+}
+
+TEST_F(Cli, LabelOutOfRange) {
+  const std::string dir = broken_data("label");
+  std::vector<uint8_t> labels(32, 0);
+  labels[5] = 200;
+  write_idx_labels(dir + "/t10k-labels-idx1-ubyte", labels);
+  expect_one_line_error(run("eval --weights " + model() + " --data-dir " + dir),
+                        {"t10k-labels-idx1-ubyte", "label 200 at index 5"});
+}
+
+TEST_F(Cli, TruncatedAndCorruptedCheckpoints) {
+  const std::string bytes = slurp(model());
+  const std::string truncated = (root / "truncated.cnnt").string();
+  std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 3);
+  const std::string json = (root / "keep.json").string();
+  std::ofstream(json) << "{\"keep\": true}\n";
+  expect_one_line_error(run("eval --weights " + truncated + " --data-dir " + data() + " --json " + json),
+                        {truncated});
+  EXPECT_EQ(slurp(json), "{\"keep\": true}\n");
+
+  std::string flipped = bytes;
+  flipped[bytes.size() / 2] ^= 0x10;
+  const std::string corrupted = (root / "corrupted.cnnt").string();
+  std::ofstream(corrupted, std::ios::binary) << flipped;
+  expect_one_line_error(run("predict --weights " + corrupted + " --data-dir " + data() + " --index 0"),
+                        {corrupted, "checksum mismatch"});
+}
+
+TEST_F(Cli, CheckpointOfAnotherArchitecture) {
+  Archive a = read_archive(model());
+  a.meta["architecture"]["name"] = "resnet18";
+  const std::string other = (root / "other.cnnt").string();
+  write_archive(other, a);
+  expect_one_line_error(run("predict --weights " + other + " --data-dir " + data() + " --index 0"),
+                        {other, "unknown architecture 'resnet18'"});
+
+  // The right name, but weights of another shape.
+  Archive b = read_archive(model());
+  for (auto& [name, t] : b.tensors) {
+    if (name == "model/conv1.0.weight") t = Tensor({8, 1, 5, 5});
+  }
+  const std::string reshaped = (root / "reshaped.cnnt").string();
+  write_archive(reshaped, b);
+  expect_one_line_error(run("eval --weights " + reshaped + " --data-dir " + data()),
+                        {reshaped, "size mismatch for conv1.0.weight"});
+
+  const std::string not_ckpt = (root / "not_ckpt.cnnt").string();
+  write_archive(not_ckpt, Archive{});
+  expect_one_line_error(run("eval --weights " + not_ckpt + " --data-dir " + data()),
+                        {not_ckpt, "not a cnn checkpoint"});
+}
+
+TEST_F(Cli, UnreadableImage) {
+  const std::string bad = (root / "bad.png").string();
+  std::ofstream(bad) << "this is not a picture";
+  expect_one_line_error(run("predict --weights " + model() + " --image " + bad), {bad, "cannot read image"});
+  expect_one_line_error(run("predict --weights " + model() + " --image " + (root / "missing.png").string()),
+                        {"missing.png", "not found"});
+}
+
+TEST_F(Cli, ImpossibleOptions) {
+  EXPECT_NE(run("train --epochs 0").code, 0);
+  EXPECT_NE(run("train --optimizer rmsprop").code, 0);
+  EXPECT_NE(run("predict --weights " + model()).code, 0);
+  EXPECT_NE(run("frobnicate").code, 0);
+}
+
+}  // namespace
+}  // namespace cnn::testing

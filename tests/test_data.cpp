@@ -1,0 +1,177 @@
+// The IDX reader, the datasets and the loader, on small files the tests write.
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cnn/data/dataset.h"
+#include "cnn/data/digit.h"
+#include "cnn/data/idx.h"
+#include "testing.h"
+
+namespace cnn::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A tiny MNIST-shaped dataset in a fresh directory.
+struct TinyData : ::testing::Test {
+  fs::path dir;
+  void SetUp() override {
+    dir = fs::path(::testing::TempDir()) /
+          ("cnn_data_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    write("train", 50, false);
+    write("t10k", 20, true);
+  }
+  void write(const std::string& prefix, int64_t n, bool gz) {
+    IdxImages img{n, 28, 28, std::vector<uint8_t>(static_cast<std::size_t>(n * 784))};
+    std::vector<uint8_t> labels(static_cast<std::size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      labels[i] = static_cast<uint8_t>(i % 10);
+      for (int64_t j = 0; j < 784; ++j) img.pixels[i * 784 + j] = static_cast<uint8_t>((i * 7 + j) % 256);
+    }
+    const std::string ext = gz ? ".gz" : "";
+    write_idx_images((dir / (prefix + "-images-idx3-ubyte" + ext)).string(), img);
+    write_idx_labels((dir / (prefix + "-labels-idx1-ubyte" + ext)).string(), labels);
+  }
+  std::string path(const std::string& name) const { return (dir / name).string(); }
+};
+
+template <class F>
+void expect_error(F&& f, const std::vector<std::string>& fragments) {
+  try {
+    f();
+    ADD_FAILURE() << "expected a cnn::Error";
+  } catch (const Error& e) {
+    for (const auto& frag : fragments) {
+      EXPECT_NE(std::string(e.what()).find(frag), std::string::npos) << "'" << frag << "' not in: " << e.what();
+    }
+  }
+}
+
+TEST_F(TinyData, LoadsRawAndGzip) {
+  const Dataset train = load_dataset("mnist", dir.string(), "train");
+  const Dataset test = load_dataset("mnist", dir.string(), "test");
+  EXPECT_EQ(train.count, 50);
+  EXPECT_EQ(test.count, 20);
+  EXPECT_EQ(test.rows, 28);
+  EXPECT_EQ(test.labels[13], 3);
+  EXPECT_EQ(test.image(1)[0], 7);
+  EXPECT_FLOAT_EQ(test.image_tensor(1)[0], 7 / 255.0f);
+}
+
+TEST_F(TinyData, LoaderBatchesShufflesAndScales) {
+  const Dataset train = load_dataset("mnist", dir.string(), "train");
+  DataLoader a(train, 16, true, 3), b(train, 16, true, 3), plain(train, 16, false);
+  EXPECT_EQ(a.batches_per_epoch(), 4);
+  Batch ba, bb;
+  std::vector<int64_t> seen;
+  int batches = 0;
+  while (a.next(ba)) {
+    ASSERT_TRUE(b.next(bb));
+    EXPECT_EQ(ba.indices, bb.indices) << "same seed, same order";
+    for (std::size_t i = 0; i < ba.indices.size(); ++i) {
+      EXPECT_EQ(ba.labels[i], train.labels[ba.indices[i]]);
+      EXPECT_FLOAT_EQ(ba.images[static_cast<int64_t>(i) * 784 + 5], train.image(ba.indices[i])[5] / 255.0f);
+    }
+    seen.insert(seen.end(), ba.indices.begin(), ba.indices.end());
+    ++batches;
+  }
+  EXPECT_EQ(batches, 4);
+  EXPECT_EQ(ba.images.size(0), 2) << "the last batch holds the remainder";
+  std::sort(seen.begin(), seen.end());
+  for (int64_t i = 0; i < 50; ++i) EXPECT_EQ(seen[i], i) << "every image once per epoch";
+  Batch bp;
+  plain.next(bp);
+  EXPECT_EQ(bp.indices[3], 3);
+  a.reset();
+  a.next(ba);
+  b.reset();
+  b.next(bb);
+  EXPECT_EQ(ba.indices, bb.indices);
+}
+
+TEST_F(TinyData, Normalisation) {
+  const Dataset train = load_dataset("mnist", dir.string(), "train");
+  DataLoader loader(train, 8, false, 0, Normalize{0.5f, 0.25f});
+  Batch b;
+  loader.next(b);
+  EXPECT_NEAR(b.images[10], (train.image(0)[10] / 255.0f - 0.5f) / 0.25f, 1e-5);
+}
+
+TEST_F(TinyData, MissingDirectoryAndFile) {
+  expect_error([&] { load_dataset("mnist", path("nope"), "train"); }, {path("nope"), "data directory not found"});
+  fs::remove(path("train-labels-idx1-ubyte"));
+  expect_error([&] { load_dataset("mnist", dir.string(), "train"); }, {"train-labels-idx1-ubyte", "not found"});
+}
+
+TEST_F(TinyData, TruncatedFile) {
+  const std::string p = path("train-images-idx3-ubyte");
+  fs::resize_file(p, 1000);
+  expect_error([&] { read_idx_images(p); }, {p, "truncated", "1000"});
+}
+
+TEST_F(TinyData, TrailingBytes) {
+  const std::string p = path("train-labels-idx1-ubyte");
+  std::ofstream(p, std::ios::app) << "xx";
+  expect_error([&] { read_idx_labels(p); }, {p, "2 unexpected bytes"});
+}
+
+TEST_F(TinyData, CorruptedGzip) {
+  const std::string p = path("t10k-images-idx3-ubyte.gz");
+  std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(40);
+  f.write("\xff\x00\xff\x00\xff\x00\xff\x00", 8);
+  f.close();
+  expect_error([&] { read_idx_images(p); }, {p});
+}
+
+TEST_F(TinyData, WrongMagic) {
+  expect_error([&] { read_idx_images(path("train-labels-idx1-ubyte")); },
+               {"train-labels-idx1-ubyte", "wrong magic number 0x00000801, expected 0x00000803"});
+}
+
+TEST_F(TinyData, CountMismatch) {
+  write_idx_labels(path("train-labels-idx1-ubyte"), std::vector<uint8_t>(49, 1));
+  expect_error([&] { load_dataset("mnist", dir.string(), "train"); },
+               {"train-labels-idx1-ubyte", "49 labels", "50 images"});
+}
+
+TEST_F(TinyData, LabelOutOfRange) {
+  std::vector<uint8_t> labels(50, 1);
+  labels[7] = 12;
+  write_idx_labels(path("train-labels-idx1-ubyte"), labels);
+  expect_error([&] { load_dataset("mnist", dir.string(), "train"); },
+               {"train-labels-idx1-ubyte", "label 12 at index 7", "out of range [0, 10)"});
+}
+
+TEST(Digit, PreprocessingCropsScalesAndCentres) {
+  // A dark stroke on light paper, off-centre, 60x40.
+  GrayImage img{60, 40, std::vector<uint8_t>(60 * 40, 250)};
+  for (int64_t y = 5; y < 30; ++y) {
+    for (int64_t x = 40; x < 46; ++x) img.pixels[y * 60 + x] = 10;
+  }
+  const DigitSteps s = preprocess_digit(img);
+  EXPECT_TRUE(s.inverted);
+  EXPECT_EQ(s.cropped.width, 6);
+  EXPECT_EQ(s.cropped.height, 25);
+  EXPECT_EQ(s.scaled.height, 20);
+  EXPECT_EQ(s.centered.width, 28);
+  double mass = 0, cx = 0, cy = 0;
+  for (int64_t y = 0; y < 28; ++y) {
+    for (int64_t x = 0; x < 28; ++x) {
+      mass += s.centered.at(x, y);
+      cx += s.centered.at(x, y) * (x + 0.5);
+      cy += s.centered.at(x, y) * (y + 0.5);
+    }
+  }
+  EXPECT_NEAR(cx / mass, 14.0, 0.6);
+  EXPECT_NEAR(cy / mass, 14.0, 0.6);
+  GrayImage blank{10, 10, std::vector<uint8_t>(100, 255)};
+  EXPECT_THROW(preprocess_digit(blank), Error);
+}
+
+}  // namespace
+}  // namespace cnn::testing
