@@ -39,18 +39,6 @@ struct TinyData : ::testing::Test {
   std::string path(const std::string& name) const { return (dir / name).string(); }
 };
 
-template <class F>
-void expect_error(F&& f, const std::vector<std::string>& fragments) {
-  try {
-    f();
-    ADD_FAILURE() << "expected a cnn::Error";
-  } catch (const Error& e) {
-    for (const auto& frag : fragments) {
-      EXPECT_NE(std::string(e.what()).find(frag), std::string::npos) << "'" << frag << "' not in: " << e.what();
-    }
-  }
-}
-
 TEST_F(TinyData, LoadsRawAndGzip) {
   const Dataset train = load_dataset("mnist", dir.string(), "train");
   const Dataset test = load_dataset("mnist", dir.string(), "test");

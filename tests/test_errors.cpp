@@ -5,20 +5,6 @@
 namespace cnn::testing {
 namespace {
 
-// Runs f, expects a cnn::Error, and checks that its message contains every fragment.
-template <class F>
-void expect_error(F&& f, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    ADD_FAILURE() << "expected a cnn::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& frag : fragments) {
-      EXPECT_NE(msg.find(frag), std::string::npos) << "'" << frag << "' missing from: " << msg;
-    }
-  }
-}
-
 TEST(Errors, StrideZero) {
   expect_error([] { Conv2d(Conv2dOptions(1, 16, 3).stride(0)); },
                {"Conv2d(1, 16, kernel_size=(3, 3), stride=(0, 0))", "non-positive stride"});

@@ -110,4 +110,18 @@ inline ::testing::AssertionResult gradcheck(const std::function<Tensor()>& f, Te
   return ::testing::AssertionSuccess();
 }
 
+// Runs f, expects a cnn::Error, and checks that its message contains every fragment.
+template <class F>
+void expect_error(F&& f, const std::vector<std::string>& fragments) {
+  try {
+    f();
+    ADD_FAILURE() << "expected a cnn::Error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const auto& frag : fragments) {
+      EXPECT_NE(msg.find(frag), std::string::npos) << "'" << frag << "' missing from: " << msg;
+    }
+  }
+}
+
 }  // namespace cnn::testing

@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
+
+#include "cnn/io/file.h"
 
 namespace cnn::cli {
 
@@ -13,33 +13,10 @@ std::string data_dir_for(const std::string& dataset, const std::string& data_dir
 }
 
 void write_json(const std::string& path, const nlohmann::json& j) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) throw Error(path + ": cannot open for writing");
-    out << j.dump(2) << "\n";
-    if (!out.flush()) {
-      std::remove(tmp.c_str());
-      throw Error(path + ": write failed");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot write: " + ec.message());
-  }
+  write_file_atomically(path, j.dump(2) + "\n");
 }
 
-std::string thousands(double v) {
-  const auto n = static_cast<int64_t>(v + 0.5);
-  std::string digits = std::to_string(n), out;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
+std::string thousands(double v) { return with_commas(static_cast<int64_t>(v + 0.5)); }
 
 bool stderr_is_terminal() { return isatty(fileno(stderr)) != 0; }
 

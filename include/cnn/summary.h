@@ -11,4 +11,7 @@ namespace cnn {
 // forward pass (in evaluation mode; the model's mode is restored) and returns the table.
 std::string summary(Module& model, const Shape& input_size);
 
+// 55338 -> "55,338", as Python's "{:,}".format(n).
+std::string with_commas(int64_t n);
+
 }  // namespace cnn

@@ -2,13 +2,12 @@
 
 #include <zlib.h>
 
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <iterator>
 
 #include "cnn/error.h"
+#include "cnn/io/file.h"
 
 namespace cnn {
 
@@ -116,23 +115,7 @@ void write_archive(const std::string& path, const Archive& archive) {
   const uint32_t crc = crc32_of(bytes.data(), bytes.size());
   bytes.append(reinterpret_cast<const char*>(&crc), 4);
 
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(tmp + ": cannot open for writing (" + std::strerror(errno) + ")");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw Error(tmp + ": write failed (disk full?)");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot replace file: " + ec.message());
-  }
+  write_file_atomically(path, bytes);
 }
 
 }  // namespace cnn

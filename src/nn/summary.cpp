@@ -12,7 +12,8 @@ std::string right(const std::string& s, std::size_t width) {
   return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
 }
 
-// Python's "{0:,}".format(n).
+}  // namespace
+
 std::string with_commas(int64_t n) {
   std::string digits = std::to_string(n < 0 ? -n : n), out;
   for (std::size_t i = 0; i < digits.size(); ++i) {
@@ -21,6 +22,8 @@ std::string with_commas(int64_t n) {
   }
   return n < 0 ? "-" + out : out;
 }
+
+namespace {
 
 std::string megabytes(double mb) {
   char buf[64];

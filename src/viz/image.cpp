@@ -5,11 +5,11 @@
 #include <stb_image_write.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 
 #include "cnn/error.h"
+#include "cnn/io/file.h"
 
 namespace cnn {
 
@@ -63,18 +63,17 @@ RgbImage read_rgb_image(const std::string& path) {
 }
 
 void write_png(const std::string& path, const RgbImage& image) {
-  const std::string tmp = path + ".tmp";
-  if (!stbi_write_png(tmp.c_str(), static_cast<int>(image.width), static_cast<int>(image.height), 3,
-                      image.rgb.data(), static_cast<int>(image.width * 3))) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot write PNG");
+  std::string bytes;
+  const auto append = [](void* context, void* data, int size) {
+    static_cast<std::string*>(context)->append(static_cast<const char*>(data),
+                                               static_cast<std::size_t>(size));
+  };
+  if (!stbi_write_png_to_func(append, &bytes, static_cast<int>(image.width),
+                              static_cast<int>(image.height), 3, image.rgb.data(),
+                              static_cast<int>(image.width * 3))) {
+    throw Error(path + ": cannot encode PNG");
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot write PNG: " + ec.message());
-  }
+  write_file_atomically(path, bytes);
 }
 
 std::array<uint8_t, 3> colormap(Colormap map, float t) {

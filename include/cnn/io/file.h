@@ -1,0 +1,12 @@
+// Writing files so that a crash or a full disk never leaves a partial file where a good one was:
+// the bytes go to PATH.tmp, which is then renamed over PATH.
+#pragma once
+
+#include <string>
+
+namespace cnn {
+
+// Throws cnn::Error naming the path when it cannot write; PATH is then left as it was.
+void write_file_atomically(const std::string& path, const std::string& bytes);
+
+}  // namespace cnn
