@@ -7,6 +7,7 @@
 #include "cnn/error.h"
 #include "cnn/io/archive.h"
 #include "cnn/io/checkpoint.h"
+#include "cnn/kernels.h"
 #include "cnn/models/registry.h"
 #include "cnn/models/tutorial.h"
 #include "cnn/nn/layers.h"

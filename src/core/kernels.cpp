@@ -1,0 +1,34 @@
+#include "cnn/kernels.h"
+
+#include <atomic>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace cnn {
+
+namespace {
+std::atomic<KernelSet> g_kernel_set{KernelSet::Fast};
+}  // namespace
+
+void set_kernel_set(KernelSet set) { g_kernel_set = set; }
+KernelSet kernel_set() { return g_kernel_set; }
+
+void set_num_threads(int threads) {
+#ifdef _OPENMP
+  omp_set_num_threads(threads > 0 ? threads : omp_get_num_procs());
+#else
+  (void)threads;
+#endif
+}
+
+int num_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+}  // namespace cnn

@@ -1,0 +1,175 @@
+// conv2d, fast CPU kernels: im2col + SGEMM per image, the batch split across threads, thread-
+// local buffers reused from step to step. groups == 1 only (the dispatcher in src/ops/conv2d.cpp
+// sends grouped convolutions to the reference kernel).
+#include "conv2d.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "../window.h"
+#include "gemm.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace cnn::fast {
+
+namespace {
+
+struct Dims {
+  int64_t N, C_in, H, W, C_out, K_h, K_w, H_out, W_out;
+  int64_t rows() const { return C_in * K_h * K_w; }  // of the column matrix
+  int64_t cols() const { return H_out * W_out; }
+};
+
+Dims dims_of(const Shape& x, const Shape& w, const Shape& y) {
+  return {x[0], x[1], x[2], x[3], w[0], w[2], w[3], y[2], y[3]};
+}
+
+int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+// A per-thread scratch buffer that only grows: no allocation in a steady-state training step.
+float* scratch(std::vector<float>& buf, int64_t n) {
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<std::size_t>(n));
+  return buf.data();
+}
+
+// x_img: (C_in, H, W) -> col: (C_in * K_h * K_w, H_out * W_out); padded taps are 0.
+void im2col(const float* x_img, const Dims& d, const Conv2dGeometry& g, float* col) {
+  const int64_t P = d.cols();
+  for (int64_t ic = 0; ic < d.C_in; ++ic) {
+    const float* x_plane = x_img + ic * d.H * d.W;
+    for (int64_t kh = 0; kh < d.K_h; ++kh) {
+      const int64_t off_h = kh * g.dilation.h - g.pad_top;
+      const auto rh = detail::tap_range(off_h, g.stride.h, d.H, d.H_out);
+      for (int64_t kw = 0; kw < d.K_w; ++kw) {
+        const int64_t off_w = kw * g.dilation.w - g.pad_left;
+        const auto rw = detail::tap_range(off_w, g.stride.w, d.W, d.W_out);
+        float* row = col + ((ic * d.K_h + kh) * d.K_w + kw) * P;
+        std::fill(row, row + rh.lo * d.W_out, 0.0f);
+        for (int64_t oh = rh.lo; oh < rh.hi; ++oh) {
+          float* out = row + oh * d.W_out;
+          const float* in = x_plane + (oh * g.stride.h + off_h) * d.W + off_w;
+          std::fill(out, out + rw.lo, 0.0f);
+          if (g.stride.w == 1) {
+            std::memcpy(out + rw.lo, in + rw.lo, static_cast<std::size_t>(rw.hi - rw.lo) * sizeof(float));
+          } else {
+            for (int64_t ow = rw.lo; ow < rw.hi; ++ow) out[ow] = in[ow * g.stride.w];
+          }
+          std::fill(out + rw.hi, out + d.W_out, 0.0f);
+        }
+        std::fill(row + rh.hi * d.W_out, row + P, 0.0f);
+      }
+    }
+  }
+}
+
+// The adjoint of im2col: dx_img (C_in, H, W) += the column gradients at the taps they came from.
+void col2im(const float* col, const Dims& d, const Conv2dGeometry& g, float* dx_img) {
+  const int64_t P = d.cols();
+  for (int64_t ic = 0; ic < d.C_in; ++ic) {
+    float* dx_plane = dx_img + ic * d.H * d.W;
+    for (int64_t kh = 0; kh < d.K_h; ++kh) {
+      const int64_t off_h = kh * g.dilation.h - g.pad_top;
+      const auto rh = detail::tap_range(off_h, g.stride.h, d.H, d.H_out);
+      for (int64_t kw = 0; kw < d.K_w; ++kw) {
+        const int64_t off_w = kw * g.dilation.w - g.pad_left;
+        const auto rw = detail::tap_range(off_w, g.stride.w, d.W, d.W_out);
+        const float* row = col + ((ic * d.K_h + kh) * d.K_w + kw) * P;
+        for (int64_t oh = rh.lo; oh < rh.hi; ++oh) {
+          const float* in = row + oh * d.W_out;
+          float* out = dx_plane + (oh * g.stride.h + off_h) * d.W + off_w;
+          for (int64_t ow = rw.lo; ow < rw.hi; ++ow) out[ow * g.stride.w] += in[ow];
+        }
+      }
+    }
+  }
+}
+
+thread_local std::vector<float> tls_col, tls_dcol;
+
+}  // namespace
+
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
+                      const Shape& y_shape) {
+  Tensor y(y_shape);
+  const Dims d = dims_of(x.shape(), w.shape(), y_shape);
+  const int64_t K = d.rows(), P = d.cols();
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < d.N; ++n) {
+    float* col = scratch(tls_col, K * P);
+    im2col(x.data() + n * d.C_in * d.H * d.W, d, g, col);
+    float* y_img = y.data() + n * d.C_out * P;
+    if (b.defined()) {
+      for (int64_t oc = 0; oc < d.C_out; ++oc) std::fill(y_img + oc * P, y_img + (oc + 1) * P, b[oc]);
+    }
+    // y_img (C_out, P) = w (C_out, K) col (K, P) [+ bias]
+    sgemm(false, false, d.C_out, P, K, 1.0f, w.data(), K, col, P, b.defined() ? 1.0f : 0.0f, y_img, P);
+  }
+  return y;
+}
+
+void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Conv2dGeometry& g,
+                     Tensor* dx, Tensor* dw, Tensor* db) {
+  const Dims d = dims_of(x.shape(), w.shape(), dy.shape());
+  const int64_t K = d.rows(), P = d.cols();
+  const int threads = max_threads();
+  // Per-thread weight-gradient partial sums, added in thread order afterwards.
+  std::vector<float> dw_parts(dw ? static_cast<std::size_t>(threads * d.C_out * K) : 0, 0.0f);
+  if (dx) dx->fill(0.0f);
+#pragma omp parallel
+  {
+    float* dw_mine = dw ? dw_parts.data() + thread_id() * d.C_out * K : nullptr;
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < d.N; ++n) {
+      const float* dy_img = dy.data() + n * d.C_out * P;
+      if (dw) {
+        float* col = scratch(tls_col, K * P);
+        im2col(x.data() + n * d.C_in * d.H * d.W, d, g, col);
+        // dw (C_out, K) += dy_img (C_out, P) col^T (P, K)
+        sgemm(false, true, d.C_out, K, P, 1.0f, dy_img, P, col, P, 1.0f, dw_mine, K);
+      }
+      if (dx) {
+        float* dcol = scratch(tls_dcol, K * P);
+        // dcol (K, P) = w^T (K, C_out) dy_img (C_out, P)
+        sgemm(true, false, K, P, d.C_out, 1.0f, w.data(), K, dy_img, P, 0.0f, dcol, P);
+        col2im(dcol, d, g, dx->data() + n * d.C_in * d.H * d.W);
+      }
+    }
+  }
+  if (dw) {
+    float* out = dw->data();
+    for (int t = 0; t < threads; ++t) {
+      const float* part = dw_parts.data() + t * d.C_out * K;
+      for (int64_t i = 0; i < d.C_out * K; ++i) out[i] += part[i];
+    }
+  }
+  if (db) {
+    for (int64_t oc = 0; oc < d.C_out; ++oc) {
+      double sum = 0.0;
+      for (int64_t n = 0; n < d.N; ++n) {
+        const float* plane = dy.data() + (n * d.C_out + oc) * P;
+        for (int64_t i = 0; i < P; ++i) sum += plane[i];
+      }
+      (*db)[oc] += static_cast<float>(sum);
+    }
+  }
+}
+
+}  // namespace cnn::fast

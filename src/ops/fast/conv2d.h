@@ -1,0 +1,15 @@
+// conv2d, fast CPU kernels (groups == 1). Called by the dispatcher after its shape checks.
+#pragma once
+
+#include "cnn/ops/conv2d.h"
+
+namespace cnn::fast {
+
+// x: (N, C_in, H, W), w: (C_out, C_in, K_h, K_w), b: (C_out) or undefined -> y_shape
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
+                      const Shape& y_shape);
+// As cnn::conv2d_backward: overwrites *dx (already shaped like x), accumulates into *dw, *db.
+void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Conv2dGeometry& g,
+                     Tensor* dx, Tensor* dw, Tensor* db);
+
+}  // namespace cnn::fast

@@ -1,0 +1,15 @@
+// SGEMM for the fast kernels: OpenBLAS, run single-threaded inside the kernels' own OpenMP
+// split of the batch (one BLAS thread pool inside another would oversubscribe the cores).
+#pragma once
+
+#include <cstdint>
+
+namespace cnn::fast {
+
+// C (M x N) = alpha * op(A) * op(B) + beta * C, all row-major. op(A) is M x K, op(B) is K x N.
+// lda, ldb, ldc are the row strides of A, B and C as stored.
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+           int64_t ldc);
+
+}  // namespace cnn::fast

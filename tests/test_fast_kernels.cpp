@@ -1,0 +1,104 @@
+// The fast kernels against the reference kernels (the oracle) on random shapes and options.
+#include "testing.h"
+
+namespace cnn::testing {
+namespace {
+
+// Runs f under a kernel set and restores the previous one.
+template <class F>
+auto with_kernels(KernelSet set, F&& f) {
+  const KernelSet before = kernel_set();
+  set_kernel_set(set);
+  struct Restore {
+    KernelSet s;
+    ~Restore() { set_kernel_set(s); }
+  } restore{before};
+  return f();
+}
+
+// Fast kernels sum in another order than the reference loops.
+constexpr Tol kFastVsReference{1e-4, 1e-5};
+
+TEST(FastKernels, Conv2dMatchesReferenceOnRandomConfigurations) {
+  Generator gen(77);
+  for (int trial = 0; trial < 60; ++trial) {
+    const int64_t k_h = 1 + gen.below(4), k_w = 1 + gen.below(4);
+    const Size2 stride(1 + gen.below(3), 1 + gen.below(3));
+    const Size2 dilation(1 + gen.below(3), 1 + gen.below(2));
+    const bool same = stride.all(1) && gen.below(3) == 0;
+    const Conv2dPadding padding = same ? Conv2dPadding("same") : Conv2dPadding(Size2(gen.below(3), gen.below(3)));
+    const Conv2dGeometry g = conv2d_geometry(Size2(k_h, k_w), stride, padding, dilation, 1);
+    const int64_t n = 1 + gen.below(5), c_in = 1 + gen.below(5), c_out = 1 + gen.below(6);
+    const int64_t h = dilation.h * (k_h - 1) + 1 + gen.below(9), w = dilation.w * (k_w - 1) + 1 + gen.below(9);
+    SCOPED_TRACE("trial " + std::to_string(trial) + ": x (" + std::to_string(n) + ", " + std::to_string(c_in) +
+                 ", " + std::to_string(h) + ", " + std::to_string(w) + "), kernel " + Size2(k_h, k_w).pair_str() +
+                 ", stride " + stride.pair_str() + ", dilation " + dilation.pair_str() + ", padding " + padding.str());
+    const Tensor x = randn({n, c_in, h, w}, gen), wt = randn({c_out, c_in, k_h, k_w}, gen);
+    const Tensor b = gen.below(2) ? randn({c_out}, gen) : Tensor();
+    auto run = [&] {
+      Tensor y = conv2d_forward(x, wt, b, g);
+      const Tensor dy = [&] {
+        Generator local(trial);
+        return randn(y.shape(), local);
+      }();
+      Tensor dx, dw(wt.shape()), db = b.defined() ? Tensor(b.shape()) : Tensor();
+      conv2d_backward(x, wt, dy, g, &dx, &dw, b.defined() ? &db : nullptr);
+      return std::vector<Tensor>{y, dx, dw, db};
+    };
+    const auto ref = with_kernels(KernelSet::Reference, run);
+    const auto fast = with_kernels(KernelSet::Fast, run);
+    const char* names[] = {"y", "dx", "dw", "db"};
+    for (int i = 0; i < 4; ++i) {
+      if (ref[i].defined()) {
+        EXPECT_TRUE(all_close(fast[i], ref[i], kFastVsReference)) << names[i];
+      }
+    }
+  }
+}
+
+TEST(FastKernels, LinearMatchesReference) {
+  Generator gen(5);
+  for (int trial = 0; trial < 20; ++trial) {
+    const int64_t rows = 1 + gen.below(70), in = 1 + gen.below(200), out = 1 + gen.below(40);
+    const Tensor x = randn({rows, in}, gen), w = randn({out, in}, gen), b = randn({out}, gen);
+    const Tensor dy = randn({rows, out}, gen);
+    auto run = [&] {
+      Tensor y = linear_forward(x, w, b), dx, dw(w.shape()), db(b.shape());
+      linear_backward(x, w, dy, &dx, &dw, &db);
+      return std::vector<Tensor>{y, dx, dw, db};
+    };
+    const auto ref = with_kernels(KernelSet::Reference, run);
+    const auto fast = with_kernels(KernelSet::Fast, run);
+    for (int i = 0; i < 4; ++i) EXPECT_TRUE(all_close(fast[i], ref[i], kFastVsReference)) << trial << " " << i;
+  }
+}
+
+TEST(FastKernels, TutorialModelTrainsIdenticallyEnough) {
+  // Ten Adam steps of the whole model under each kernel set land on the same weights.
+  auto train = [](KernelSet set) {
+    return with_kernels(set, [] {
+      Generator init(3), data(4);
+      TutorialCNN model(10, init);
+      model.eval();  // no dropout: the two runs must see the same network
+      Adam opt(model.parameters());
+      CrossEntropyLoss loss_fn;
+      const Tensor x = randn({32, 1, 28, 28}, data);
+      std::vector<int64_t> y(32);
+      for (auto& v : y) v = static_cast<int64_t>(data.below(10));
+      for (int step = 0; step < 10; ++step) {
+        opt.zero_grad();
+        loss_fn(model.forward(x), y);
+        model.backward(loss_fn.backward());
+        opt.step();
+      }
+      std::vector<Tensor> out;
+      for (auto& [name, t] : model.state_dict()) out.push_back(t.clone());
+      return out;
+    });
+  };
+  const auto ref = train(KernelSet::Reference), fast = train(KernelSet::Fast);
+  for (std::size_t i = 0; i < ref.size(); ++i) EXPECT_TRUE(all_close(fast[i], ref[i], Tol{1e-3, 1e-5})) << i;
+}
+
+}  // namespace
+}  // namespace cnn::testing
