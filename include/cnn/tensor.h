@@ -29,6 +29,9 @@ class Tensor {
   explicit Tensor(Shape shape, Device device = Device::CPU);
 
   static Tensor zeros(Shape shape) { return Tensor(std::move(shape)); }
+  // Uninitialised: for outputs a kernel overwrites in full. With the environment variable
+  // CNN_POISON=1 the contents are NaN, so that a test sees any element a kernel fails to write.
+  static Tensor empty(Shape shape);
   static Tensor full(Shape shape, float value);
   // Takes values in row-major order; values.size() must equal the shape's numel.
   static Tensor from(Shape shape, const std::vector<float>& values);
@@ -59,6 +62,7 @@ class Tensor {
   std::vector<float> to_vector() const { return {begin(), end()}; }
 
  private:
+  Tensor(Shape shape, bool zero);
   std::shared_ptr<float> storage_;
   Shape shape_;
   int64_t numel_ = 0;

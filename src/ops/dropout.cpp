@@ -17,10 +17,13 @@ void check(const Tensor& x, const Tensor& mask, float p, const char* what) {
 }
 
 Tensor apply(const Tensor& x, const Tensor& mask, float p) {
-  Tensor y(x.shape());
+  Tensor y = Tensor::empty(x.shape());
   // p == 1 drops everything; the scale is then irrelevant (and would be infinite).
   const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-  for (int64_t i = 0; i < x.numel(); ++i) y[i] = x[i] * mask[i] * scale;
+  const float* in = x.data();
+  const float* m = mask.data();
+  float* out = y.data();
+  for (int64_t i = 0; i < x.numel(); ++i) out[i] = in[i] * m[i] * scale;
   return y;
 }
 }  // namespace

@@ -1,10 +1,13 @@
-// maxpool2d forward and backward: reference CPU kernels behind the shape checks.
+// maxpool2d: shape checks, the reference forward kernel, the dispatch to the fast one
+// (fast/maxpool2d.cpp), and the backward scatter.
 #include "cnn/ops/maxpool2d.h"
 
 #include <cmath>
 #include <limits>
 
 #include "cnn/error.h"
+#include "cnn/kernels.h"
+#include "fast/maxpool2d.h"
 
 namespace cnn {
 
@@ -54,17 +57,20 @@ Shape maxpool2d_output_shape(const Shape& x, const Pool2dGeometry& g) {
   return {x[0], x[1], H_out, W_out};
 }
 
-Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, std::vector<int32_t>* indices) {
-  if (x.device() != Device::CPU) throw Error("maxpool2d: input is on " + to_string(x.device()));
-  const Shape y_shape = maxpool2d_output_shape(x.shape(), g);
-  Tensor y(y_shape);
+namespace {
+
+// The reference kernel: every option, PyTorch's loop structure (start at the first tap inside
+// the input, step by the dilation).
+Tensor reference_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& y_shape,
+                         int32_t* indices) {
+  Tensor y = Tensor::empty(y_shape);
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
   const int64_t H_out = y_shape[2], W_out = y_shape[3];
-  if (indices) indices->resize(static_cast<std::size_t>(y.numel()));
 #pragma omp parallel for schedule(static)
   for (int64_t p = 0; p < planes; ++p) {
     const float* x_plane = x.data() + p * H * W;
     float* y_plane = y.data() + p * H_out * W_out;
+    int32_t* idx_plane = indices + p * H_out * W_out;
     for (int64_t oh = 0; oh < H_out; ++oh) {
       int64_t h0 = oh * g.stride.h - g.padding.h;
       const int64_t h1 = std::min(h0 + (g.kernel.h - 1) * g.dilation.h + 1, H);
@@ -86,11 +92,25 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, std::vector<i
           }
         }
         y_plane[oh * W_out + ow] = best;
-        if (indices) (*indices)[p * H_out * W_out + oh * W_out + ow] = static_cast<int32_t>(best_i);
+        idx_plane[oh * W_out + ow] = static_cast<int32_t>(best_i);
       }
     }
   }
   return y;
+}
+
+}  // namespace
+
+Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, std::vector<int32_t>* indices) {
+  if (x.device() != Device::CPU) throw Error("maxpool2d: input is on " + to_string(x.device()));
+  const Shape y_shape = maxpool2d_output_shape(x.shape(), g);
+  thread_local std::vector<int32_t> unused;
+  std::vector<int32_t>& idx = indices ? *indices : unused;
+  idx.resize(static_cast<std::size_t>(shape_numel(y_shape)));
+  if (kernel_set() == KernelSet::Fast && g.dilation.all(1)) {
+    return fast::maxpool2d_forward(x, g, y_shape, idx.data());
+  }
+  return reference_forward(x, g, y_shape, idx.data());
 }
 
 Tensor maxpool2d_backward(const Shape& x_shape, const Tensor& dy,
@@ -104,6 +124,7 @@ Tensor maxpool2d_backward(const Shape& x_shape, const Tensor& dy,
   Tensor dx(x_shape);
   const int64_t planes = x_shape[0] * x_shape[1], in_plane = x_shape[2] * x_shape[3];
   const int64_t out_plane = dy.size(2) * dy.size(3);
+#pragma omp parallel for schedule(static)
   for (int64_t p = 0; p < planes; ++p) {
     float* dx_plane = dx.data() + p * in_plane;
     const float* dy_plane = dy.data() + p * out_plane;

@@ -5,10 +5,11 @@
 namespace cnn {
 
 Tensor relu_forward(const Tensor& x) {
-  Tensor y(x.shape());
+  Tensor y = Tensor::empty(x.shape());
   const float* in = x.data();
   float* out = y.data();
-  for (int64_t i = 0; i < x.numel(); ++i) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+  const int64_t n = x.numel();
+  for (int64_t i = 0; i < n; ++i) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
   return y;
 }
 
@@ -17,8 +18,12 @@ Tensor relu_backward(const Tensor& y, const Tensor& dy) {
     throw Error("relu_backward: grad_output of shape " + shape_str(dy.shape()) +
                 " does not match output shape " + shape_str(y.shape()));
   }
-  Tensor dx(y.shape());
-  for (int64_t i = 0; i < y.numel(); ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+  Tensor dx = Tensor::empty(y.shape());
+  const float* out = y.data();
+  const float* g = dy.data();
+  float* d = dx.data();
+  const int64_t n = y.numel();
+  for (int64_t i = 0; i < n; ++i) d[i] = out[i] > 0.0f ? g[i] : 0.0f;
   return dx;
 }
 

@@ -15,7 +15,7 @@ namespace {
 template <bool kLog>
 Tensor softmax_impl(const Tensor& x, int64_t dim, const char* what) {
   const auto v = detail::dim_view(x.shape(), dim, what);
-  Tensor y(x.shape());
+  Tensor y = Tensor::empty(x.shape());
   for (int64_t o = 0; o < v.outer; ++o) {
     for (int64_t i = 0; i < v.inner; ++i) {
       const float* in = x.data() + o * v.size * v.inner + i;
@@ -46,7 +46,7 @@ Tensor softmax_backward_impl(const Tensor& y, const Tensor& dy, int64_t dim, con
                 " does not match output shape " + shape_str(y.shape()));
   }
   const auto v = detail::dim_view(y.shape(), dim, what);
-  Tensor dx(y.shape());
+  Tensor dx = Tensor::empty(y.shape());
   for (int64_t o = 0; o < v.outer; ++o) {
     for (int64_t i = 0; i < v.inner; ++i) {
       const int64_t base = o * v.size * v.inner + i;
