@@ -29,6 +29,7 @@ void add_train_command(CLI::App& app, int& exit_code);
 void add_eval_command(CLI::App& app, int& exit_code);
 void add_predict_command(CLI::App& app, int& exit_code);
 void add_visualize_command(CLI::App& app, int& exit_code);
+void add_bench_command(CLI::App& app, int& exit_code);
 
 // A checkpoint's model as the tutorial model (the only architecture the figures know).
 TutorialCNN& as_tutorial(const LoadedModel& loaded, const std::string& path);

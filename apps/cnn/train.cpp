@@ -3,10 +3,6 @@
 #include <cstdio>
 #include <filesystem>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "cnn/models/registry.h"
 #include "cnn/train/trainer.h"
 #include "common.h"
@@ -74,9 +70,7 @@ class Progress {
 };
 
 int run_train(const TrainArgs& a) {
-#ifdef _OPENMP
-  if (a.threads > 0) omp_set_num_threads(a.threads);
-#endif
+  set_num_threads(a.threads);
   const std::string dir = data_dir_for(a.dataset, a.data_dir);
   const Dataset train = load_dataset(a.dataset, dir, "train");
   const Dataset test = load_dataset(a.dataset, dir, "test");

@@ -24,6 +24,7 @@
 #include "cnn/ops/softmax.h"
 #include "cnn/optim/adam.h"
 #include "cnn/optim/sgd.h"
+#include "cnn/perf/bench.h"
 #include "cnn/random.h"
 #include "cnn/summary.h"
 #include "cnn/tensor.h"

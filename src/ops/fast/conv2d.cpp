@@ -161,6 +161,7 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
     }
   }
   if (db) {
+#pragma omp parallel for schedule(static)
     for (int64_t oc = 0; oc < d.C_out; ++oc) {
       double sum = 0.0;
       for (int64_t n = 0; n < d.N; ++n) {

@@ -1,0 +1,137 @@
+#include <algorithm>
+#include <chrono>
+
+#include "cnn/error.h"
+#include "cnn/kernels.h"
+#include "cnn/nn/layers.h"
+#include "cnn/nn/loss.h"
+#include "cnn/optim/adam.h"
+#include "cnn/perf/bench.h"
+
+namespace cnn {
+
+std::string simd_level();  // peak.cpp
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+}  // namespace
+
+FlopCount count_flops(Module& model, const Shape& input) {
+  FlopCount c;
+  bool first = true;
+  Module::set_forward_hook([&](const Module& leaf, const Tensor& y) {
+    int64_t f = 0;
+    if (const auto* conv = dynamic_cast<const Conv2d*>(&leaf)) {
+      const auto& o = conv->options();
+      f = 2 * y.size(1) * y.size(2) * y.size(3) * (o.in_channels() / o.groups()) *
+          o.kernel_size().h * o.kernel_size().w;
+    } else if (const auto* fc = dynamic_cast<const Linear*>(&leaf)) {
+      f = 2 * fc->options().in_features() * fc->options().out_features() * (y.numel() / y.size(-1));
+    }
+    if (f == 0) return;
+    c.forward += f;
+    c.training += first ? 2 * f : 3 * f;
+    first = false;
+  });
+  const bool was_training = model.is_training();
+  model.eval();
+  Shape batched = {1};
+  batched.insert(batched.end(), input.begin(), input.end());
+  try {
+    model.forward(Tensor(batched));
+  } catch (...) {
+    Module::set_forward_hook({});
+    model.train(was_training);
+    throw;
+  }
+  Module::set_forward_hook({});
+  model.train(was_training);
+  return c;
+}
+
+nlohmann::json BenchResult::to_json() const {
+  return {{"threads", threads},
+          {"simd", simd},
+          {"train_images_per_second", train_images_per_second},
+          {"infer_images_per_second", infer_images_per_second},
+          {"latency_us_median", latency_us_median},
+          {"latency_us_p90", latency_us_p90},
+          {"train_gflops", train_gflops},
+          {"infer_gflops", infer_gflops},
+          {"peak_gflops", peak_gflops},
+          {"train_share_of_peak", peak_gflops > 0 ? train_gflops / peak_gflops : 0.0},
+          {"flops_forward_per_image", flops.forward},
+          {"flops_training_per_image", flops.training}};
+}
+
+BenchResult run_benchmark(Module& model, const BenchOptions& o) {
+  BenchResult r;
+  r.threads = num_threads();
+  r.simd = simd_level();
+  r.flops = count_flops(model, {1, 28, 28});
+  Generator gen(1);
+  auto batch = [&](int64_t n) {
+    Tensor x({n, 1, 28, 28});
+    uniform_(x, 0.0f, 1.0f, gen);
+    return x;
+  };
+
+  // Training.
+  {
+    const Tensor x = batch(o.train_batch);
+    std::vector<int64_t> y(static_cast<std::size_t>(o.train_batch));
+    for (auto& v : y) v = static_cast<int64_t>(gen.below(10));
+    model.train();
+    Adam opt(model.parameters(), AdamOptions(1e-3));
+    CrossEntropyLoss loss_fn;
+    auto step = [&] {
+      opt.zero_grad();
+      loss_fn(model.forward(x), y);
+      model.backward(loss_fn.backward());
+      opt.step();
+    };
+    for (int i = 0; i < 10; ++i) step();
+    int64_t steps = 0;
+    const auto t0 = Clock::now();
+    while (since(t0) < o.seconds) {
+      step();
+      ++steps;
+    }
+    r.train_images_per_second = static_cast<double>(steps * o.train_batch) / since(t0);
+  }
+  model.eval();
+  // Inference, large batches.
+  {
+    const Tensor x = batch(o.infer_batch);
+    model.forward(x);
+    int64_t runs = 0;
+    const auto t0 = Clock::now();
+    while (since(t0) < o.seconds) {
+      model.forward(x);
+      ++runs;
+    }
+    r.infer_images_per_second = static_cast<double>(runs * o.infer_batch) / since(t0);
+  }
+  // Batch-1 latency.
+  {
+    const Tensor x = batch(1);
+    for (int i = 0; i < 50; ++i) model.forward(x);
+    std::vector<double> us;
+    const auto t0 = Clock::now();
+    while (since(t0) < o.seconds || us.size() < 100) {
+      const auto t = Clock::now();
+      model.forward(x);
+      us.push_back(since(t) * 1e6);
+    }
+    std::sort(us.begin(), us.end());
+    r.latency_us_median = us[us.size() / 2];
+    r.latency_us_p90 = us[us.size() * 9 / 10];
+  }
+  r.train_gflops = r.train_images_per_second * static_cast<double>(r.flops.training) / 1e9;
+  r.infer_gflops = r.infer_images_per_second * static_cast<double>(r.flops.forward) / 1e9;
+  r.peak_gflops = measure_fma_peak_gflops(r.threads);
+  return r;
+}
+
+}  // namespace cnn
