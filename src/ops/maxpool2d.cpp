@@ -124,7 +124,7 @@ Tensor maxpool2d_backward(const Shape& x_shape, const Tensor& dy,
   Tensor dx(x_shape);
   const int64_t planes = x_shape[0] * x_shape[1], in_plane = x_shape[2] * x_shape[3];
   const int64_t out_plane = dy.size(2) * dy.size(3);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * in_plane > 32768)
   for (int64_t p = 0; p < planes; ++p) {
     float* dx_plane = dx.data() + p * in_plane;
     const float* dy_plane = dy.data() + p * out_plane;

@@ -111,7 +111,8 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
   Tensor y(y_shape);
   const Dims d = dims_of(x.shape(), w.shape(), y_shape);
   const int64_t K = d.rows(), P = d.cols();
-#pragma omp parallel for schedule(static)
+  // Threads only pay off with work to share: a single image runs on the calling thread.
+#pragma omp parallel for schedule(static) if (d.N > 1)
   for (int64_t n = 0; n < d.N; ++n) {
     float* col = scratch(tls_col, K * P);
     im2col(x.data() + n * d.C_in * d.H * d.W, d, g, col);
@@ -133,7 +134,7 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   // Per-thread weight-gradient partial sums, added in thread order afterwards.
   std::vector<float> dw_parts(dw ? static_cast<std::size_t>(threads * d.C_out * K) : 0, 0.0f);
   if (dx) dx->fill(0.0f);
-#pragma omp parallel
+#pragma omp parallel if (d.N > 1)
   {
     float* dw_mine = dw ? dw_parts.data() + thread_id() * d.C_out * K : nullptr;
 #pragma omp for schedule(static)
@@ -161,7 +162,7 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
     }
   }
   if (db) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (d.N * P > 16384)
     for (int64_t oc = 0; oc < d.C_out; ++oc) {
       double sum = 0.0;
       for (int64_t n = 0; n < d.N; ++n) {

@@ -15,6 +15,10 @@ namespace {
 // Splits the rows of a row-major product across threads: each thread's block is one SGEMM.
 template <class F>
 void parallel_rows(int64_t rows, F&& f) {
+  if (rows < 16) {  // too little to share
+    f(0, rows);
+    return;
+  }
 #pragma omp parallel
   {
 #ifdef _OPENMP
