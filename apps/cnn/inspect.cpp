@@ -96,7 +96,7 @@ void add_eval_command(CLI::App& app, int& exit_code) {
     const LoadedModel loaded = load_checkpoint(a->weights);
     const std::string name = dataset_of(loaded, a->dataset);
     const Dataset data = load_dataset(name, data_dir_for(name, a->data_dir), a->split);
-    const EvalResult r = evaluate(*loaded.model, data, 1000, normalization_of(loaded));
+    const EvalResult r = evaluate(*loaded.model, data, 250, normalization_of(loaded));
     std::printf("%s %s: %lld images  accuracy %.4f  loss %.5f\n\n", name.c_str(), a->split.c_str(),
                 (long long)r.count, r.accuracy, r.loss);
     std::printf("per-class accuracy\n");

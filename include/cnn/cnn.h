@@ -10,6 +10,7 @@
 #include "cnn/kernels.h"
 #include "cnn/models/registry.h"
 #include "cnn/models/tutorial.h"
+#include "cnn/nn/grad_mode.h"
 #include "cnn/nn/layers.h"
 #include "cnn/nn/loss.h"
 #include "cnn/nn/module.h"

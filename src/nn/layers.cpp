@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "cnn/error.h"
+#include "cnn/nn/grad_mode.h"
 #include "cnn/ops/conv2d.h"
 #include "cnn/ops/dropout.h"
 #include "cnn/ops/flatten.h"
@@ -116,7 +117,7 @@ std::string Conv2d::extra_repr() const {
 }
 
 Tensor Conv2d::forward_impl(const Tensor& x) {
-  x_ = x;
+  x_ = grad_enabled() ? x : Tensor();
   return conv2d_forward(x, weight_->value, bias_ ? bias_->value : Tensor(), geometry_);
 }
 
@@ -153,7 +154,7 @@ std::string Linear::extra_repr() const {
 }
 
 Tensor Linear::forward_impl(const Tensor& x) {
-  x_ = x;
+  x_ = grad_enabled() ? x : Tensor();
   return linear_forward(x, weight_->value, bias_ ? bias_->value : Tensor());
 }
 
@@ -182,6 +183,11 @@ std::string MaxPool2d::extra_repr() const {
 }
 
 Tensor MaxPool2d::forward_impl(const Tensor& x) {
+  if (!grad_enabled()) {
+    x_shape_.clear();
+    indices_.clear();
+    return maxpool2d_forward(x, geometry_, nullptr);
+  }
   x_shape_ = x.shape();
   return maxpool2d_forward(x, geometry_, &indices_);
 }
@@ -193,7 +199,11 @@ Tensor MaxPool2d::backward_impl(const Tensor& dy) {
 
 // ---- ReLU, Flatten ----
 
-Tensor ReLU::forward_impl(const Tensor& x) { return y_ = relu_forward(x); }
+Tensor ReLU::forward_impl(const Tensor& x) {
+  Tensor y = relu_forward(x);
+  y_ = grad_enabled() ? y : Tensor();
+  return y;
+}
 Tensor ReLU::backward_impl(const Tensor& dy) { return relu_backward(require_cached(y_, "ReLU"), dy); }
 
 std::string Flatten::extra_repr() const {
@@ -239,11 +249,19 @@ Tensor Dropout::backward_impl(const Tensor& dy) {
 
 // ---- Softmax, LogSoftmax ----
 
-Tensor Softmax::forward_impl(const Tensor& x) { return y_ = softmax_forward(x, dim_); }
+Tensor Softmax::forward_impl(const Tensor& x) {
+  Tensor y = softmax_forward(x, dim_);
+  y_ = grad_enabled() ? y : Tensor();
+  return y;
+}
 Tensor Softmax::backward_impl(const Tensor& dy) {
   return softmax_backward(require_cached(y_, "Softmax"), dy, dim_);
 }
-Tensor LogSoftmax::forward_impl(const Tensor& x) { return y_ = log_softmax_forward(x, dim_); }
+Tensor LogSoftmax::forward_impl(const Tensor& x) {
+  Tensor y = log_softmax_forward(x, dim_);
+  y_ = grad_enabled() ? y : Tensor();
+  return y;
+}
 Tensor LogSoftmax::backward_impl(const Tensor& dy) {
   return log_softmax_backward(require_cached(y_, "LogSoftmax"), dy, dim_);
 }

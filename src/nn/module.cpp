@@ -4,12 +4,18 @@
 #include <set>
 
 #include "cnn/error.h"
+#include "cnn/nn/grad_mode.h"
 
 namespace cnn {
 
 namespace {
 thread_local Module::ForwardHook tls_forward_hook;
+thread_local bool tls_grad_enabled = true;
 }  // namespace
+
+bool grad_enabled() { return tls_grad_enabled; }
+NoGradGuard::NoGradGuard() : previous_(tls_grad_enabled) { tls_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { tls_grad_enabled = previous_; }
 
 void Module::set_forward_hook(ForwardHook hook) { tls_forward_hook = std::move(hook); }
 

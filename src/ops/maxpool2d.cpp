@@ -70,7 +70,9 @@ Tensor reference_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& 
   for (int64_t p = 0; p < planes; ++p) {
     const float* x_plane = x.data() + p * H * W;
     float* y_plane = y.data() + p * H_out * W_out;
-    int32_t* idx_plane = indices + p * H_out * W_out;
+    // Without indices (inference), each row's go to a scratch row that is thrown away.
+    std::vector<int32_t> scratch(indices ? 0 : static_cast<std::size_t>(W_out));
+    int32_t* idx_plane = indices ? indices + p * H_out * W_out : scratch.data();
     for (int64_t oh = 0; oh < H_out; ++oh) {
       int64_t h0 = oh * g.stride.h - g.padding.h;
       const int64_t h1 = std::min(h0 + (g.kernel.h - 1) * g.dilation.h + 1, H);
@@ -92,7 +94,7 @@ Tensor reference_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& 
           }
         }
         y_plane[oh * W_out + ow] = best;
-        idx_plane[oh * W_out + ow] = static_cast<int32_t>(best_i);
+        idx_plane[indices ? oh * W_out + ow : ow] = static_cast<int32_t>(best_i);
       }
     }
   }
@@ -104,13 +106,15 @@ Tensor reference_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& 
 Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, std::vector<int32_t>* indices) {
   if (x.device() != Device::CPU) throw Error("maxpool2d: input is on " + to_string(x.device()));
   const Shape y_shape = maxpool2d_output_shape(x.shape(), g);
-  thread_local std::vector<int32_t> unused;
-  std::vector<int32_t>& idx = indices ? *indices : unused;
-  idx.resize(static_cast<std::size_t>(shape_numel(y_shape)));
-  if (kernel_set() == KernelSet::Fast && g.dilation.all(1)) {
-    return fast::maxpool2d_forward(x, g, y_shape, idx.data());
+  int32_t* idx = nullptr;
+  if (indices) {
+    indices->resize(static_cast<std::size_t>(shape_numel(y_shape)));
+    idx = indices->data();
   }
-  return reference_forward(x, g, y_shape, idx.data());
+  if (kernel_set() == KernelSet::Fast && g.dilation.all(1)) {
+    return fast::maxpool2d_forward(x, g, y_shape, idx);
+  }
+  return reference_forward(x, g, y_shape, idx);
 }
 
 Tensor maxpool2d_backward(const Shape& x_shape, const Tensor& dy,

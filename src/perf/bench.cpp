@@ -3,6 +3,7 @@
 
 #include "cnn/error.h"
 #include "cnn/kernels.h"
+#include "cnn/nn/grad_mode.h"
 #include "cnn/nn/layers.h"
 #include "cnn/nn/loss.h"
 #include "cnn/optim/adam.h"
@@ -101,6 +102,7 @@ BenchResult run_benchmark(Module& model, const BenchOptions& o) {
     r.train_images_per_second = static_cast<double>(steps * o.train_batch) / since(t0);
   }
   model.eval();
+  NoGradGuard no_grad;
   // Inference, large batches.
   {
     const Tensor x = batch(o.infer_batch);

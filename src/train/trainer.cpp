@@ -5,6 +5,7 @@
 
 #include "cnn/error.h"
 #include "cnn/io/checkpoint.h"
+#include "cnn/nn/grad_mode.h"
 #include "cnn/nn/loss.h"
 #include "cnn/ops/argmax.h"
 #include "cnn/optim/adam.h"
@@ -41,6 +42,7 @@ nlohmann::json generator_json(const Generator& g) { return g.state(); }
 EvalResult evaluate(Module& model, const Dataset& data, int64_t batch_size,
                     std::optional<Normalize> normalize) {
   ModeGuard guard(model, false);
+  NoGradGuard no_grad;
   DataLoader loader(data, batch_size, false, 0, normalize);
   EvalResult r;
   r.confusion.assign(static_cast<std::size_t>(data.num_classes),
@@ -200,7 +202,7 @@ const std::vector<EpochRecord>& Trainer::fit(const TrainCallbacks& callbacks) {
     r.train_accuracy = double(correct) / std::max<int64_t>(seen, 1);
     r.images_per_second = seen / std::max(r.seconds, 1e-9);
     if (test_) {
-      const EvalResult e = evaluate(*model_, *test_, 1000, options_.normalize);
+      const EvalResult e = evaluate(*model_, *test_, 250, options_.normalize);
       r.test_loss = e.loss;
       r.test_accuracy = e.accuracy;
     }

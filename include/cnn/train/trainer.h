@@ -23,7 +23,7 @@ struct EvalResult {
 };
 
 // Evaluation mode for the duration (the module's mode is restored).
-EvalResult evaluate(Module& model, const Dataset& data, int64_t batch_size = 1000,
+EvalResult evaluate(Module& model, const Dataset& data, int64_t batch_size = 250,
                     std::optional<Normalize> normalize = std::nullopt);
 
 struct TrainOptions {

@@ -62,7 +62,11 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& 
   for (int64_t p = 0; p < planes; ++p) {
     const float* x_plane = x.data() + p * H * W;
     float* y_plane = y.data() + p * H_out * W_out;
-    int32_t* idx_plane = indices + p * H_out * W_out;
+    // Without indices (inference), each row's go to a scratch row that is thrown away.
+    thread_local std::vector<int32_t> scratch;
+    if (!indices && static_cast<int64_t>(scratch.size()) < W_out) scratch.resize(static_cast<std::size_t>(W_out));
+    int32_t* idx_plane = indices ? indices + p * H_out * W_out : nullptr;
+    auto idx_row = [&](int64_t oh) { return indices ? idx_plane + oh * W_out : scratch.data(); };
     for (int64_t oh = 0; oh < H_out; ++oh) {
       const int64_t h_start = oh * S_h - g.padding.h;
       const int64_t h0 = std::max<int64_t>(h_start, 0), h1 = std::min(h_start + K_h, H);
@@ -78,13 +82,13 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& 
           }
         }
         y_plane[oh * W_out + ow] = best;
-        idx_plane[oh * W_out + ow] = best_i;
+        idx_row(oh)[ow] = best_i;
       };
       if (two_by_two && h1 - h0 == 2) {
         for (int64_t ow = 0; ow < ow_lo; ++ow) general(ow);
         pool2x2_row(x_plane + h0 * W, x_plane + (h0 + 1) * W, static_cast<int32_t>(h0 * W),
                     -g.padding.w, ow_lo, ow_hi, static_cast<int32_t>(W), y_plane + oh * W_out,
-                    idx_plane + oh * W_out);
+                    idx_row(oh));
         for (int64_t ow = ow_hi; ow < W_out; ++ow) general(ow);
       } else {
         for (int64_t ow = 0; ow < W_out; ++ow) general(ow);
