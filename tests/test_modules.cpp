@@ -130,3 +130,27 @@ TEST(Modules, SoftmaxArgmaxHead) {
 
 }  // namespace
 }  // namespace cnn::testing
+
+namespace cnn::testing {
+namespace {
+
+TEST(Modules, BackwardWithoutInputGradient) {
+  // The parameter gradients are the same; dx is simply not computed.
+  Generator init(4), data(5);
+  TutorialCNN a(10, init);
+  a.eval();
+  const Tensor x = randn({3, 1, 28, 28}, data), dy = randn({3, 10}, data);
+  a.forward(x);
+  const Tensor dx = a.backward(dy, true);
+  std::vector<Tensor> with;
+  for (auto& [name, p] : a.named_parameters()) with.push_back(p->grad.clone());
+  a.zero_grad();
+  a.forward(x);
+  EXPECT_FALSE(a.backward(dy, false).defined());
+  EXPECT_TRUE(dx.defined());
+  std::size_t i = 0;
+  for (auto& [name, p] : a.named_parameters()) EXPECT_TRUE(all_close(p->grad, with[i++], Tol{0, 0})) << name;
+}
+
+}  // namespace
+}  // namespace cnn::testing

@@ -79,14 +79,14 @@ print(json.dumps({"train": train, "infer": infer, "latency_us": lat[len(lat) // 
 
 
 def child_peak_rss_mib(cmd, env=None):
-    """Runs cmd to completion; returns (its peak RSS in MiB, wall seconds)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Runs cmd to completion; returns (its own peak RSS in MiB, wall seconds)."""
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the largest of them so far: run the smaller one first.
-    return max(before, after) / 1024.0, wall
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{cmd[0]} failed with status {status}")
+    return usage.ru_maxrss / 1024.0, wall
 
 
 def main():
@@ -118,7 +118,6 @@ def main():
 
     if not args.skip_rss:
         with tempfile.TemporaryDirectory() as tmp:
-            # The smaller process first: getrusage reports the largest child so far.
             cnn_rss, _ = child_peak_rss_mib([args.cnn, "train", "--epochs", "1", "--threads", str(args.threads),
                                              "--data-dir", args.data_dir, "--quiet",
                                              "--out", os.path.join(tmp, "m.cnnt")], env)

@@ -23,7 +23,7 @@ Tensor TutorialCNN::forward_impl(const Tensor& x) {
 }
 
 Tensor TutorialCNN::backward_impl(const Tensor& dy) {
-  return conv1->backward(conv2->backward(classifier->backward(dy)));
+  return conv1->backward(conv2->backward(classifier->backward(dy)), input_grad());
 }
 
 }  // namespace cnn

@@ -123,8 +123,8 @@ Tensor Conv2d::forward_impl(const Tensor& x) {
 
 Tensor Conv2d::backward_impl(const Tensor& dy) {
   Tensor dx;
-  conv2d_backward(require_cached(x_, "Conv2d"), weight_->value, dy, geometry_, &dx,
-                  &weight_->grad, bias_ ? &bias_->grad : nullptr);
+  conv2d_backward(require_cached(x_, "Conv2d"), weight_->value, dy, geometry_,
+                  input_grad() ? &dx : nullptr, &weight_->grad, bias_ ? &bias_->grad : nullptr);
   return dx;
 }
 
@@ -160,8 +160,8 @@ Tensor Linear::forward_impl(const Tensor& x) {
 
 Tensor Linear::backward_impl(const Tensor& dy) {
   Tensor dx;
-  linear_backward(require_cached(x_, "Linear"), weight_->value, dy, &dx, &weight_->grad,
-                  bias_ ? &bias_->grad : nullptr);
+  linear_backward(require_cached(x_, "Linear"), weight_->value, dy, input_grad() ? &dx : nullptr,
+                  &weight_->grad, bias_ ? &bias_->grad : nullptr);
   return dx;
 }
 

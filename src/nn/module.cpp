@@ -1,6 +1,7 @@
 #include "cnn/nn/module.h"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 
 #include "cnn/error.h"
@@ -31,9 +32,11 @@ Tensor Module::forward(const Tensor& x) {
   }
 }
 
-Tensor Module::backward(const Tensor& dy) {
+Tensor Module::backward(const Tensor& dy, bool input_grad) {
   try {
-    return backward_impl(dy);
+    input_grad_ = input_grad;
+    Tensor dx = backward_impl(dy);
+    return input_grad ? dx : Tensor();
   } catch (Error& e) {
     if (children_.empty()) e.set_layer(type_name() + "(" + extra_repr() + ")");
     if (!name_in_parent_.empty()) e.prepend_path(name_in_parent_);
@@ -180,7 +183,10 @@ Tensor Sequential::forward_impl(const Tensor& x) {
 
 Tensor Sequential::backward_impl(const Tensor& dy) {
   Tensor d = dy;
-  for (auto it = children().rbegin(); it != children().rend(); ++it) d = it->second->backward(d);
+  for (auto it = children().rbegin(); it != children().rend(); ++it) {
+    const bool first = std::next(it) == children().rend();
+    d = it->second->backward(d, first ? input_grad() : true);
+  }
   return d;
 }
 

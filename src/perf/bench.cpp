@@ -89,7 +89,7 @@ BenchResult run_benchmark(Module& model, const BenchOptions& o) {
     auto step = [&] {
       opt.zero_grad();
       loss_fn(model.forward(x), y);
-      model.backward(loss_fn.backward());
+      model.backward(loss_fn.backward(), /*input_grad=*/false);
       opt.step();
     };
     for (int i = 0; i < 10; ++i) step();

@@ -180,7 +180,7 @@ const std::vector<EpochRecord>& Trainer::fit(const TrainCallbacks& callbacks) {
                     std::to_string(epoch) + ", step " + std::to_string(step + 1) +
                     " (try a smaller learning rate)");
       }
-      model_->backward(loss_fn.backward());
+      model_->backward(loss_fn.backward(), /*input_grad=*/false);
       optimizer_->step();
       const auto b = static_cast<int64_t>(batch.labels.size());
       loss_sum += double(loss) * b;

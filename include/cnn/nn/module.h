@@ -34,7 +34,9 @@ class Module {
   Tensor forward(const Tensor& x);
   Tensor operator()(const Tensor& x) { return forward(x); }
   // dy: gradient of the loss w.r.t. the last forward() output -> dx. Needs a prior forward().
-  Tensor backward(const Tensor& dy);
+  // With input_grad false (the input is data, as for a model's first layer) dx is not computed
+  // and an undefined tensor is returned; parameter gradients are accumulated either way.
+  Tensor backward(const Tensor& dy, bool input_grad = true);
 
   // "Conv2d", "Sequential", "CNN": the name PyTorch prints.
   virtual std::string type_name() const = 0;
@@ -76,6 +78,8 @@ class Module {
  protected:
   virtual Tensor forward_impl(const Tensor& x) = 0;
   virtual Tensor backward_impl(const Tensor& dy) = 0;
+  // Inside backward_impl: whether the caller wants dx.
+  bool input_grad() const { return input_grad_; }
 
   Parameter& register_parameter(std::string name, Tensor value);
   template <class M>
@@ -91,6 +95,7 @@ class Module {
   void repr_into(std::string& out, int indent) const;
 
   bool training_ = true;
+  bool input_grad_ = true;
   std::string name_in_parent_;
   std::vector<std::pair<std::string, std::unique_ptr<Parameter>>> params_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
