@@ -1,4 +1,6 @@
 // The fast kernels against the reference kernels (the oracle) on random shapes and options.
+#include <limits>
+
 #include "testing.h"
 
 namespace cnn::testing {
@@ -53,6 +55,40 @@ TEST(FastKernels, Conv2dMatchesReferenceOnRandomConfigurations) {
         EXPECT_TRUE(all_close(fast[i], ref[i], kFastVsReference)) << names[i];
       }
     }
+  }
+}
+
+TEST(FastKernels, MaxPool2dMatchesReferenceOnRandomConfigurations) {
+  Generator gen(31);
+  for (int trial = 0; trial < 80; ++trial) {
+    Pool2dGeometry g;
+    // Half the trials are the tutorial's 2x2 / stride 2 pool, which has its own vector path.
+    const bool tutorial = trial % 2 == 0;
+    g.kernel = tutorial ? Size2(2) : Size2(1 + gen.below(4), 1 + gen.below(4));
+    g.stride = tutorial ? Size2(2) : Size2(1 + gen.below(3), 1 + gen.below(3));
+    g.padding = Size2(gen.below(g.kernel.h / 2 + 1), gen.below(g.kernel.w / 2 + 1));
+    g.ceil_mode = gen.below(2) == 1;
+    const int64_t h = g.kernel.h + gen.below(12), w = g.kernel.w + gen.below(12);
+    Tensor x = randn({1 + static_cast<int64_t>(gen.below(3)), 1 + static_cast<int64_t>(gen.below(4)), h, w}, gen);
+    if (trial % 5 == 0) x[gen.below(static_cast<uint64_t>(x.numel()))] = std::numeric_limits<float>::quiet_NaN();
+    if (trial % 7 == 0) x.fill(-1.0f);  // ties everywhere: the first maximum must win
+    SCOPED_TRACE("trial " + std::to_string(trial) + ": x " + shape_str(x.shape()) + ", kernel " +
+                 g.kernel.pair_str() + ", stride " + g.stride.pair_str() + ", padding " + g.padding.pair_str() +
+                 (g.ceil_mode ? ", ceil_mode" : ""));
+    std::vector<int32_t> idx_ref, idx_fast;
+    const Tensor ref = with_kernels(KernelSet::Reference, [&] { return maxpool2d_forward(x, g, &idx_ref); });
+    const Tensor fast = with_kernels(KernelSet::Fast, [&] { return maxpool2d_forward(x, g, &idx_fast); });
+    auto same = [](const Tensor& a, const Tensor& b) {  // exactly, NaN equal to NaN
+      if (a.shape() != b.shape()) return false;
+      for (int64_t i = 0; i < a.numel(); ++i) {
+        if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) return false;
+      }
+      return true;
+    };
+    EXPECT_TRUE(same(fast, ref));
+    EXPECT_EQ(idx_fast, idx_ref);
+    const Tensor y_no_idx = with_kernels(KernelSet::Fast, [&] { return maxpool2d_forward(x, g, nullptr); });
+    EXPECT_TRUE(same(y_no_idx, fast)) << "without indices";
   }
 }
 

@@ -46,6 +46,20 @@ __attribute__((target_clones("avx2", "default"))) void pool2x2_row(
   }
 }
 
+// The same for an output row whose window keeps one input row (the other is padding).
+__attribute__((target_clones("avx2", "default"))) void pool1x2_row(
+    const float* __restrict r0, int32_t row_index, int64_t c0, int64_t ow0, int64_t ow1,
+    float* __restrict y, int32_t* __restrict idx) {
+  for (int64_t ow = ow0; ow < ow1; ++ow) {
+    const int64_t c = c0 + 2 * ow;
+    const int32_t i0 = row_index + static_cast<int32_t>(c);
+    const float v0 = r0[c], v1 = r0[c + 1];
+    const bool w = (v1 > v0) | (v1 != v1);
+    y[ow] = w ? v1 : v0;
+    idx[ow] = w ? i0 + 1 : i0;
+  }
+}
+
 }  // namespace
 
 Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& y_shape,
@@ -84,11 +98,16 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& 
         y_plane[oh * W_out + ow] = best;
         idx_row(oh)[ow] = best_i;
       };
-      if (two_by_two && h1 - h0 == 2) {
+      if (two_by_two && (h1 - h0 == 2 || h1 - h0 == 1)) {
         for (int64_t ow = 0; ow < ow_lo; ++ow) general(ow);
-        pool2x2_row(x_plane + h0 * W, x_plane + (h0 + 1) * W, static_cast<int32_t>(h0 * W),
-                    -g.padding.w, ow_lo, ow_hi, static_cast<int32_t>(W), y_plane + oh * W_out,
-                    idx_row(oh));
+        if (h1 - h0 == 2) {
+          pool2x2_row(x_plane + h0 * W, x_plane + (h0 + 1) * W, static_cast<int32_t>(h0 * W),
+                      -g.padding.w, ow_lo, ow_hi, static_cast<int32_t>(W), y_plane + oh * W_out,
+                      idx_row(oh));
+        } else {
+          pool1x2_row(x_plane + h0 * W, static_cast<int32_t>(h0 * W), -g.padding.w, ow_lo, ow_hi,
+                      y_plane + oh * W_out, idx_row(oh));
+        }
         for (int64_t ow = ow_hi; ow < W_out; ++ow) general(ow);
       } else {
         for (int64_t ow = 0; ow < W_out; ++ow) general(ow);
