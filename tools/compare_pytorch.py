@@ -12,7 +12,7 @@ docs/BENCHMARKS.md. Run on demand (scripts/compare-pytorch.sh), not in CI.
 import argparse
 import json
 import os
-import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -95,6 +95,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0, help="per throughput measurement")
     ap.add_argument("--cnn", default=os.path.join(ROOT, "build", "cnn"))
     ap.add_argument("--data-dir", default=os.path.join(ROOT, "data", "mnist"))
+    ap.add_argument("--repeat", type=int, default=3, help="alternating runs of each benchmark; medians are kept")
     ap.add_argument("--skip-rss", action="store_true")
     ap.add_argument("--skip-time-to-99", action="store_true")
     ap.add_argument("--json", help="write all figures here")
@@ -102,13 +103,23 @@ def main():
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     rows = []
 
-    torch_fig = json.loads(subprocess.run([sys.executable, "-c", TORCH_BENCH, str(args.threads), str(args.seconds)],
-                                          check=True, capture_output=True, text=True, env=env).stdout)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "bench.json")
-        subprocess.run([args.cnn, "bench", "--threads", str(args.threads), "--seconds", str(args.seconds),
-                        "--json", out], check=True, stdout=subprocess.DEVNULL, env=env)
-        cnn_fig = json.load(open(out))
+    # The two run in turn, --repeat times, and each figure is the median of its runs: on a
+    # shared machine one run alone can be off by a third.
+    torch_runs, cnn_runs = [], []
+    for _ in range(args.repeat):
+        torch_runs.append(json.loads(subprocess.run(
+            [sys.executable, "-c", TORCH_BENCH, str(args.threads), str(args.seconds)],
+            check=True, capture_output=True, text=True, env=env).stdout))
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "bench.json")
+            subprocess.run([args.cnn, "bench", "--threads", str(args.threads), "--seconds", str(args.seconds),
+                            "--json", out], check=True, stdout=subprocess.DEVNULL, env=env)
+            cnn_runs.append(json.load(open(out)))
+    torch_fig = {k: statistics.median(r[k] for r in torch_runs) for k in torch_runs[0]}
+    cnn_fig = dict(cnn_runs[0])
+    for k, v in cnn_runs[0].items():
+        if isinstance(v, (int, float)):
+            cnn_fig[k] = statistics.median(r[k] for r in cnn_runs)
     rows.append(("training throughput, batch 64, Adam (images/s)", torch_fig["train"],
                  cnn_fig["train_images_per_second"], "higher"))
     rows.append(("inference throughput, batch 1000 (images/s)", torch_fig["infer"],
@@ -139,7 +150,7 @@ def main():
         time99 = {"seconds": wall, "test_accuracy": acc}
 
     print(f"machine: {os.cpu_count()} cores, {args.threads} threads; {cnn_fig['simd']}; "
-          f"measured FMA peak {cnn_fig['peak_gflops']:.1f} GFLOP/s")
+          f"measured FMA peak {cnn_fig['peak_gflops']:.1f} GFLOP/s; medians of {args.repeat} alternating runs")
     print(f"{'figure':50} {'PyTorch':>12} {'cnn':>12} {'ratio':>8}")
     for name, t, c, better in rows:
         ratio = c / t if better == "higher" else t / c

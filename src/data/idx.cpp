@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -20,66 +21,99 @@ std::string hex(uint32_t v) {
   return buf;
 }
 
-// The whole file, decompressed when it is gzip (zlib reads raw files unchanged).
-std::string read_all(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) throw Error(path + ": cannot open file (" + std::strerror(errno) + ")");
-  std::unique_ptr<gzFile_s, int (*)(gzFile)> guard(f, gzclose);
-  std::string out;
-  char buf[1 << 16];
-  for (;;) {
-    const int n = gzread(f, buf, sizeof buf);
-    if (n < 0) {
-      int code = 0;
-      const char* msg = gzerror(f, &code);
-      throw Error(path + ": corrupted gzip data (" + std::string(msg ? msg : "read error") + ")");
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
+// Reads an IDX file straight into its payload buffer (no whole-file copy: the training images
+// are 47 MB), decompressing when it is gzip (zlib reads raw files unchanged).
+class IdxReader {
+ public:
+  explicit IdxReader(const std::string& path) : path_(path), f_(gzopen(path.c_str(), "rb")) {
+    if (!f_) throw Error(path + ": cannot open file (" + std::strerror(errno) + ")");
+    gzbuffer(f_, 1 << 17);
   }
-  int code = 0;
-  gzerror(f, &code);
-  if (code != Z_OK && code != Z_BUF_ERROR) {
-    throw Error(path + ": corrupted gzip data");
-  }
-  return out;
-}
+  ~IdxReader() { gzclose(f_); }
+  IdxReader(const IdxReader&) = delete;
+  IdxReader& operator=(const IdxReader&) = delete;
 
-uint32_t be32(const std::string& s, std::size_t at) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data() + at);
+  // Reads up to n bytes; returns how many there were. Throws on corrupted gzip data.
+  uint64_t read(void* dst, uint64_t n) {
+    auto* out = static_cast<char*>(dst);
+    uint64_t got = 0;
+    while (got < n) {
+      const auto chunk = static_cast<unsigned>(std::min<uint64_t>(n - got, 1u << 30));
+      const int r = gzread(f_, out + got, chunk);
+      if (r < 0) fail_corrupted();
+      if (r == 0) break;
+      got += static_cast<uint64_t>(r);
+    }
+    int code = 0;
+    gzerror(f_, &code);
+    if (code != Z_OK && code != Z_BUF_ERROR) fail_corrupted();
+    return got;
+  }
+
+  // The number of bytes left (read and discarded).
+  uint64_t rest() {
+    char buf[1 << 14];
+    uint64_t n = 0, r;
+    while ((r = read(buf, sizeof buf)) > 0) n += r;
+    return n;
+  }
+
+ private:
+  [[noreturn]] void fail_corrupted() {
+    int code = 0;
+    const char* msg = gzerror(f_, &code);
+    throw Error(path_ + ": corrupted gzip data (" + std::string(msg ? msg : "read error") + ")");
+  }
+  std::string path_;
+  gzFile f_;
+};
+
+uint32_t be32(const unsigned char* p) {
   return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
 }
 
-// Checks the header and the size; returns the dimensions.
-std::vector<int64_t> parse_header(const std::string& path, const std::string& bytes,
-                                  uint32_t want_magic, const char* what) {
-  if (bytes.size() < 4) {
-    throw Error(path + ": truncated IDX file (" + std::to_string(bytes.size()) + " bytes)");
-  }
-  const uint32_t magic = be32(bytes, 0);
+struct IdxFile {
+  std::vector<int64_t> dims;
+  std::vector<uint8_t> payload;
+};
+
+// Checks the magic number, the header and that the file holds exactly what the header promises.
+IdxFile read_idx(const std::string& path, uint32_t want_magic, const char* what) {
+  IdxReader in(path);
+  unsigned char head[4 + 4 * 3];
+  const uint64_t got_magic = in.read(head, 4);
+  if (got_magic < 4) throw Error(path + ": truncated IDX file (" + std::to_string(got_magic) + " bytes)");
+  const uint32_t magic = be32(head);
   if (magic != want_magic) {
     throw Error(path + ": wrong magic number " + hex(magic) + ", expected " + hex(want_magic) +
                 " (" + what + ")");
   }
   const std::size_t rank = want_magic & 0xff;
-  if (bytes.size() < 4 + 4 * rank) throw Error(path + ": truncated IDX header");
-  std::vector<int64_t> dims;
+  if (in.read(head + 4, 4 * rank) < 4 * rank) throw Error(path + ": truncated IDX header");
+  IdxFile f;
+  // The payload size, refusing headers that promise more than 4 GiB (a corrupted header must
+  // not make us allocate it).
   uint64_t payload = 1;
   for (std::size_t i = 0; i < rank; ++i) {
-    dims.push_back(be32(bytes, 4 + 4 * i));
-    payload *= static_cast<uint64_t>(dims.back());
+    f.dims.push_back(be32(head + 4 + 4 * i));
+    payload *= static_cast<uint64_t>(f.dims.back());
+    if (payload > (uint64_t{1} << 32)) {
+      throw Error(path + ": the header promises more than 4 GiB of data (corrupted header?)");
+    }
   }
-  const uint64_t want = 4 + 4 * rank + payload, have = bytes.size();
+  const uint64_t header = 4 + 4 * rank, want = header + payload;
+  f.payload.resize(payload);
+  const uint64_t have = header + in.read(f.payload.data(), payload);
   if (have < want) {
     throw Error(path + ": truncated IDX file: the header promises " + std::to_string(want) +
                 " bytes, the file has " + std::to_string(have));
   }
-  if (have > want) {
-    throw Error(path + ": " + std::to_string(have - want) +
+  if (const uint64_t extra = in.rest(); extra > 0) {
+    throw Error(path + ": " + std::to_string(extra) +
                 " unexpected bytes after the data (the header promises " + std::to_string(want) +
                 " bytes)");
   }
-  return dims;
+  return f;
 }
 
 void write_bytes(const std::string& path, const std::string& bytes) {
@@ -98,24 +132,21 @@ void put_be32(std::string& s, uint32_t v) {
 }  // namespace
 
 IdxImages read_idx_images(const std::string& path) {
-  const std::string bytes = read_all(path);
-  const auto dims = parse_header(path, bytes, kImagesMagic, "IDX images: unsigned bytes, 3-D");
+  IdxFile f = read_idx(path, kImagesMagic, "IDX images: unsigned bytes, 3-D");
   IdxImages img;
-  img.count = dims[0];
-  img.rows = dims[1];
-  img.cols = dims[2];
+  img.count = f.dims[0];
+  img.rows = f.dims[1];
+  img.cols = f.dims[2];
   if (img.rows == 0 || img.cols == 0) {
     throw Error(path + ": images of size " + std::to_string(img.rows) + "x" +
                 std::to_string(img.cols));
   }
-  img.pixels.assign(bytes.begin() + 16, bytes.end());
+  img.pixels = std::move(f.payload);
   return img;
 }
 
 std::vector<uint8_t> read_idx_labels(const std::string& path) {
-  const std::string bytes = read_all(path);
-  parse_header(path, bytes, kLabelsMagic, "IDX labels: unsigned bytes, 1-D");
-  return {bytes.begin() + 8, bytes.end()};
+  return read_idx(path, kLabelsMagic, "IDX labels: unsigned bytes, 1-D").payload;
 }
 
 void write_idx_images(const std::string& path, const IdxImages& images) {

@@ -202,7 +202,8 @@ const std::vector<EpochRecord>& Trainer::fit(const TrainCallbacks& callbacks) {
     r.train_accuracy = double(correct) / std::max<int64_t>(seen, 1);
     r.images_per_second = seen / std::max(r.seconds, 1e-9);
     if (test_) {
-      const EvalResult e = evaluate(*model_, *test_, 250, options_.normalize);
+      // The training batch size, so that evaluation reuses the blocks the training step freed.
+      const EvalResult e = evaluate(*model_, *test_, options_.batch_size, options_.normalize);
       r.test_loss = e.loss;
       r.test_accuracy = e.accuracy;
     }
