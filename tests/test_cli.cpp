@@ -2,6 +2,7 @@
 // figures, and a one-line error with a non-zero exit for every kind of bad input, leaving
 // existing files untouched.
 #include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cstdio>
@@ -44,13 +45,15 @@ class Cli : public ::testing::Test {
  protected:
   static fs::path root;
   static void SetUpTestSuite() {
-    root = fs::path(::testing::TempDir()) / "cnn_cli";
+    // One directory per process: CTest runs each test in its own process, two at a time.
+    root = fs::path(::testing::TempDir()) / ("cnn_cli_" + std::to_string(getpid()));
     fs::remove_all(root);
     make_data(root / "data", 64, 32);
     const Result r = run("train --data-dir " + (root / "data").string() + " --max-steps 3 --batch-size 16 --out " +
                          (root / "model.cnnt").string() + " --json " + (root / "train.json").string());
     ASSERT_EQ(r.code, 0) << r.out;
   }
+  static void TearDownTestSuite() { fs::remove_all(root); }
   static void make_data(const fs::path& dir, int64_t train, int64_t test) {
     fs::create_directories(dir);
     for (auto [prefix, n] : {std::pair<std::string, int64_t>{"train", train}, {"t10k", test}}) {

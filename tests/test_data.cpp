@@ -1,4 +1,5 @@
 // The IDX reader, the datasets and the loader, on small files the tests write.
+#include <unistd.h>
 #include <zlib.h>
 
 #include <filesystem>
@@ -19,12 +20,14 @@ struct TinyData : ::testing::Test {
   fs::path dir;
   void SetUp() override {
     dir = fs::path(::testing::TempDir()) /
-          ("cnn_data_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+          ("cnn_data_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
+           "_" + std::to_string(getpid()));
     fs::remove_all(dir);
     fs::create_directories(dir);
     write("train", 50, false);
     write("t10k", 20, true);
   }
+  void TearDown() override { fs::remove_all(dir); }
   void write(const std::string& prefix, int64_t n, bool gz) {
     IdxImages img{n, 28, 28, std::vector<uint8_t>(static_cast<std::size_t>(n * 784))};
     std::vector<uint8_t> labels(static_cast<std::size_t>(n));
