@@ -99,7 +99,17 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& 
         idx_row(oh)[ow] = best_i;
       };
       if (two_by_two && (h1 - h0 == 2 || h1 - h0 == 1)) {
-        for (int64_t ow = 0; ow < ow_lo; ++ow) general(ow);
+        // A 2x2 window clipped at the left or right edge keeps one column: at most two taps.
+        auto edge = [&](int64_t ow) {
+          const auto c = static_cast<int32_t>(std::max<int64_t>(ow * 2 - g.padding.w, 0));
+          const auto i0 = static_cast<int32_t>(h0 * W) + c;
+          float best = x_plane[i0];
+          int32_t best_i = i0;
+          if (h1 - h0 == 2) take(x_plane[i0 + W], i0 + static_cast<int32_t>(W), best, best_i);
+          y_plane[oh * W_out + ow] = best;
+          idx_row(oh)[ow] = best_i;
+        };
+        for (int64_t ow = 0; ow < ow_lo; ++ow) edge(ow);
         if (h1 - h0 == 2) {
           pool2x2_row(x_plane + h0 * W, x_plane + (h0 + 1) * W, static_cast<int32_t>(h0 * W),
                       -g.padding.w, ow_lo, ow_hi, static_cast<int32_t>(W), y_plane + oh * W_out,
@@ -108,7 +118,7 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& 
           pool1x2_row(x_plane + h0 * W, static_cast<int32_t>(h0 * W), -g.padding.w, ow_lo, ow_hi,
                       y_plane + oh * W_out, idx_row(oh));
         }
-        for (int64_t ow = ow_hi; ow < W_out; ++ow) general(ow);
+        for (int64_t ow = ow_hi; ow < W_out; ++ow) edge(ow);
       } else {
         for (int64_t ow = 0; ow < W_out; ++ow) general(ow);
       }
