@@ -51,7 +51,8 @@ float* scratch(std::vector<float>& buf, int64_t n) {
 }
 
 // x_img: (C_in, H, W) -> col: (C_in * K_h * K_w, H_out * W_out); padded taps are 0.
-void im2col(const float* x_img, const Dims& d, const Conv2dGeometry& g, float* col) {
+// Built for AVX2 and for the baseline, chosen when the library loads (as col2im).
+__attribute__((target_clones("avx2", "default"))) void im2col(const float* x_img, const Dims& d, const Conv2dGeometry& g, float* col) {
   const int64_t P = d.cols();
   for (int64_t ic = 0; ic < d.C_in; ++ic) {
     const float* x_plane = x_img + ic * d.H * d.W;
@@ -82,7 +83,7 @@ void im2col(const float* x_img, const Dims& d, const Conv2dGeometry& g, float* c
 }
 
 // The adjoint of im2col: dx_img (C_in, H, W) += the column gradients at the taps they came from.
-void col2im(const float* col, const Dims& d, const Conv2dGeometry& g, float* dx_img) {
+__attribute__((target_clones("avx2", "default"))) void col2im(const float* col, const Dims& d, const Conv2dGeometry& g, float* dx_img) {
   const int64_t P = d.cols();
   for (int64_t ic = 0; ic < d.C_in; ++ic) {
     float* dx_plane = dx_img + ic * d.H * d.W;
