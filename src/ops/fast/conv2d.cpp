@@ -106,6 +106,21 @@ __attribute__((target_clones("avx2", "default"))) void col2im(const float* col, 
 
 thread_local std::vector<float> tls_col, tls_dcol;
 
+// The sum of n floats in 16 independent lanes (one running sum would wait on the adder's latency
+// for every element), each lane short enough for float to hold it, added up in double.
+__attribute__((target_clones("avx2", "default"))) double sum_of(const float* __restrict v, int64_t n) {
+  constexpr int kLanes = 16;
+  float lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) lanes[j] += v[i + j];
+  }
+  double sum = 0.0;
+  for (; i < n; ++i) sum += v[i];
+  for (float l : lanes) sum += l;
+  return sum;
+}
+
 }  // namespace
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
@@ -168,8 +183,7 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
     for (int64_t oc = 0; oc < d.C_out; ++oc) {
       double sum = 0.0;
       for (int64_t n = 0; n < d.N; ++n) {
-        const float* plane = dy.data() + (n * d.C_out + oc) * P;
-        for (int64_t i = 0; i < P; ++i) sum += plane[i];
+        sum += sum_of(dy.data() + (n * d.C_out + oc) * P, P);
       }
       (*db)[oc] += static_cast<float>(sum);
     }
