@@ -20,6 +20,22 @@ NoGradGuard::~NoGradGuard() { tls_grad_enabled = previous_; }
 
 void Module::set_forward_hook(ForwardHook hook) { tls_forward_hook = std::move(hook); }
 
+void Module::trace_leaves(const Shape& input, const ForwardHook& hook) {
+  struct Restore {
+    Module& m;
+    bool was_training;
+    ~Restore() {
+      set_forward_hook({});
+      m.train(was_training);
+    }
+  } restore{*this, is_training()};
+  eval();
+  set_forward_hook(hook);
+  Shape batched = {1};
+  batched.insert(batched.end(), input.begin(), input.end());
+  forward(Tensor(batched));
+}
+
 Tensor Module::forward(const Tensor& x) {
   try {
     Tensor y = forward_impl(x);

@@ -40,26 +40,13 @@ std::string summary(Module& model, const Shape& input_size) {
     int64_t params;
   };
   std::vector<Row> rows;
-  Module::set_forward_hook([&](const Module& leaf, const Tensor& y) {
+  model.trace_leaves(input_size, [&](const Module& leaf, const Tensor& y) {
     Shape shape = y.shape();
     if (!shape.empty()) shape[0] = -1;
     int64_t params = 0;
     for (const auto& [name, p] : leaf.own_parameters()) params += p->value.numel();
     rows.push_back({leaf.type_name() + "-" + std::to_string(rows.size() + 1), shape, params});
   });
-  const bool was_training = model.is_training();
-  model.eval();
-  Shape batched = {1};
-  batched.insert(batched.end(), input_size.begin(), input_size.end());
-  try {
-    model.forward(Tensor(batched));
-  } catch (...) {
-    Module::set_forward_hook({});
-    model.train(was_training);
-    throw;
-  }
-  Module::set_forward_hook({});
-  model.train(was_training);
 
   const std::string rule(64, '-'), double_rule(64, '=');
   std::string out = rule + "\n" + right("Layer (type)", 20) + "  " + right("Output Shape", 25) +

@@ -2,13 +2,8 @@
 // when the library loads; split across threads only for large tensors.
 #include "cnn/ops/relu.h"
 
-#include <algorithm>
-
+#include "../core/parallel.h"
 #include "cnn/error.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace cnn {
 
@@ -32,29 +27,11 @@ __attribute__((target_clones("avx2", "default"))) void relu_grad_span(
   }
 }
 
-template <class F>
-void for_spans(int64_t n, F&& f) {
-  if (n < (1 << 16)) {  // a parallel region costs more than it saves below this
-    f(0, n);
-    return;
-  }
-#pragma omp parallel
-  {
-#ifdef _OPENMP
-    const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-#else
-    const int64_t t = 0, T = 1;
-#endif
-    const int64_t chunk = (n + T - 1) / T, lo = std::min(n, t * chunk), hi = std::min(n, lo + chunk);
-    if (hi > lo) f(lo, hi);
-  }
-}
-
 }  // namespace
 
 Tensor relu_forward(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape());
-  for_spans(x.numel(), [&](int64_t lo, int64_t hi) { relu_span(x.data() + lo, y.data() + lo, hi - lo); });
+  detail::parallel_chunks(x.numel(), 1 << 16, [&](int64_t lo, int64_t hi) { relu_span(x.data() + lo, y.data() + lo, hi - lo); });
   return y;
 }
 
@@ -64,7 +41,7 @@ Tensor relu_backward(const Tensor& y, const Tensor& dy) {
                 " does not match output shape " + shape_str(y.shape()));
   }
   Tensor dx = Tensor::empty(y.shape());
-  for_spans(y.numel(), [&](int64_t lo, int64_t hi) {
+  detail::parallel_chunks(y.numel(), 1 << 16, [&](int64_t lo, int64_t hi) {
     relu_grad_span(y.data() + lo, dy.data() + lo, dx.data() + lo, hi - lo);
   });
   return dx;

@@ -21,7 +21,7 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 FlopCount count_flops(Module& model, const Shape& input) {
   FlopCount c;
   bool first = true;
-  Module::set_forward_hook([&](const Module& leaf, const Tensor& y) {
+  model.trace_leaves(input, [&](const Module& leaf, const Tensor& y) {
     int64_t f = 0;
     if (const auto* conv = dynamic_cast<const Conv2d*>(&leaf)) {
       const auto& o = conv->options();
@@ -35,19 +35,6 @@ FlopCount count_flops(Module& model, const Shape& input) {
     c.training += first ? 2 * f : 3 * f;
     first = false;
   });
-  const bool was_training = model.is_training();
-  model.eval();
-  Shape batched = {1};
-  batched.insert(batched.end(), input.begin(), input.end());
-  try {
-    model.forward(Tensor(batched));
-  } catch (...) {
-    Module::set_forward_hook({});
-    model.train(was_training);
-    throw;
-  }
-  Module::set_forward_hook({});
-  model.train(was_training);
   return c;
 }
 

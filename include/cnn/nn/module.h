@@ -74,6 +74,9 @@ class Module {
   // thread; pass {} to remove.
   using ForwardHook = std::function<void(const Module& leaf, const Tensor& output)>;
   static void set_forward_hook(ForwardHook hook);
+  // Runs one forward pass of a zero sample of shape input (no batch dimension; batch 1) in
+  // evaluation mode, calling hook after each leaf; the module's mode is restored.
+  void trace_leaves(const Shape& input, const ForwardHook& hook);
 
  protected:
   virtual Tensor forward_impl(const Tensor& x) = 0;

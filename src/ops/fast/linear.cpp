@@ -1,41 +1,18 @@
-// linear, fast CPU kernels: one SGEMM per product, run on as many threads as the rows allow.
+// linear, fast CPU kernels: one SGEMM per product; the rows split across threads, each thread's
+// block one SGEMM (under 16 rows, one call on the calling thread).
 #include "linear.h"
 
 #include <algorithm>
 
+#include "../../core/parallel.h"
 #include "gemm.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 namespace cnn::fast {
-
-namespace {
-// Splits the rows of a row-major product across threads: each thread's block is one SGEMM.
-template <class F>
-void parallel_rows(int64_t rows, F&& f) {
-  if (rows < 16) {  // too little to share
-    f(0, rows);
-    return;
-  }
-#pragma omp parallel
-  {
-#ifdef _OPENMP
-    const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-#else
-    const int64_t t = 0, T = 1;
-#endif
-    const int64_t chunk = (rows + T - 1) / T, r0 = std::min(rows, t * chunk), r1 = std::min(rows, r0 + chunk);
-    if (r1 > r0) f(r0, r1);
-  }
-}
-}  // namespace
 
 Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Shape& y_shape) {
   Tensor y = Tensor::empty(y_shape);
   const int64_t out = w.size(0), in = w.size(1), rows = x.numel() / in;
-  parallel_rows(rows, [&](int64_t r0, int64_t r1) {
+  detail::parallel_chunks(rows, 16, [&](int64_t r0, int64_t r1) {
     float* y_rows = y.data() + r0 * out;
     if (b.defined()) {
       for (int64_t r = r0; r < r1; ++r) std::copy(b.data(), b.data() + out, y.data() + r * out);
@@ -52,14 +29,14 @@ void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor*
   const int64_t out = w.size(0), in = w.size(1), rows = x.numel() / in;
   if (dx) {
     // dx (rows, in) = dy (rows, out) w (out, in)
-    parallel_rows(rows, [&](int64_t r0, int64_t r1) {
+    detail::parallel_chunks(rows, 16, [&](int64_t r0, int64_t r1) {
       sgemm(false, false, r1 - r0, in, out, 1.0f, dy.data() + r0 * out, out, w.data(), in, 0.0f,
             dx->data() + r0 * in, in);
     });
   }
   if (dw) {
     // dw (out, in) += dy^T (out, rows) x (rows, in), split over the rows of dw
-    parallel_rows(out, [&](int64_t o0, int64_t o1) {
+    detail::parallel_chunks(out, 16, [&](int64_t o0, int64_t o1) {
       sgemm(true, false, o1 - o0, in, rows, 1.0f, dy.data() + o0, out, x.data(), in, 1.0f,
             dw->data() + o0 * in, in);
     });
