@@ -138,3 +138,36 @@ TEST(FastKernels, TutorialModelTrainsIdenticallyEnough) {
 
 }  // namespace
 }  // namespace cnn::testing
+
+namespace cnn::testing {
+namespace {
+
+TEST(FusedBlocks, InferenceMatchesLayerByLayer) {
+  // Under NoGradGuard, Sequential runs Conv2d -> ReLU [-> MaxPool2d] fused, image by image: the
+  // same numbers as the layers one after the other, with both kernel sets.
+  for (KernelSet set : {KernelSet::Fast, KernelSet::Reference}) {
+    with_kernels(set, [] {
+      Generator init(8), data(9);
+      TutorialCNN model(10, init);
+      model.eval();
+      for (int64_t n : {1, 3, 17}) {
+        const Tensor x = randn({n, 1, 28, 28}, data);
+        const Tensor layered = model.forward(x);
+        NoGradGuard no_grad;
+        EXPECT_TRUE(all_close(model.forward(x), layered, Tol{0, 0})) << n;
+      }
+      // Conv2d -> ReLU without a pool, and a grouped convolution (the reference fallback).
+      auto block = sequential(std::make_shared<Conv2d>(Conv2dOptions(4, 6, 3).padding(1).groups(2), init),
+                              std::make_shared<ReLU>(), std::make_shared<Conv2d>(Conv2dOptions(6, 5, 2), init),
+                              std::make_shared<ReLU>());
+      const Tensor x = randn({2, 4, 9, 8}, data);
+      const Tensor layered = block->forward(x);
+      NoGradGuard no_grad;
+      EXPECT_TRUE(all_close(block->forward(x), layered, Tol{0, 0}));
+      return 0;
+    });
+  }
+}
+
+}  // namespace
+}  // namespace cnn::testing

@@ -19,6 +19,7 @@
 #include "cnn/ops/cross_entropy.h"
 #include "cnn/ops/dropout.h"
 #include "cnn/ops/flatten.h"
+#include "cnn/ops/fused.h"
 #include "cnn/ops/linear.h"
 #include "cnn/ops/maxpool2d.h"
 #include "cnn/ops/relu.h"

@@ -9,6 +9,7 @@
 #include "cnn/ops/conv2d.h"
 #include "cnn/ops/dropout.h"
 #include "cnn/ops/flatten.h"
+#include "cnn/ops/fused.h"
 #include "cnn/ops/linear.h"
 #include "cnn/ops/relu.h"
 #include "cnn/ops/softmax.h"
@@ -116,7 +117,22 @@ std::string Conv2d::extra_repr() const {
   return s;
 }
 
+Tensor Conv2d::forward_block(const Tensor& x, const Pool2dGeometry* pool) {
+  block_ = true;
+  block_pool_ = pool;
+  struct Reset {
+    Conv2d& c;
+    ~Reset() { c.block_ = false; }
+  } reset{*this};
+  return forward(x);
+}
+
 Tensor Conv2d::forward_impl(const Tensor& x) {
+  if (block_) {
+    x_ = Tensor();
+    return conv2d_relu_pool_forward(x, weight_->value, bias_ ? bias_->value : Tensor(), geometry_,
+                                    block_pool_);
+  }
   x_ = grad_enabled() ? x : Tensor();
   return conv2d_forward(x, weight_->value, bias_ ? bias_->value : Tensor(), geometry_);
 }

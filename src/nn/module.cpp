@@ -6,6 +6,7 @@
 
 #include "cnn/error.h"
 #include "cnn/nn/grad_mode.h"
+#include "cnn/nn/layers.h"
 
 namespace cnn {
 
@@ -193,7 +194,19 @@ Module& Module::submodule(const std::string& path) {
 
 Tensor Sequential::forward_impl(const Tensor& x) {
   Tensor y = x;
-  for (auto& [name, child] : children()) y = child->forward(y);
+  const auto& kids = children();
+  for (std::size_t i = 0; i < kids.size(); ++i) {
+    // Inference: a Conv2d -> ReLU [-> MaxPool2d] run runs fused, image by image (same result,
+    // nothing kept). With gradients on, every layer runs on its own and keeps what it needs.
+    auto* conv = grad_enabled() ? nullptr : dynamic_cast<Conv2d*>(kids[i].second.get());
+    if (conv && i + 1 < kids.size() && dynamic_cast<ReLU*>(kids[i + 1].second.get())) {
+      auto* pool = i + 2 < kids.size() ? dynamic_cast<MaxPool2d*>(kids[i + 2].second.get()) : nullptr;
+      y = conv->forward_block(y, pool ? &pool->geometry() : nullptr);
+      i += pool ? 2 : 1;
+      continue;
+    }
+    y = kids[i].second->forward(y);
+  }
   return y;
 }
 

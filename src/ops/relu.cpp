@@ -4,19 +4,20 @@
 
 #include "../core/parallel.h"
 #include "cnn/error.h"
+#include "relu_kernel.h"
 
 namespace cnn {
 
-namespace {
-
-// As PyTorch: NaN stays NaN (clamp_min propagates it).
-__attribute__((target_clones("avx2", "default"))) void relu_span(const float* __restrict in,
-                                                                 float* __restrict out, int64_t n) {
+// As PyTorch: NaN stays NaN (clamp_min propagates it). No __restrict: it may run in place.
+__attribute__((target_clones("avx2", "default"))) void detail::relu_span(const float* in, float* out,
+                                                                         int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float v = in[i];
     out[i] = v < 0.0f ? 0.0f : v;
   }
 }
+
+namespace {
 
 // As PyTorch's threshold_backward: the gradient passes where y > 0 (and where y is NaN).
 __attribute__((target_clones("avx2", "default"))) void relu_grad_span(
@@ -31,7 +32,7 @@ __attribute__((target_clones("avx2", "default"))) void relu_grad_span(
 
 Tensor relu_forward(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape());
-  detail::parallel_chunks(x.numel(), 1 << 16, [&](int64_t lo, int64_t hi) { relu_span(x.data() + lo, y.data() + lo, hi - lo); });
+  detail::parallel_chunks(x.numel(), 1 << 16, [&](int64_t lo, int64_t hi) { detail::relu_span(x.data() + lo, y.data() + lo, hi - lo); });
   return y;
 }
 

@@ -27,6 +27,10 @@ class Conv2d : public Module {
   Parameter& weight() { return *weight_; }
   Parameter* bias() { return bias_; }
 
+  // This layer, then ReLU, then pool if given, in one pass (cnn/ops/fused.h). For inference
+  // under NoGradGuard, where Sequential uses it; errors name this layer as forward() does.
+  Tensor forward_block(const Tensor& x, const Pool2dGeometry* pool);
+
  protected:
   Tensor forward_impl(const Tensor& x) override;
   Tensor backward_impl(const Tensor& dy) override;
@@ -34,6 +38,8 @@ class Conv2d : public Module {
  private:
   Conv2dOptions options_;
   Conv2dGeometry geometry_;
+  bool block_ = false;  // forward_impl runs the fused block
+  const Pool2dGeometry* block_pool_ = nullptr;
   Parameter* weight_ = nullptr;
   Parameter* bias_ = nullptr;
   Tensor x_;

@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "../window.h"
+#include "../relu_kernel.h"
 #include "gemm.h"
+#include "maxpool2d.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -188,6 +190,31 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
       (*db)[oc] += static_cast<float>(sum);
     }
   }
+}
+
+Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& b,
+                                const Conv2dGeometry& g, const Shape& conv_shape,
+                                const Pool2dGeometry* pool, const Shape& y_shape) {
+  Tensor y = Tensor::empty(y_shape);
+  const Dims d = dims_of(x.shape(), w.shape(), conv_shape);
+  const int64_t K = d.rows(), P = d.cols(), out_img = shape_numel(y_shape) / d.N;
+#pragma omp parallel for schedule(static) if (d.N > 1)
+  for (int64_t n = 0; n < d.N; ++n) {
+    float* col = scratch(tls_col, K * P);
+    im2col(x.data() + n * d.C_in * d.H * d.W, d, g, col);
+    // Without a pool the block's output is the convolution's: write it in place.
+    float* conv = pool ? scratch(tls_dcol, d.C_out * P) : y.data() + n * out_img;
+    if (b.defined()) {
+      for (int64_t oc = 0; oc < d.C_out; ++oc) std::fill(conv + oc * P, conv + (oc + 1) * P, b[oc]);
+    }
+    sgemm(false, false, d.C_out, P, K, 1.0f, w.data(), K, col, P, b.defined() ? 1.0f : 0.0f, conv, P);
+    detail::relu_span(conv, conv, d.C_out * P);
+    if (pool) {
+      maxpool2d_planes(conv, d.C_out, d.H_out, d.W_out, *pool, y_shape[2], y_shape[3],
+                       y.data() + n * out_img, nullptr);
+    }
+  }
+  return y;
 }
 
 }  // namespace cnn::fast

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "cnn/ops/conv2d.h"
+#include "cnn/ops/maxpool2d.h"
 
 namespace cnn::fast {
 
@@ -11,5 +12,10 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
 // As cnn::conv2d_backward: overwrites *dx (already shaped like x), accumulates into *dw, *db.
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Conv2dGeometry& g,
                      Tensor* dx, Tensor* dw, Tensor* db);
+
+// Conv2d -> ReLU [-> MaxPool2d] image by image (cnn/ops/fused.h); shapes already checked.
+Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& b,
+                                const Conv2dGeometry& g, const Shape& conv_shape,
+                                const Pool2dGeometry* pool, const Shape& y_shape);
 
 }  // namespace cnn::fast

@@ -4,8 +4,11 @@
 // the compiler vectorises, built for AVX2 and for the baseline and chosen at load time.
 #include "maxpool2d.h"
 
+#include "../../core/parallel.h"
+
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 namespace cnn::fast {
 
@@ -62,23 +65,19 @@ __attribute__((target_clones("avx2", "default"))) void pool1x2_row(
 
 }  // namespace
 
-Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& y_shape,
-                         int32_t* indices) {
-  Tensor y = Tensor::empty(y_shape);
-  const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
-  const int64_t H_out = y_shape[2], W_out = y_shape[3];
+void maxpool2d_planes(const float* x, int64_t planes, int64_t H, int64_t W, const Pool2dGeometry& g,
+                      int64_t H_out, int64_t W_out, float* y, int32_t* indices) {
   const int64_t K_h = g.kernel.h, K_w = g.kernel.w, S_h = g.stride.h, S_w = g.stride.w;
   const bool two_by_two = K_h == 2 && K_w == 2 && S_h == 2 && S_w == 2;
   // Outputs whose window lies wholly inside the input columns: [ow_lo, ow_hi).
   const int64_t ow_lo = std::min(W_out, (g.padding.w + S_w - 1) / S_w);
   const int64_t ow_hi = std::max(ow_lo, std::min(W_out, (W - K_w + g.padding.w) / S_w + 1));
-#pragma omp parallel for schedule(static) if (planes * H_out * W_out > 16384)
+  // Without indices (inference), each row's go to a scratch row that is thrown away.
+  thread_local std::vector<int32_t> scratch;
+  if (!indices && static_cast<int64_t>(scratch.size()) < W_out) scratch.resize(static_cast<std::size_t>(W_out));
   for (int64_t p = 0; p < planes; ++p) {
-    const float* x_plane = x.data() + p * H * W;
-    float* y_plane = y.data() + p * H_out * W_out;
-    // Without indices (inference), each row's go to a scratch row that is thrown away.
-    thread_local std::vector<int32_t> scratch;
-    if (!indices && static_cast<int64_t>(scratch.size()) < W_out) scratch.resize(static_cast<std::size_t>(W_out));
+    const float* x_plane = x + p * H * W;
+    float* y_plane = y + p * H_out * W_out;
     int32_t* idx_plane = indices ? indices + p * H_out * W_out : nullptr;
     auto idx_row = [&](int64_t oh) { return indices ? idx_plane + oh * W_out : scratch.data(); };
     for (int64_t oh = 0; oh < H_out; ++oh) {
@@ -124,6 +123,18 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& 
       }
     }
   }
+}
+
+Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& y_shape,
+                         int32_t* indices) {
+  Tensor y = Tensor::empty(y_shape);
+  const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t H_out = y_shape[2], W_out = y_shape[3], plane_out = H_out * W_out;
+  const bool share = planes * plane_out > 16384;  // enough work to split across threads
+  detail::parallel_chunks(planes, share ? 1 : planes + 1, [&](int64_t lo, int64_t hi) {
+    maxpool2d_planes(x.data() + lo * H * W, hi - lo, H, W, g, H_out, W_out,
+                     y.data() + lo * plane_out, indices ? indices + lo * plane_out : nullptr);
+  });
   return y;
 }
 
