@@ -5,6 +5,7 @@
 #include "cnn/data/digit.h"
 #include "cnn/data/idx.h"
 #include "cnn/error.h"
+#include "cnn/explain/steps.h"
 #include "cnn/io/archive.h"
 #include "cnn/io/checkpoint.h"
 #include "cnn/kernels.h"

@@ -1,0 +1,118 @@
+#include "cnn/explain/steps.h"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "cnn/error.h"
+#include "cnn/ops/conv2d.h"
+
+namespace cnn {
+
+std::string format_number(float v) {
+  if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
+  if (std::isnan(v)) return "nan";
+  if (v == std::round(v) && std::fabs(v) < 1e9f) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
+    return buf;
+  }
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.4f", static_cast<double>(v));
+  std::string s = buf;
+  while (!s.empty() && s.back() == '0') s.pop_back();
+  if (!s.empty() && s.back() == '.') s.pop_back();
+  return s == "-0" ? "0" : s;
+}
+
+namespace {
+
+void check_plane(const Tensor& t, const char* what) {
+  if (t.dim() != 2 || t.size(0) < 1 || t.size(1) < 1) {
+    throw Error(std::string(what) + " must be a non-empty 2-D grid (H, W), got shape " +
+                shape_str(t.shape()));
+  }
+}
+
+Tensor as_nchw(const Tensor& plane) { return plane.reshape({1, 1, plane.size(0), plane.size(1)}); }
+
+}  // namespace
+
+StepThrough conv2d_steps(const Tensor& image, const Tensor& kernel, Size2 stride, Size2 padding,
+                         Size2 dilation) {
+  check_plane(image, "the image");
+  check_plane(kernel, "the kernel");
+  const Size2 k(kernel.size(0), kernel.size(1));
+  const Conv2dGeometry g = conv2d_geometry(k, stride, Conv2dPadding(padding), dilation, 1);
+  const Tensor y = conv2d_forward(as_nchw(image), as_nchw(kernel), Tensor(), g);
+  const int64_t H = image.size(0), W = image.size(1), H_out = y.size(2), W_out = y.size(3);
+  StepThrough st;
+  st.output = y.reshape({H_out, W_out});
+  for (int64_t oh = 0; oh < H_out; ++oh) {
+    for (int64_t ow = 0; ow < W_out; ++ow) {
+      Step s;
+      s.out_row = oh;
+      s.out_col = ow;
+      s.value = st.output[oh * W_out + ow];
+      for (int64_t kh = 0; kh < k.h; ++kh) {
+        for (int64_t kw = 0; kw < k.w; ++kw) {
+          StepTap t;
+          t.row = oh * stride.h - g.pad_top + kh * dilation.h;
+          t.col = ow * stride.w - g.pad_left + kw * dilation.w;
+          t.kernel_row = kh;
+          t.kernel_col = kw;
+          t.padded = t.row < 0 || t.row >= H || t.col < 0 || t.col >= W;
+          t.input = t.padded ? 0.0f : image[t.row * W + t.col];
+          t.weight = kernel[kh * k.w + kw];
+          if (!s.expression.empty()) s.expression += " + ";
+          s.expression += format_number(t.input) + " x " + format_number(t.weight);
+          s.taps.push_back(t);
+        }
+      }
+      s.expression += " = " + format_number(s.value);
+      st.steps.push_back(std::move(s));
+    }
+  }
+  return st;
+}
+
+StepThrough maxpool2d_steps(const Tensor& image, const Pool2dGeometry& g) {
+  check_plane(image, "the image");
+  std::vector<int32_t> indices;
+  const Tensor y = maxpool2d_forward(as_nchw(image), g, &indices);
+  const int64_t H = image.size(0), W = image.size(1), H_out = y.size(2), W_out = y.size(3);
+  StepThrough st;
+  st.output = y.reshape({H_out, W_out});
+  for (int64_t oh = 0; oh < H_out; ++oh) {
+    for (int64_t ow = 0; ow < W_out; ++ow) {
+      Step s;
+      s.out_row = oh;
+      s.out_col = ow;
+      s.value = st.output[oh * W_out + ow];
+      const int32_t win = indices[oh * W_out + ow];
+      std::string args;
+      for (int64_t kh = 0; kh < g.kernel.h; ++kh) {
+        for (int64_t kw = 0; kw < g.kernel.w; ++kw) {
+          StepTap t;
+          t.row = oh * g.stride.h - g.padding.h + kh * g.dilation.h;
+          t.col = ow * g.stride.w - g.padding.w + kw * g.dilation.w;
+          t.kernel_row = kh;
+          t.kernel_col = kw;
+          // With ceil_mode a window may also reach past the bottom/right edge: padding too.
+          t.padded = t.row < 0 || t.row >= H || t.col < 0 || t.col >= W;
+          t.input = t.padded ? -std::numeric_limits<float>::infinity() : image[t.row * W + t.col];
+          if (!t.padded && t.row * W + t.col == win && s.winner < 0) {
+            s.winner = static_cast<int64_t>(s.taps.size());
+          }
+          args += (args.empty() ? "" : ", ") + format_number(t.input);
+          s.taps.push_back(t);
+        }
+      }
+      s.expression = "max(" + args + ") = " + format_number(s.value);
+      st.steps.push_back(std::move(s));
+    }
+  }
+  return st;
+}
+
+}  // namespace cnn
