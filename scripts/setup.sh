@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config
   libgtest-dev libbenchmark-dev
-  nlohmann-json3-dev zlib1g-dev libcli11-dev libfmt-dev libstb-dev libomp-dev libopenblas-dev
+  nlohmann-json3-dev zlib1g-dev libcli11-dev libfmt-dev libstb-dev libomp-dev libopenblas-dev libcpp-httplib-dev libssl-dev
 )
 
 missing=()

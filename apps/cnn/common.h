@@ -30,6 +30,7 @@ void add_eval_command(CLI::App& app, int& exit_code);
 void add_predict_command(CLI::App& app, int& exit_code);
 void add_visualize_command(CLI::App& app, int& exit_code);
 void add_bench_command(CLI::App& app, int& exit_code);
+void add_serve_command(CLI::App& app, int& exit_code);
 
 // A checkpoint's model as the tutorial model (the only architecture the figures know).
 TutorialCNN& as_tutorial(const LoadedModel& loaded, const std::string& path);

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   cnn::cli::add_predict_command(app, exit_code);
   cnn::cli::add_visualize_command(app, exit_code);
   cnn::cli::add_bench_command(app, exit_code);
+  cnn::cli::add_serve_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,229 @@
+// The explorer's page. It computes nothing itself: every output, expression and shape comes
+// from the library through the JSON API (cnn serve).
+"use strict";
+
+async function api(path, body) {
+  const res = await fetch(path, body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  const data = await res.json();
+  if (!res.ok) throw new Error(data.error || res.statusText);
+  return data;
+}
+
+// "9 3 5\n6 2 3" -> [[9, 3, 5], [6, 2, 3]]
+function parseGrid(text) {
+  return text.trim().split(/\n+/).map((line) =>
+    line.trim().split(/[\s,]+/).map((v) => (v === "" ? NaN : Number(v))));
+}
+// "2" -> 2, "2,3" -> [2, 3]
+function parsePair(text) {
+  const parts = text.split(/[\s,]+/).filter((p) => p !== "").map(Number);
+  return parts.length === 1 ? parts[0] : parts;
+}
+function show(value) {
+  return typeof value === "number" ? String(Math.round(value * 10000) / 10000) : String(value);
+}
+
+// A step-through figure: the input with its padding, the kernel, the output filled step by step.
+class StepThrough {
+  constructor(prefix, endpoint, request) {
+    this.prefix = prefix;
+    this.endpoint = endpoint;
+    this.request = request;  // () -> the API request from the controls
+    this.k = 0;
+    this.timer = null;
+    this.data = null;
+    this.el = (name) => document.getElementById(`${prefix}-${name}`);
+    this.el("next").addEventListener("click", () => this.next());
+    this.el("prev").addEventListener("click", () => this.go(Math.max(0, this.k - 1)));
+    this.el("play").addEventListener("click", () => this.play());
+    for (const input of document.querySelectorAll(`#${prefix} .controls textarea, #${prefix} .controls input`)) {
+      input.addEventListener("change", () => this.load());
+    }
+  }
+
+  async load() {
+    this.stop();
+    try {
+      this.data = await api(this.endpoint, this.request());
+      this.grid = parseGrid(this.el("image").value);
+      this.el("error").textContent = "";
+    } catch (e) {
+      this.data = null;
+      this.el("error").textContent = e.message;
+    }
+    this.go(0);
+  }
+
+  // The fifth click of a 4-step figure clears the outputs and returns to 0/4.
+  next() { this.go(this.data && this.k >= this.data.steps.length ? 0 : this.k + 1); }
+  play() {
+    if (this.timer) return this.stop();
+    this.go(0);
+    this.timer = setInterval(() => {
+      if (!this.data || this.k >= this.data.steps.length) return this.stop();
+      this.go(this.k + 1);
+    }, 700);
+  }
+  stop() { clearInterval(this.timer); this.timer = null; }
+
+  go(k) {
+    this.k = k;
+    const n = this.data ? this.data.steps.length : 0;
+    this.el("counter").textContent = `${k}/${n}`;
+    const step = this.data && k > 0 ? this.data.steps[k - 1] : null;
+    this.el("expression").textContent = step ? step.expression : "";
+    this.drawInput(step);
+    if (this.prefix === "conv") this.drawKernel(step);
+    this.drawOutput(k);
+  }
+
+  drawInput(step) {
+    const table = this.el("input-grid");
+    table.innerHTML = "";
+    if (!this.data) return;
+    // The area drawn: the input plus every padded cell some window touches.
+    let r0 = 0, c0 = 0, r1 = this.grid.length - 1, c1 = this.grid[0].length - 1;
+    for (const s of this.data.steps) for (const t of s.taps) {
+      r0 = Math.min(r0, t.row); c0 = Math.min(c0, t.col); r1 = Math.max(r1, t.row); c1 = Math.max(c1, t.col);
+    }
+    const taps = new Map();
+    if (step) step.taps.forEach((t, i) => taps.set(`${t.row},${t.col}`, i));
+    for (let r = r0; r <= r1; r++) {
+      const tr = table.insertRow();
+      for (let c = c0; c <= c1; c++) {
+        const td = tr.insertCell();
+        const inside = r >= 0 && c >= 0 && r < this.grid.length && c < this.grid[0].length;
+        td.textContent = inside ? show(this.grid[r][c]) : (this.prefix === "pool" ? "-inf" : "0");
+        if (!inside) td.classList.add("pad");
+        const i = taps.get(`${r},${c}`);
+        if (i !== undefined) {
+          td.classList.add("window");
+          if (step.winner === i) td.classList.add("winner");
+        }
+        td.dataset.row = r;
+        td.dataset.col = c;
+      }
+    }
+  }
+
+  drawKernel(step) {
+    const table = this.el("kernel-grid");
+    table.innerHTML = "";
+    const kernel = parseGrid(this.el("kernel").value);
+    for (const row of kernel) {
+      const tr = table.insertRow();
+      for (const v of row) {
+        const td = tr.insertCell();
+        td.textContent = show(v);
+        if (step) td.classList.add("window");
+      }
+    }
+  }
+
+  drawOutput(k) {
+    const table = this.el("output-grid");
+    table.innerHTML = "";
+    if (!this.data) return;
+    const out = this.data.output;
+    const cols = out[0].length;
+    out.forEach((row, r) => {
+      const tr = table.insertRow();
+      row.forEach((v, c) => {
+        const td = tr.insertCell();
+        const index = r * cols + c;
+        td.textContent = index < k ? show(v) : "";
+        if (index === k - 1) td.classList.add("current");
+      });
+    });
+  }
+}
+
+const conv = new StepThrough("conv", "/api/conv2d/steps", () => ({
+  image: parseGrid(document.getElementById("conv-image").value),
+  kernel: parseGrid(document.getElementById("conv-kernel").value),
+  stride: parsePair(document.getElementById("conv-stride").value),
+  padding: parsePair(document.getElementById("conv-padding").value),
+  dilation: parsePair(document.getElementById("conv-dilation").value),
+}));
+const pool = new StepThrough("pool", "/api/maxpool2d/steps", () => ({
+  image: parseGrid(document.getElementById("pool-image").value),
+  kernel_size: parsePair(document.getElementById("pool-kernel").value),
+  stride: parsePair(document.getElementById("pool-stride").value),
+  padding: parsePair(document.getElementById("pool-padding").value),
+  dilation: parsePair(document.getElementById("pool-dilation").value),
+  ceil_mode: document.getElementById("pool-ceil").checked,
+}));
+
+// The tutorial's model, layer by layer, editable.
+const layers = [
+  { type: "Conv2d", out_channels: 16, kernel_size: 3, stride: 1, padding: 0, dilation: 1 },
+  { type: "ReLU" },
+  { type: "MaxPool2d", kernel_size: 2, stride: 2, padding: 1 },
+  { type: "Conv2d", out_channels: 32, kernel_size: 3, stride: 1, padding: 0, dilation: 1 },
+  { type: "ReLU" },
+  { type: "MaxPool2d", kernel_size: 2, stride: 2, padding: 1 },
+  { type: "Flatten" },
+  { type: "Linear", out_features: 32 },
+  { type: "ReLU" },
+  { type: "Dropout", p: 0.3 },
+  { type: "Linear", out_features: 10 },
+];
+
+async function updateShapes() {
+  const table = document.getElementById("shapes-table");
+  const error = document.getElementById("shapes-error");
+  let result = null;
+  try {
+    result = await api("/api/shapes", { input: [1, 28, 28], layers });
+    error.textContent = "";
+  } catch (e) {
+    error.textContent = e.message;  // the library's own message; the page keeps working
+  }
+  table.innerHTML = "<tr><th>layer</th><th>options</th><th>output shape</th><th>params</th></tr>";
+  layers.forEach((layer, i) => {
+    const tr = table.insertRow();
+    tr.insertCell().textContent = `${layer.type}-${i + 1}`;
+    const opts = tr.insertCell();
+    for (const [key, value] of Object.entries(layer)) {
+      if (key === "type") continue;
+      const label = document.createElement("label");
+      label.textContent = ` ${key} `;
+      const input = document.createElement("input");
+      input.value = value;
+      input.dataset.layer = i;
+      input.dataset.key = key;
+      input.addEventListener("change", () => {
+        layer[key] = key === "p" ? Number(input.value) : parsePair(input.value);
+        updateShapes();
+      });
+      label.appendChild(input);
+      opts.appendChild(label);
+    }
+    const row = result && result.rows[i];
+    tr.insertCell().textContent = row ? `[${row.output_shape.join(", ")}]` : "";
+    tr.insertCell().textContent = row ? row.params.toLocaleString("en-US") : "";
+  });
+  document.getElementById("shapes-total").textContent =
+    result ? `Total params: ${result.total_params.toLocaleString("en-US")}` : "";
+}
+
+async function loadModel() {
+  const model = await api("/api/model");
+  document.getElementById("model-summary").textContent = model.summary;
+  const table = document.getElementById("model-history");
+  if (!model.history.length) return;
+  table.innerHTML = "<tr><th>epoch</th><th>train loss</th><th>train acc</th><th>test loss</th><th>test acc</th></tr>";
+  for (const h of model.history) {
+    const tr = table.insertRow();
+    for (const v of [h.epoch, h.train_loss.toFixed(5), h.train_accuracy.toFixed(4), h.test_loss.toFixed(5), h.test_accuracy.toFixed(4)]) {
+      tr.insertCell().textContent = v;
+    }
+  }
+}
+
+conv.load();
+pool.load();
+updateShapes();
+loadModel();

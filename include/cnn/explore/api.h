@@ -1,0 +1,49 @@
+// The explorer's JSON API, without HTTP: each request body in, a response body out, every
+// number computed by the library. `cnn serve` puts it behind cpp-httplib.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+
+#include "cnn/nn/module.h"
+
+namespace cnn {
+
+// A request the API refuses: status 400 (malformed, wrong type, out of the allowed range) or
+// 422 (well formed, but the library rejects the configuration; the message is the library's).
+struct ApiError : std::runtime_error {
+  int status;
+  ApiError(int s, const std::string& message) : std::runtime_error(message), status(s) {}
+};
+
+struct ExplorerLimits {
+  int64_t max_grid = 32;    // image side
+  int64_t max_kernel = 9;   // kernel side
+  int64_t max_option = 8;   // stride, padding, dilation
+  int64_t max_layers = 32;  // shapes
+  int64_t max_channels = 1024;
+  int64_t max_input_side = 256;
+};
+
+class ExplorerApi {
+ public:
+  // model: the loaded checkpoint's model (may be null: the untrained tutorial model is shown);
+  // meta: its checkpoint header (history, dataset).
+  ExplorerApi(std::shared_ptr<Module> model, nlohmann::json meta, ExplorerLimits limits = {});
+
+  // POST /api/conv2d/steps, /api/maxpool2d/steps, /api/shapes; GET /api/model.
+  // Throws ApiError.
+  nlohmann::json conv2d_steps(const nlohmann::json& request) const;
+  nlohmann::json maxpool2d_steps(const nlohmann::json& request) const;
+  nlohmann::json shapes(const nlohmann::json& request) const;
+  nlohmann::json model() const;
+
+ private:
+  std::shared_ptr<Module> model_;
+  nlohmann::json meta_;
+  ExplorerLimits limits_;
+};
+
+}  // namespace cnn

@@ -1,0 +1,194 @@
+// `cnn serve` over HTTP: the explorer's API answers with the library's numbers, refuses bad
+// requests with a 4xx and a message, serves nothing but its own assets, binds 127.0.0.1, and
+// keeps running through all of it.
+#include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <regex>
+
+#include "testing.h"
+
+namespace cnn::testing {
+namespace {
+
+using nlohmann::json;
+
+// `cnn serve --port 0` in a child process; the port is read from its first line.
+class Server {
+ public:
+  Server() {
+    int fds[2];
+    if (pipe(fds) != 0) throw std::runtime_error("pipe");
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], STDOUT_FILENO);
+      close(fds[0]);
+      execl(CNN_BINARY, CNN_BINARY, "serve", "--port", "0", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(fds[1]);
+    out_ = fdopen(fds[0], "r");
+    char line[512] = {};
+    if (!fgets(line, sizeof line, out_)) throw std::runtime_error("cnn serve printed nothing");
+    first_line_ = line;
+    std::smatch m;
+    if (!std::regex_search(first_line_, m, std::regex(R"(http://([0-9.]+):(\d+)/)"))) {
+      throw std::runtime_error("no address in: " + first_line_);
+    }
+    host_ = m[1];
+    port_ = std::stoi(m[2]);
+  }
+  ~Server() {
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+    fclose(out_);
+  }
+  bool alive() const { return waitpid(pid_, nullptr, WNOHANG) == 0; }
+  httplib::Client client() const { return httplib::Client(host_, port_); }
+  const std::string& host() const { return host_; }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* out_ = nullptr;
+  std::string first_line_, host_;
+  int port_ = 0;
+};
+
+class Serve : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server = new Server(); }
+  static void TearDownTestSuite() { delete server; }
+  static Server* server;
+
+  static std::pair<int, json> post(const std::string& path, const std::string& body) {
+    auto res = server->client().Post(path.c_str(), body, "application/json");
+    if (!res) return {0, json()};
+    json j;
+    try {
+      j = json::parse(res->body);
+    } catch (...) {
+    }
+    return {res->status, j};
+  }
+};
+Server* Serve::server = nullptr;
+
+TEST_F(Serve, BindsLoopbackByDefault) { EXPECT_EQ(server->host(), "127.0.0.1"); }
+
+TEST_F(Serve, TutorialConvolutionFigure) {
+  auto [status, j] = post("/api/conv2d/steps", R"({"image": [[9,3,5],[6,2,3],[7,4,6]], "kernel": [[1,0],[1,1]]})");
+  ASSERT_EQ(status, 200) << j.dump();
+  EXPECT_EQ(j["output"], json::parse("[[17,8],[17,12]]"));
+  EXPECT_EQ(j["steps"][0]["expression"], "9 x 1 + 3 x 0 + 6 x 1 + 2 x 1 = 17");
+  EXPECT_EQ(j["steps"][3]["expression"], "2 x 1 + 3 x 0 + 4 x 1 + 6 x 1 = 12");
+}
+
+TEST_F(Serve, TutorialPoolingFigureAndPadding) {
+  auto [status, j] = post("/api/maxpool2d/steps", R"({"image": [[3,7,0],[1,2,6],[9,3,4]], "kernel_size": 2, "stride": 1})");
+  ASSERT_EQ(status, 200) << j.dump();
+  EXPECT_EQ(j["output"], json::parse("[[7,7],[9,6]]"));
+  auto [s2, padded] = post("/api/maxpool2d/steps", R"({"image": [[-1,-1],[-1,-1]], "kernel_size": 2, "stride": 2, "padding": 1})");
+  ASSERT_EQ(s2, 200) << padded.dump();
+  EXPECT_EQ(padded["steps"][0]["expression"], "max(-inf, -inf, -inf, -1) = -1");
+}
+
+TEST_F(Serve, NonDefaultConvolutionMatchesTheLibrary) {
+  const std::string body = R"({"image": [[1,2,3,4,5],[6,7,8,9,10],[11,12,13,14,15],[16,17,18,19,20]],
+                              "kernel": [[1,-1],[2,0.5]], "stride": [2,1], "padding": 1, "dilation": [1,2]})";
+  auto [status, j] = post("/api/conv2d/steps", body);
+  ASSERT_EQ(status, 200) << j.dump();
+  const StepThrough want = conv2d_steps(
+      Tensor::from({4, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}),
+      Tensor::from({2, 2}, {1, -1, 2, 0.5f}), Size2(2, 1), 1, Size2(1, 2));
+  ASSERT_EQ(j["steps"].size(), want.steps.size());
+  for (std::size_t i = 0; i < want.steps.size(); ++i) {
+    EXPECT_EQ(j["steps"][i]["expression"], want.steps[i].expression);
+    EXPECT_FLOAT_EQ(j["steps"][i]["value"].get<float>(), want.steps[i].value);
+  }
+}
+
+TEST_F(Serve, ShapesAndTheLibrarysErrors) {
+  auto [status, j] = post("/api/shapes", R"({"input": [1,28,28], "layers": [
+      {"type":"Conv2d","out_channels":16,"kernel_size":3},{"type":"ReLU"},
+      {"type":"MaxPool2d","kernel_size":2,"stride":2,"padding":1},{"type":"Flatten"},
+      {"type":"Linear","out_features":10}]})");
+  ASSERT_EQ(status, 200) << j.dump();
+  EXPECT_EQ(j["rows"][2]["output_shape"], json::parse("[-1,16,14,14]"));
+  EXPECT_EQ(j["total_params"], 160 + 3136 * 10 + 10);
+  auto [bad, e] = post("/api/shapes", R"({"input": [1,28,28], "layers": [{"type":"MaxPool2d","kernel_size":2,"padding":2}]})");
+  EXPECT_EQ(bad, 422);
+  EXPECT_NE(e["error"].get<std::string>().find("layer 1: MaxPool2d(kernel_size=2"), std::string::npos) << e.dump();
+}
+
+TEST_F(Serve, BadRequestsGet4xxWithAMessage) {
+  struct Case {
+    const char* path;
+    std::string body;
+    int status;
+    const char* fragment;
+  };
+  const std::vector<Case> cases = {
+      {"/api/conv2d/steps", R"({"image": [[1,2]], )", 400, "malformed JSON"},
+      {"/api/conv2d/steps", R"([1, 2, 3])", 400, "JSON object"},
+      {"/api/conv2d/steps", R"({"image": "nine", "kernel": [[1]]})", 400, "'image'"},
+      {"/api/conv2d/steps", R"({"image": [[1,2],[3]], "kernel": [[1]]})", 400, "rectangular"},
+      {"/api/conv2d/steps", R"({"image": [[1,"x"]], "kernel": [[1]]})", 400, "non-number"},
+      {"/api/conv2d/steps", R"({"image": [[1,2]], "kernel": [[1]], "stride": "2"})", 400, "'stride' must be an integer"},
+      {"/api/conv2d/steps", R"({"image": [[1,2]], "kernel": [[1]], "stride": 99999999999})", 400, "between"},
+      {"/api/conv2d/steps", R"({"image": [[1,2]], "kernel": [[1]], "padding": -3})", 422, "negative padding"},
+      {"/api/conv2d/steps", R"({"image": [[1,2]], "kernel": [[1,1,1]]})", 422, "dilated kernel size"},
+      {"/api/maxpool2d/steps", R"({"image": [[1,2]]})", 400, "kernel_size"},
+      {"/api/maxpool2d/steps", R"({"image": [[1,2]], "kernel_size": 2, "ceil_mode": 1})", 400, "ceil_mode"},
+      {"/api/shapes", R"({"input": [1,-28,28], "layers": []})", 400, "input H"},
+      {"/api/shapes", R"({"input": [1,28,28], "layers": [{"type":"Resnet"}]})", 400, "unknown type"},
+  };
+  for (const Case& c : cases) {
+    auto [status, j] = post(c.path, c.body);
+    EXPECT_EQ(status, c.status) << c.body << " -> " << j.dump();
+    ASSERT_TRUE(j.contains("error")) << c.body;
+    EXPECT_NE(j["error"].get<std::string>().find(c.fragment), std::string::npos) << j.dump();
+  }
+  // A big grid is refused before any work.
+  auto [s_big, j_big] = post("/api/conv2d/steps", R"({"image": )" + json(std::vector<std::vector<int>>(40, std::vector<int>(40, 1))).dump() + R"(, "kernel": [[1]]})");
+  EXPECT_EQ(s_big, 400) << j_big.dump();
+  EXPECT_TRUE(server->alive());
+}
+
+TEST_F(Serve, OversizedBodyIs413) {
+  auto res = server->client().Post("/api/shapes", std::string(200 * 1024, ' '), "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413);
+  EXPECT_NE(res->body.find("too large"), std::string::npos);
+  EXPECT_TRUE(server->alive());
+}
+
+TEST_F(Serve, OnlyItsOwnAssets) {
+  auto c = server->client();
+  auto index = c.Get("/");
+  ASSERT_TRUE(index);
+  EXPECT_EQ(index->status, 200);
+  EXPECT_NE(index->body.find("cnn explorer"), std::string::npos);
+  EXPECT_EQ(c.Get("/app.js")->status, 200);
+  for (const char* path : {"/etc/passwd", "/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/CMakeLists.txt",
+                           "/web/app.js", "/api/unknown"}) {
+    auto res = c.Get(path);
+    ASSERT_TRUE(res) << path;
+    EXPECT_EQ(res->status, 404) << path;
+    EXPECT_EQ(res->body.find("root:"), std::string::npos) << path;
+  }
+  EXPECT_TRUE(server->alive());
+}
+
+TEST_F(Serve, ModelSummary) {
+  auto res = server->client().Get("/api/model");
+  ASSERT_TRUE(res);
+  const json j = json::parse(res->body);
+  EXPECT_NE(j["summary"].get<std::string>().find("Total params: 55,338"), std::string::npos);
+  EXPECT_FALSE(j["trained"].get<bool>());
+}
+
+}  // namespace
+}  // namespace cnn::testing
