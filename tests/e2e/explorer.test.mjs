@@ -1,0 +1,120 @@
+// Browser tests of the explorer: `cnn serve` on a free port, Debian's chromium driven by
+// playwright-core. Screenshots go to $E2E_ARTIFACTS (default tests/e2e/artifacts).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const binary = process.env.CNN_BINARY || path.join(here, "..", "..", "build", "cnn");
+const artifacts = process.env.E2E_ARTIFACTS || path.join(here, "artifacts");
+mkdirSync(artifacts, { recursive: true });
+
+let server, base, browser, page;
+
+before(async () => {
+  server = spawn(binary, ["serve", "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
+  base = await new Promise((resolve, reject) => {
+    server.stdout.on("data", (chunk) => {
+      const m = /http:\/\/[0-9.]+:\d+\//.exec(chunk.toString());
+      if (m) resolve(m[0]);
+    });
+    server.on("exit", (code) => reject(new Error(`cnn serve exited with ${code}`)));
+  });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
+  await page.goto(base);
+  await page.waitForSelector("#conv-output-grid td");
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+});
+
+const cells = (selector) => page.$$eval(`${selector} td`, (tds) => tds.map((td) => td.textContent));
+const text = (selector) => page.textContent(selector);
+async function api(route, body) {
+  const res = await fetch(new URL(route, base), { method: "POST", body: JSON.stringify(body) });
+  return res.json();
+}
+
+test("the tutorial's convolution figure, step by step, and the reset", async () => {
+  assert.equal(await text("#conv-counter"), "0/4");
+  assert.deepEqual(await cells("#conv-output-grid"), ["", "", "", ""]);
+  const expressions = [
+    "9 x 1 + 3 x 0 + 6 x 1 + 2 x 1 = 17", "3 x 1 + 5 x 0 + 2 x 1 + 3 x 1 = 8",
+    "6 x 1 + 2 x 0 + 7 x 1 + 4 x 1 = 17", "2 x 1 + 3 x 0 + 4 x 1 + 6 x 1 = 12",
+  ];
+  const outputs = ["17", "8", "17", "12"];
+  for (let k = 1; k <= 4; k++) {
+    await page.click("#conv-next");
+    assert.equal(await text("#conv-counter"), `${k}/4`);
+    assert.equal(await text("#conv-expression"), expressions[k - 1]);
+    assert.deepEqual(await cells("#conv-output-grid"), outputs.map((v, i) => (i < k ? v : "")));
+    assert.equal((await page.$$("#conv-input-grid td.window")).length, 4);
+    if (k === 2) await page.screenshot({ path: path.join(artifacts, "convolution-step2.png"), fullPage: true });
+  }
+  await page.click("#conv-next");  // the fifth click resets
+  assert.equal(await text("#conv-counter"), "0/4");
+  assert.deepEqual(await cells("#conv-output-grid"), ["", "", "", ""]);
+  assert.equal(await text("#conv-expression"), "");
+});
+
+test("the tutorial's pooling figure", async () => {
+  for (let k = 0; k < 4; k++) await page.click("#pool-next");
+  assert.equal(await text("#pool-counter"), "4/4");
+  assert.deepEqual(await cells("#pool-output-grid"), ["7", "7", "9", "6"]);
+  assert.equal(await text("#pool-expression"), "max(2, 6, 3, 4) = 6");
+});
+
+test("stride, padding and dilation: the page shows the library's numbers", async () => {
+  const image = "1 2 3 4 5\n6 7 8 9 10\n11 12 13 14 15\n16 17 18 19 20";
+  await page.fill("#conv-image", image);
+  await page.fill("#conv-kernel", "1 -1\n2 0.5");
+  await page.fill("#conv-stride", "2,1");
+  await page.fill("#conv-padding", "1");
+  await page.fill("#conv-dilation", "1,2");
+  const want = await api("/api/conv2d/steps", {
+    image: image.split("\n").map((r) => r.split(" ").map(Number)), kernel: [[1, -1], [2, 0.5]],
+    stride: [2, 1], padding: 1, dilation: [1, 2],
+  });
+  await page.press("#conv-dilation", "Tab");  // leaving the field commits it, as a user does
+  await page.waitForFunction((n) => document.querySelector("#conv-counter").textContent === `0/${n}`,
+                             want.steps.length);
+  for (let k = 0; k < want.steps.length; k++) await page.click("#conv-next");
+  assert.deepEqual(await cells("#conv-output-grid"), want.output.flat().map(String));
+  assert.equal(await text("#conv-expression"), want.steps.at(-1).expression);
+  // The padded border is drawn, dashed, as zeros.
+  assert.ok((await page.$$("#conv-input-grid td.pad")).length > 0);
+  await page.screenshot({ path: path.join(artifacts, "convolution-options.png"), fullPage: true });
+});
+
+test("an impossible configuration shows the library's error and the page keeps working", async () => {
+  await page.fill("#conv-kernel", "1 1 1 1 1 1 1");
+  await page.press("#conv-kernel", "Tab");
+  await page.waitForFunction(() => document.querySelector("#conv-error").textContent !== "");
+  assert.match(await text("#conv-error"), /dilated kernel size/);
+  await page.fill("#conv-kernel", "1");
+  await page.press("#conv-kernel", "Tab");
+  await page.waitForFunction(() => document.querySelector("#conv-error").textContent === "");
+  await page.click("#conv-next");
+  assert.match(await text("#conv-counter"), /^1\//);
+
+  await page.fill('#shapes-table input[data-layer="2"][data-key="padding"]', "2");
+  await page.press('#shapes-table input[data-layer="2"][data-key="padding"]', "Tab");
+  await page.waitForFunction(() => document.querySelector("#shapes-error").textContent !== "");
+  assert.match(await text("#shapes-error"), /layer 3: MaxPool2d\(kernel_size=2.*at most half/);
+  await page.screenshot({ path: path.join(artifacts, "shapes-error.png"), fullPage: true });
+  await page.fill('#shapes-table input[data-layer="2"][data-key="padding"]', "1");
+  await page.press('#shapes-table input[data-layer="2"][data-key="padding"]', "Tab");
+  await page.waitForFunction(() => document.querySelector("#shapes-error").textContent === "");
+  assert.equal(await text("#shapes-total"), "Total params: 55,338");
+});
