@@ -144,6 +144,12 @@ TEST_F(Serve, BadRequestsGet4xxWithAMessage) {
       {"/api/maxpool2d/steps", R"({"image": [[1,2]], "kernel_size": 2, "ceil_mode": 1})", 400, "ceil_mode"},
       {"/api/shapes", R"({"input": [1,-28,28], "layers": []})", 400, "input H"},
       {"/api/shapes", R"({"input": [1,28,28], "layers": [{"type":"Resnet"}]})", 400, "unknown type"},
+      {"/api/predict", R"({"pixels": [[255,255],[255,255]]})", 422, "blank"},
+      {"/api/predict", R"({"pixels": [[300]]})", 400, "between 0 and 255"},
+      {"/api/inside", R"({"pixels": [[0.5]]})", 400, "28x28"},
+      {"/api/inside/step", (R"({"channel": 16, "row": 0, "col": 0, "pixels": )" +
+                            json(std::vector<std::vector<int>>(28, std::vector<int>(28, 0))).dump() + "}"),
+       400, "'channel' must be in [0, 16)"},
   };
   for (const Case& c : cases) {
     auto [status, j] = post(c.path, c.body);
@@ -158,7 +164,7 @@ TEST_F(Serve, BadRequestsGet4xxWithAMessage) {
 }
 
 TEST_F(Serve, OversizedBodyIs413) {
-  auto res = server->client().Post("/api/shapes", std::string(200 * 1024, ' '), "application/json");
+  auto res = server->client().Post("/api/shapes", std::string(400 * 1024, ' '), "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 413);
   EXPECT_NE(res->body.find("too large"), std::string::npos);

@@ -12,7 +12,7 @@ namespace cnn::cli {
 
 namespace {
 
-constexpr std::size_t kMaxBody = 64 * 1024;
+constexpr std::size_t kMaxBody = 256 * 1024;  // a 224x224 drawing as JSON fits
 
 void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
@@ -84,11 +84,20 @@ void add_serve_command(CLI::App& app, int& exit_code) {
     server.Post("/api/shapes", [&](const httplib::Request& q, httplib::Response& r) {
       handle(q, r, [&](const nlohmann::json& b) { return api.shapes(b); });
     });
+    server.Post("/api/predict", [&](const httplib::Request& q, httplib::Response& r) {
+      handle(q, r, [&](const nlohmann::json& b) { return api.predict(b); });
+    });
+    server.Post("/api/inside", [&](const httplib::Request& q, httplib::Response& r) {
+      handle(q, r, [&](const nlohmann::json& b) { return api.inside(b); });
+    });
+    server.Post("/api/inside/step", [&](const httplib::Request& q, httplib::Response& r) {
+      handle(q, r, [&](const nlohmann::json& b) { return api.inside_step(b); });
+    });
     server.Get("/api/model", [&](const httplib::Request&, httplib::Response& r) { send_json(r, 200, api.model()); });
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;  // a handler's own error message stands
       const int status = res.status;
-      const char* what = status == 404 ? "not found" : status == 413 ? "request body too large (at most 64 KiB)" : "bad request";
+      const char* what = status == 404 ? "not found" : status == 413 ? "request body too large (at most 256 KiB)" : "bad request";
       send_json(res, status, {{"error", std::string(what) + ": " + req.path}});
     });
     server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {

@@ -39,12 +39,13 @@ Tensor as_nchw(const Tensor& plane) { return plane.reshape({1, 1, plane.size(0),
 }  // namespace
 
 StepThrough conv2d_steps(const Tensor& image, const Tensor& kernel, Size2 stride, Size2 padding,
-                         Size2 dilation) {
+                         Size2 dilation, std::optional<float> bias) {
   check_plane(image, "the image");
   check_plane(kernel, "the kernel");
   const Size2 k(kernel.size(0), kernel.size(1));
   const Conv2dGeometry g = conv2d_geometry(k, stride, Conv2dPadding(padding), dilation, 1);
-  const Tensor y = conv2d_forward(as_nchw(image), as_nchw(kernel), Tensor(), g);
+  const Tensor y = conv2d_forward(as_nchw(image), as_nchw(kernel),
+                                  bias ? Tensor::from({1}, {*bias}) : Tensor(), g);
   const int64_t H = image.size(0), W = image.size(1), H_out = y.size(2), W_out = y.size(3);
   StepThrough st;
   st.output = y.reshape({H_out, W_out});
@@ -69,6 +70,7 @@ StepThrough conv2d_steps(const Tensor& image, const Tensor& kernel, Size2 stride
           s.taps.push_back(t);
         }
       }
+      if (bias) s.expression += " + " + format_number(*bias);
       s.expression += " = " + format_number(s.value);
       st.steps.push_back(std::move(s));
     }

@@ -2,8 +2,8 @@
 // playwright-core. Screenshots go to $E2E_ARTIFACTS (default tests/e2e/artifacts).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdirSync, existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -15,8 +15,19 @@ mkdirSync(artifacts, { recursive: true });
 
 let server, base, browser, page;
 
+// A trained model to draw on: $CNN_WEIGHTS, or one epoch of MNIST trained here (about 10 s).
+function weights() {
+  if (process.env.CNN_WEIGHTS) return process.env.CNN_WEIGHTS;
+  const out = path.join(artifacts, "model.cnnt");
+  if (!existsSync(out)) {
+    execFileSync(binary, ["train", "--epochs", "1", "--quiet", "--out", out,
+                          "--data-dir", path.join(here, "..", "..", "data", "mnist")], { stdio: "inherit" });
+  }
+  return out;
+}
+
 before(async () => {
-  server = spawn(binary, ["serve", "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
+  server = spawn(binary, ["serve", "--port", "0", "--weights", weights()], { stdio: ["ignore", "pipe", "inherit"] });
   base = await new Promise((resolve, reject) => {
     server.stdout.on("data", (chunk) => {
       const m = /http:\/\/[0-9.]+:\d+\//.exec(chunk.toString());
@@ -117,4 +128,44 @@ test("an impossible configuration shows the library's error and the page keeps w
   await page.press('#shapes-table input[data-layer="2"][data-key="padding"]', "Tab");
   await page.waitForFunction(() => document.querySelector("#shapes-error").textContent === "");
   assert.equal(await text("#shapes-total"), "Total params: 55,338");
+});
+
+// Strokes on the drawing pad, in pad pixels.
+async function draw(strokes) {
+  await page.click("#draw-clear");
+  const box = await page.locator("#draw-canvas").boundingBox();
+  for (const stroke of strokes) {
+    await page.mouse.move(box.x + stroke[0][0], box.y + stroke[0][1]);
+    await page.mouse.down();
+    for (const [x, y] of stroke.slice(1)) await page.mouse.move(box.x + x, box.y + y, { steps: 12 });
+    await page.mouse.up();
+  }
+}
+
+test("a drawn digit is prepared as MNIST's are and classified", async () => {
+  await page.evaluate(() => { document.getElementById("draw-pred").textContent = ""; });
+  await draw([[[112, 30], [112, 194]]]);  // a one
+  await page.waitForFunction(() => document.getElementById("draw-pred").textContent !== "");
+  assert.equal(await text("#draw-pred"), "1");
+  await page.evaluate(() => { document.getElementById("draw-pred").textContent = ""; });
+  await draw([[[60, 45], [165, 45], [105, 195]]]);  // a seven
+  await page.waitForFunction(() => document.getElementById("draw-pred").textContent !== "");
+  assert.equal(await text("#draw-pred"), "7");
+  const centred = await page.locator("#draw-centered").boundingBox();
+  assert.equal(Math.round(centred.width), 28 * 4 + 2);
+  await page.locator("#draw").screenshot({ path: path.join(artifacts, "drawn-seven.png") });
+});
+
+test("a clicked feature-map pixel equals its step-through", async () => {
+  await page.waitForFunction(() => document.getElementById("inside").dataset.state === "ready");
+  for (const [channel, row, col] of [[0, 13, 13], [5, 4, 20], [15, 25, 0]]) {
+    await page.evaluate(() => { delete document.getElementById("inside-step").dataset.value; });
+    const map = page.locator(`#inside-conv1 canvas[data-channel="${channel}"]`);
+    await map.click({ position: { x: col * 3 + 1, y: row * 3 + 1 } });
+    await page.waitForFunction(() => document.getElementById("inside-step").dataset.value !== undefined);
+    const { value, pixel } = await page.$eval("#inside-step", (el) => ({ ...el.dataset }));
+    assert.equal(Number(value), Number(pixel), `map ${channel} at (${row}, ${col})`);
+    assert.match(await text("#inside-step-expression"), / x .* \+ .* = /);
+  }
+  await page.locator("#inside").screenshot({ path: path.join(artifacts, "inside.png") });
 });

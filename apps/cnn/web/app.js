@@ -230,6 +230,143 @@ async function loadModel() {
   }
 }
 
+// Paints a 2-D array into a canvas, scaled, each value mapped to gray between the array's own
+// minimum and maximum (as matplotlib's imshow does).
+function paint(canvas, grid, scale, range) {
+  const h = grid.length, w = grid[0].length;
+  canvas.width = w * scale;
+  canvas.height = h * scale;
+  const ctx = canvas.getContext("2d");
+  const flat = grid.flat();
+  const lo = range ? range[0] : Math.min(...flat), hi = range ? range[1] : Math.max(...flat);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const t = hi > lo ? (grid[y][x] - lo) / (hi - lo) : 0;
+    const v = Math.round(255 * t);
+    ctx.fillStyle = `rgb(${v},${v},${v})`;
+    ctx.fillRect(x * scale, y * scale, scale, scale);
+  }
+}
+
+// The drawing pad: black strokes on white paper, as on a page; the library inverts it.
+const pad = document.getElementById("draw-canvas");
+const padCtx = pad.getContext("2d");
+function clearPad() {
+  padCtx.fillStyle = "#fff";
+  padCtx.fillRect(0, 0, pad.width, pad.height);
+}
+clearPad();
+let drawing = false;
+pad.addEventListener("pointerdown", (e) => {
+  drawing = true;
+  padCtx.beginPath();
+  padCtx.moveTo(e.offsetX, e.offsetY);
+});
+pad.addEventListener("pointermove", (e) => {
+  if (!drawing) return;
+  padCtx.lineWidth = 16;
+  padCtx.lineCap = "round";
+  padCtx.lineJoin = "round";
+  padCtx.strokeStyle = "#000";
+  padCtx.lineTo(e.offsetX, e.offsetY);
+  padCtx.stroke();
+});
+window.addEventListener("pointerup", () => {
+  if (!drawing) return;
+  drawing = false;
+  predictDrawing();
+});
+document.getElementById("draw-clear").addEventListener("click", () => {
+  clearPad();
+  document.getElementById("draw-pred").textContent = "";
+});
+
+// The pad at half resolution (112 x 112), gray 0..255.
+function padPixels() {
+  const data = padCtx.getImageData(0, 0, pad.width, pad.height).data;
+  const out = [];
+  for (let y = 0; y < pad.height; y += 2) {
+    const row = [];
+    for (let x = 0; x < pad.width; x += 2) {
+      let sum = 0;
+      for (const [dy, dx] of [[0, 0], [0, 1], [1, 0], [1, 1]]) sum += data[((y + dy) * pad.width + x + dx) * 4];
+      row.push(Math.round(sum / 4));
+    }
+    out.push(row);
+  }
+  return out;
+}
+
+let insideInput = null;
+async function predictDrawing() {
+  const error = document.getElementById("draw-error");
+  let result;
+  try {
+    result = await api("/api/predict", { pixels: padPixels() });
+    error.textContent = "";
+  } catch (e) {
+    error.textContent = e.message;
+    return;
+  }
+  paint(document.getElementById("draw-cropped"), result.cropped, 2, [0, 255]);
+  paint(document.getElementById("draw-scaled"), result.scaled, 4, [0, 255]);
+  paint(document.getElementById("draw-centered"), result.centered, 4, [0, 255]);
+  document.getElementById("draw-pred").textContent = String(result.pred);
+  const table = document.getElementById("draw-probs");
+  table.innerHTML = "";
+  result.probs.forEach((p, i) => {
+    const tr = table.insertRow();
+    tr.insertCell().textContent = i;
+    const bar = tr.insertCell();
+    bar.innerHTML = `<div class="bar" style="width:${Math.round(p * 200)}px"></div>`;
+    tr.insertCell().textContent = p.toFixed(3);
+  });
+  insideInput = result.centered.map((row) => row.map((v) => v / 255));
+  showInside();
+}
+
+async function showInside() {
+  // The maps and their clicks belong to this input, even if a newer drawing replaces it meanwhile.
+  const input = insideInput;
+  const section = document.getElementById("inside");
+  section.dataset.state = "loading";
+  const inside = await api("/api/inside", { pixels: input });
+  if (input !== insideInput) return;
+  const maps = (id, list, scale, onclick) => {
+    const box = document.getElementById(id);
+    box.innerHTML = "";
+    list.forEach((grid, c) => {
+      const canvas = document.createElement("canvas");
+      paint(canvas, grid, scale);
+      canvas.dataset.channel = c;
+      if (onclick) canvas.addEventListener("click", (e) => onclick(c, e, scale, grid));
+      box.appendChild(canvas);
+    });
+  };
+  maps("inside-conv1", inside.conv1, 3, async (c, e, scale, grid) => {
+    const row = Math.floor(e.offsetY / scale), col = Math.floor(e.offsetX / scale);
+    const step = await api("/api/inside/step", { pixels: input, channel: c, row, col });
+    const panel = document.getElementById("inside-step");
+    panel.innerHTML = "";
+    const line = (text, id) => {
+      const p = document.createElement("div");
+      p.textContent = text;
+      if (id) p.id = id;
+      panel.appendChild(p);
+    };
+    line(`conv1 map ${c}, output (${row}, ${col}): window rows ${step.taps[0].row}..${step.taps.at(-1).row}, ` +
+         `cols ${step.taps[0].col}..${step.taps.at(-1).col}`);
+    line(step.expression, "inside-step-expression");
+    line(`step-through value ${step.value}; the map's pixel ${grid[row][col]}`, "inside-step-values");
+    panel.dataset.value = step.value;
+    panel.dataset.pixel = grid[row][col];
+  });
+  maps("inside-pool1", inside.conv1_pooled, 4);
+  maps("inside-pool2", inside.conv2_pooled, 8);
+  maps("inside-filters1", inside.conv1_filters, 12);
+  maps("inside-filters2", inside.conv2_filters, 12);
+  section.dataset.state = "ready";
+}
+
 conv.load();
 pool.load();
 updateShapes();

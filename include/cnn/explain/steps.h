@@ -4,6 +4,7 @@
 // maxpool2d so that what a learner reads is what the model computes.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,8 +37,9 @@ struct StepThrough {
 
 // image: (H, W), kernel: (K_h, K_w). Throws cnn::Error for an impossible configuration, with
 // the library's own message.
+// With a bias, the expression ends "... + b = value" (the model's layers have one).
 StepThrough conv2d_steps(const Tensor& image, const Tensor& kernel, Size2 stride, Size2 padding,
-                         Size2 dilation);
+                         Size2 dilation, std::optional<float> bias = std::nullopt);
 StepThrough maxpool2d_steps(const Tensor& image, const Pool2dGeometry& geometry);
 
 // How the step-throughs write a number: integers without a decimal point, others with up to

@@ -25,6 +25,7 @@ struct ExplorerLimits {
   int64_t max_layers = 32;  // shapes
   int64_t max_channels = 1024;
   int64_t max_input_side = 256;
+  int64_t max_drawing = 224;
 };
 
 class ExplorerApi {
@@ -39,6 +40,15 @@ class ExplorerApi {
   nlohmann::json maxpool2d_steps(const nlohmann::json& request) const;
   nlohmann::json shapes(const nlohmann::json& request) const;
   nlohmann::json model() const;
+  // POST /api/predict {"pixels": [[0..255]]} (a drawing, up to 224x224): the preprocessing
+  // steps as images, logits, probabilities, prediction.
+  nlohmann::json predict(const nlohmann::json& request) const;
+  // POST /api/inside {"pixels": 28x28 in [0, 1]}: conv1's maps before and after pooling, conv2's
+  // pooled maps, conv1's filters and biases, conv2's filters of input channel 0.
+  // POST /api/inside/step {"pixels", "channel", "row", "col"}: the step-through of conv1's output
+  // at that position with the model's weights.
+  nlohmann::json inside(const nlohmann::json& request) const;
+  nlohmann::json inside_step(const nlohmann::json& request) const;
 
  private:
   std::shared_ptr<Module> model_;
