@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "cnn/explore/api.h"
 #include "common.h"
@@ -44,7 +45,7 @@ void handle(const httplib::Request& req, httplib::Response& res,
 
 void add_serve_command(CLI::App& app, int& exit_code) {
   struct Args {
-    std::string host = "127.0.0.1", weights;
+    std::string host = "127.0.0.1", weights, data_dir;
     int port = 8080;
   };
   auto a = std::make_shared<Args>();
@@ -52,6 +53,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--host", a->host, "Address to bind (127.0.0.1: this machine only)")->capture_default_str();
   cmd->add_option("--port", a->port, "Port (0: any free port, printed)")->check(CLI::Range(0, 65535))->capture_default_str();
   cmd->add_option("--weights", a->weights, "Checkpoint to explore (default: an untrained tutorial model)");
+  cmd->add_option("--data-dir", a->data_dir, "MNIST's IDX files, for the test images (default: data/mnist if present)");
   cmd->callback([a, &exit_code] {
     std::shared_ptr<Module> model;
     nlohmann::json meta;
@@ -60,7 +62,11 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       model = loaded.model;
       meta = loaded.meta;
     }
-    const ExplorerApi api(model, meta);
+    ExplorerApi api(model, meta);
+    const std::string data_dir = a->data_dir.empty() ? "data/mnist" : a->data_dir;
+    if (!a->data_dir.empty() || std::filesystem::is_directory(data_dir)) {
+      api.set_test_images(std::make_shared<const Dataset>(load_dataset("mnist", data_dir, "test")));
+    }
     httplib::Server server;
     server.set_payload_max_length(kMaxBody);
     server.set_read_timeout(5, 0);
@@ -92,6 +98,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
     });
     server.Post("/api/inside/step", [&](const httplib::Request& q, httplib::Response& r) {
       handle(q, r, [&](const nlohmann::json& b) { return api.inside_step(b); });
+    });
+    server.Post("/api/test-image", [&](const httplib::Request& q, httplib::Response& r) {
+      handle(q, r, [&](const nlohmann::json& b) { return api.test_image(b); });
     });
     server.Get("/api/model", [&](const httplib::Request&, httplib::Response& r) { send_json(r, 200, api.model()); });
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {

@@ -172,4 +172,25 @@ json ExplorerApi::inside_step(const json& request) const {
           {"bias", conv1.bias() ? conv1.bias()->value[c] : 0.0f}};
 }
 
+json ExplorerApi::test_image(const json& request) const {
+  if (!test_) throw ApiError(422, "no test images: start the server with --data-dir DIR (MNIST's files)");
+  if (!request.is_object() || !request.contains("index") || !request["index"].is_number_integer()) {
+    bad("'index' must be an integer");
+  }
+  const auto i = request["index"].get<int64_t>();
+  if (i < 0 || i >= test_->count) {
+    bad("'index' must be in [0, " + std::to_string(test_->count) + ")");
+  }
+  const Tensor x = test_->image_tensor(i);
+  NoGradGuard no_grad;
+  model_->eval();
+  const Tensor logits = model_->forward(x);
+  json rows = json::array();
+  for (int64_t y = 0; y < 28; ++y) {
+    rows.push_back(std::vector<float>(x.data() + y * 28, x.data() + (y + 1) * 28));
+  }
+  return {{"index", i}, {"label", test_->labels[i]}, {"pixels", rows},
+          {"probs", softmax_forward(logits, 1).to_vector()}, {"pred", argmax(logits, 1)[0]}};
+}
+
 }  // namespace cnn

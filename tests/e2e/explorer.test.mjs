@@ -27,7 +27,9 @@ function weights() {
 }
 
 before(async () => {
-  server = spawn(binary, ["serve", "--port", "0", "--weights", weights()], { stdio: ["ignore", "pipe", "inherit"] });
+  server = spawn(binary, ["serve", "--port", "0", "--weights", weights(),
+                          "--data-dir", path.join(here, "..", "..", "data", "mnist")],
+                 { stdio: ["ignore", "pipe", "inherit"] });
   base = await new Promise((resolve, reject) => {
     server.stdout.on("data", (chunk) => {
       const m = /http:\/\/[0-9.]+:\d+\//.exec(chunk.toString());
@@ -168,4 +170,20 @@ test("a clicked feature-map pixel equals its step-through", async () => {
     assert.match(await text("#inside-step-expression"), / x .* \+ .* = /);
   }
   await page.locator("#inside").screenshot({ path: path.join(artifacts, "inside.png") });
+});
+
+test("a test image inside the model, and the training curves", async () => {
+  await page.fill("#test-index", "0");
+  await page.click("#test-show");
+  await page.waitForFunction(() => document.getElementById("test-info").textContent.startsWith("test #0"));
+  assert.match(await text("#test-info"), /label 7, predicted 7/);
+  await page.waitForFunction(() => document.getElementById("inside").dataset.state === "ready");
+  const map = page.locator('#inside-conv1 canvas[data-channel="3"]');
+  await page.evaluate(() => { delete document.getElementById("inside-step").dataset.value; });
+  await map.click({ position: { x: 12 * 3 + 1, y: 10 * 3 + 1 } });
+  await page.waitForFunction(() => document.getElementById("inside-step").dataset.value !== undefined);
+  const { value, pixel } = await page.$eval("#inside-step", (el) => ({ ...el.dataset }));
+  assert.equal(Number(value), Number(pixel));
+  assert.equal((await page.$$("#model-curves polyline")).length, 4);
+  await page.locator("#model").screenshot({ path: path.join(artifacts, "model.png") });
 });

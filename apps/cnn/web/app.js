@@ -216,11 +216,38 @@ async function updateShapes() {
     result ? `Total params: ${result.total_params.toLocaleString("en-US")}` : "";
 }
 
+// The training curves stored in the checkpoint: loss on the left, accuracy on the right.
+function drawCurves(history) {
+  const svg = document.getElementById("model-curves");
+  const W = 300, H = 180, pad = 30;
+  const panel = (x0, title, series, lo, hi) => {
+    const n = history.length;
+    const px = (i) => x0 + pad + (n > 1 ? (i * (W - pad)) / (n - 1) : 0);
+    const py = (v) => 10 + (H - 20) * (1 - (v - lo) / (hi - lo || 1));
+    let out = `<text x="${x0 + pad}" y="${H + 30}" font-size="12">${title}</text>` +
+              `<rect x="${x0 + pad}" y="10" width="${W - pad}" height="${H - 20}" fill="none" stroke="#ccc"/>` +
+              `<text x="${x0}" y="16" font-size="10">${hi.toFixed(3)}</text><text x="${x0}" y="${H - 10}" font-size="10">${lo.toFixed(3)}</text>`;
+    for (const [key, color] of series) {
+      const points = history.map((h, i) => `${px(i)},${py(h[key])}`).join(" ");
+      out += `<polyline fill="none" stroke="${color}" stroke-width="2" points="${points}" data-series="${key}"/>`;
+      out += history.map((h, i) => `<circle cx="${px(i)}" cy="${py(h[key])}" r="3" fill="${color}"/>`).join("");
+    }
+    return out;
+  };
+  const losses = history.flatMap((h) => [h.train_loss, h.test_loss]);
+  const accs = history.flatMap((h) => [h.train_accuracy, h.test_accuracy]);
+  svg.innerHTML =
+    panel(0, "loss: train (blue), test (orange)", [["train_loss", "#1976d2"], ["test_loss", "#e65100"]], 0, Math.max(...losses)) +
+    panel(330, "accuracy: train (blue), test (orange)", [["train_accuracy", "#1976d2"], ["test_accuracy", "#e65100"]],
+          Math.min(...accs), 1);
+}
+
 async function loadModel() {
   const model = await api("/api/model");
   document.getElementById("model-summary").textContent = model.summary;
   const table = document.getElementById("model-history");
   if (!model.history.length) return;
+  drawCurves(model.history);
   table.innerHTML = "<tr><th>epoch</th><th>train loss</th><th>train acc</th><th>test loss</th><th>test acc</th></tr>";
   for (const h of model.history) {
     const tr = table.insertRow();
@@ -324,9 +351,22 @@ async function predictDrawing() {
   showInside();
 }
 
+document.getElementById("test-show").addEventListener("click", async () => {
+  const info = document.getElementById("test-info");
+  try {
+    const t = await api("/api/test-image", { index: Number(document.getElementById("test-index").value) });
+    info.textContent = `test #${t.index}: label ${t.label}, predicted ${t.pred}`;
+    insideInput = t.pixels;
+    showInside();
+  } catch (e) {
+    info.textContent = e.message;
+  }
+});
+
 async function showInside() {
   // The maps and their clicks belong to this input, even if a newer drawing replaces it meanwhile.
   const input = insideInput;
+  paint(document.getElementById("inside-input"), input, 4, [0, 1]);
   const section = document.getElementById("inside");
   section.dataset.state = "loading";
   const inside = await api("/api/inside", { pixels: input });

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "cnn/data/dataset.h"
 #include "cnn/nn/module.h"
 
 namespace cnn {
@@ -33,6 +34,8 @@ class ExplorerApi {
   // model: the loaded checkpoint's model (may be null: the untrained tutorial model is shown);
   // meta: its checkpoint header (history, dataset).
   ExplorerApi(std::shared_ptr<Module> model, nlohmann::json meta, ExplorerLimits limits = {});
+  // The test split whose images the page may show (optional).
+  void set_test_images(std::shared_ptr<const Dataset> test) { test_ = std::move(test); }
 
   // POST /api/conv2d/steps, /api/maxpool2d/steps, /api/shapes; GET /api/model.
   // Throws ApiError.
@@ -49,9 +52,13 @@ class ExplorerApi {
   // at that position with the model's weights.
   nlohmann::json inside(const nlohmann::json& request) const;
   nlohmann::json inside_step(const nlohmann::json& request) const;
+  // POST /api/test-image {"index": N}: a test image as 28x28 values in [0, 1], its label and
+  // the model's prediction.
+  nlohmann::json test_image(const nlohmann::json& request) const;
 
  private:
   std::shared_ptr<Module> model_;
+  std::shared_ptr<const Dataset> test_;
   nlohmann::json meta_;
   ExplorerLimits limits_;
 };
