@@ -36,6 +36,40 @@ void check_plane(const Tensor& t, const char* what) {
 
 Tensor as_nchw(const Tensor& plane) { return plane.reshape({1, 1, plane.size(0), plane.size(1)}); }
 
+// Walks the output of a sliding window over an (H, W) image row by row: for each output
+// position, a Step with its value from `output`, and each kernel tap's position in the input
+// (start = out * S - P + k * D), marked padded when outside. add_tap fills in the numbers.
+template <class AddTap>
+std::vector<Step> walk_windows(const Tensor& output, int64_t H, int64_t W, Size2 kernel,
+                               Size2 stride, int64_t pad_top, int64_t pad_left, Size2 dilation,
+                               AddTap&& add_tap) {
+  std::vector<Step> steps;
+  const int64_t H_out = output.size(0), W_out = output.size(1);
+  for (int64_t oh = 0; oh < H_out; ++oh) {
+    for (int64_t ow = 0; ow < W_out; ++ow) {
+      Step s;
+      s.out_row = oh;
+      s.out_col = ow;
+      s.value = output[oh * W_out + ow];
+      for (int64_t kh = 0; kh < kernel.h; ++kh) {
+        for (int64_t kw = 0; kw < kernel.w; ++kw) {
+          StepTap t;
+          t.row = oh * stride.h - pad_top + kh * dilation.h;
+          t.col = ow * stride.w - pad_left + kw * dilation.w;
+          t.kernel_row = kh;
+          t.kernel_col = kw;
+          // With ceil_mode a pool window may also reach past the bottom/right edge.
+          t.padded = t.row < 0 || t.row >= H || t.col < 0 || t.col >= W;
+          add_tap(s, t);
+          s.taps.push_back(t);
+        }
+      }
+      steps.push_back(std::move(s));
+    }
+  }
+  return steps;
+}
+
 }  // namespace
 
 StepThrough conv2d_steps(const Tensor& image, const Tensor& kernel, Size2 stride, Size2 padding,
@@ -46,34 +80,19 @@ StepThrough conv2d_steps(const Tensor& image, const Tensor& kernel, Size2 stride
   const Conv2dGeometry g = conv2d_geometry(k, stride, Conv2dPadding(padding), dilation, 1);
   const Tensor y = conv2d_forward(as_nchw(image), as_nchw(kernel),
                                   bias ? Tensor::from({1}, {*bias}) : Tensor(), g);
-  const int64_t H = image.size(0), W = image.size(1), H_out = y.size(2), W_out = y.size(3);
+  const int64_t H = image.size(0), W = image.size(1);
   StepThrough st;
-  st.output = y.reshape({H_out, W_out});
-  for (int64_t oh = 0; oh < H_out; ++oh) {
-    for (int64_t ow = 0; ow < W_out; ++ow) {
-      Step s;
-      s.out_row = oh;
-      s.out_col = ow;
-      s.value = st.output[oh * W_out + ow];
-      for (int64_t kh = 0; kh < k.h; ++kh) {
-        for (int64_t kw = 0; kw < k.w; ++kw) {
-          StepTap t;
-          t.row = oh * stride.h - g.pad_top + kh * dilation.h;
-          t.col = ow * stride.w - g.pad_left + kw * dilation.w;
-          t.kernel_row = kh;
-          t.kernel_col = kw;
-          t.padded = t.row < 0 || t.row >= H || t.col < 0 || t.col >= W;
-          t.input = t.padded ? 0.0f : image[t.row * W + t.col];
-          t.weight = kernel[kh * k.w + kw];
-          if (!s.expression.empty()) s.expression += " + ";
-          s.expression += format_number(t.input) + " x " + format_number(t.weight);
-          s.taps.push_back(t);
-        }
-      }
-      if (bias) s.expression += " + " + format_number(*bias);
-      s.expression += " = " + format_number(s.value);
-      st.steps.push_back(std::move(s));
-    }
+  st.output = y.reshape({y.size(2), y.size(3)});
+  st.steps = walk_windows(st.output, H, W, k, stride, g.pad_top, g.pad_left, dilation,
+                          [&](Step& s, StepTap& t) {
+                            t.input = t.padded ? 0.0f : image[t.row * W + t.col];
+                            t.weight = kernel[t.kernel_row * k.w + t.kernel_col];
+                            if (!s.expression.empty()) s.expression += " + ";
+                            s.expression += format_number(t.input) + " x " + format_number(t.weight);
+                          });
+  for (Step& s : st.steps) {
+    if (bias) s.expression += " + " + format_number(*bias);
+    s.expression += " = " + format_number(s.value);
   }
   return st;
 }
@@ -82,38 +101,21 @@ StepThrough maxpool2d_steps(const Tensor& image, const Pool2dGeometry& g) {
   check_plane(image, "the image");
   std::vector<int32_t> indices;
   const Tensor y = maxpool2d_forward(as_nchw(image), g, &indices);
-  const int64_t H = image.size(0), W = image.size(1), H_out = y.size(2), W_out = y.size(3);
+  const int64_t H = image.size(0), W = image.size(1), W_out = y.size(3);
   StepThrough st;
-  st.output = y.reshape({H_out, W_out});
-  for (int64_t oh = 0; oh < H_out; ++oh) {
-    for (int64_t ow = 0; ow < W_out; ++ow) {
-      Step s;
-      s.out_row = oh;
-      s.out_col = ow;
-      s.value = st.output[oh * W_out + ow];
-      const int32_t win = indices[oh * W_out + ow];
-      std::string args;
-      for (int64_t kh = 0; kh < g.kernel.h; ++kh) {
-        for (int64_t kw = 0; kw < g.kernel.w; ++kw) {
-          StepTap t;
-          t.row = oh * g.stride.h - g.padding.h + kh * g.dilation.h;
-          t.col = ow * g.stride.w - g.padding.w + kw * g.dilation.w;
-          t.kernel_row = kh;
-          t.kernel_col = kw;
-          // With ceil_mode a window may also reach past the bottom/right edge: padding too.
-          t.padded = t.row < 0 || t.row >= H || t.col < 0 || t.col >= W;
-          t.input = t.padded ? -std::numeric_limits<float>::infinity() : image[t.row * W + t.col];
-          if (!t.padded && t.row * W + t.col == win && s.winner < 0) {
-            s.winner = static_cast<int64_t>(s.taps.size());
-          }
-          args += (args.empty() ? "" : ", ") + format_number(t.input);
-          s.taps.push_back(t);
-        }
-      }
-      s.expression = "max(" + args + ") = " + format_number(s.value);
-      st.steps.push_back(std::move(s));
-    }
-  }
+  st.output = y.reshape({y.size(2), W_out});
+  st.steps = walk_windows(st.output, H, W, g.kernel, g.stride, g.padding.h, g.padding.w, g.dilation,
+                          [&](Step& s, StepTap& t) {
+                            t.input = t.padded ? -std::numeric_limits<float>::infinity()
+                                               : image[t.row * W + t.col];
+                            const int32_t win = indices[s.out_row * W_out + s.out_col];
+                            if (!t.padded && t.row * W + t.col == win && s.winner < 0) {
+                              s.winner = static_cast<int64_t>(s.taps.size());
+                            }
+                            if (!s.expression.empty()) s.expression += ", ";
+                            s.expression += format_number(t.input);
+                          });
+  for (Step& s : st.steps) s.expression = "max(" + s.expression + ") = " + format_number(s.value);
   return st;
 }
 
