@@ -49,7 +49,22 @@ TEST(FastKernels, Conv2dMatchesReferenceOnRandomConfigurations) {
     };
     const auto ref = with_kernels(KernelSet::Reference, run);
     const auto fast = with_kernels(KernelSet::Fast, run);
+    // The forward pass's im2col workspace, reused by backward, gives the same gradients.
+    const auto cached = with_kernels(KernelSet::Fast, [&] {
+      Tensor columns;
+      Tensor y = conv2d_forward(x, wt, b, g, &columns);
+      Generator local(trial);
+      const Tensor dy = randn(y.shape(), local);
+      Tensor dx, dw(wt.shape()), db = b.defined() ? Tensor(b.shape()) : Tensor();
+      conv2d_backward(x, wt, dy, g, &dx, &dw, b.defined() ? &db : nullptr, &columns);
+      return std::vector<Tensor>{y, dx, dw, db};
+    });
     const char* names[] = {"y", "dx", "dw", "db"};
+    for (int i = 0; i < 4; ++i) {
+      if (fast[i].defined()) {
+        EXPECT_TRUE(all_close(cached[i], fast[i], Tol{0, 0})) << names[i] << " with the workspace";
+      }
+    }
     for (int i = 0; i < 4; ++i) {
       if (ref[i].defined()) {
         EXPECT_TRUE(all_close(fast[i], ref[i], kFastVsReference)) << names[i];

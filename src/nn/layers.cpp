@@ -133,14 +133,19 @@ Tensor Conv2d::forward_impl(const Tensor& x) {
     return conv2d_relu_pool_forward(x, weight_->value, bias_ ? bias_->value : Tensor(), geometry_,
                                     block_pool_);
   }
-  x_ = grad_enabled() ? x : Tensor();
-  return conv2d_forward(x, weight_->value, bias_ ? bias_->value : Tensor(), geometry_);
+  if (!grad_enabled()) {
+    x_ = columns_ = Tensor();
+    return conv2d_forward(x, weight_->value, bias_ ? bias_->value : Tensor(), geometry_);
+  }
+  x_ = x;
+  return conv2d_forward(x, weight_->value, bias_ ? bias_->value : Tensor(), geometry_, &columns_);
 }
 
 Tensor Conv2d::backward_impl(const Tensor& dy) {
   Tensor dx;
   conv2d_backward(require_cached(x_, "Conv2d"), weight_->value, dy, geometry_,
-                  input_grad() ? &dx : nullptr, &weight_->grad, bias_ ? &bias_->grad : nullptr);
+                  input_grad() ? &dx : nullptr, &weight_->grad, bias_ ? &bias_->grad : nullptr,
+                  &columns_);
   return dx;
 }
 

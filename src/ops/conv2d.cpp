@@ -116,20 +116,22 @@ void check_bias(const Tensor& b, int64_t c_out) {
 
 }  // namespace
 
-Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g) {
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
+                      Tensor* columns) {
   check_cpu(x, "input");
   check_cpu(w, "weight");
   check_cpu(b, "bias");
   const Shape y_shape = conv2d_output_shape(x.shape(), w.shape(), g);
   check_bias(b, w.size(0));
   if (kernel_set() == KernelSet::Fast && g.groups == 1) {
-    return fast::conv2d_forward(x, w, b, g, y_shape);
+    return fast::conv2d_forward(x, w, b, g, y_shape, columns);
   }
+  if (columns) *columns = Tensor();
   return reference::conv2d_forward(x, w, b, g, y_shape);
 }
 
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Conv2dGeometry& g,
-                     Tensor* dx, Tensor* dw, Tensor* db) {
+                     Tensor* dx, Tensor* dw, Tensor* db, const Tensor* columns) {
   check_cpu(x, "input");
   check_cpu(w, "weight");
   check_cpu(dy, "grad_output");
@@ -145,7 +147,7 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   if (db) check_bias(*db, w.size(0));
   if (dx && dx->shape() != x.shape()) *dx = Tensor(x.shape());
   if (kernel_set() == KernelSet::Fast && g.groups == 1) {
-    fast::conv2d_backward(x, w, dy, g, dx, dw, db);
+    fast::conv2d_backward(x, w, dy, g, dx, dw, db, columns);
   } else {
     reference::conv2d_backward(x, w, dy, g, dx, dw, db);
   }

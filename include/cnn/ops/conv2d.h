@@ -46,11 +46,15 @@ Conv2dGeometry conv2d_geometry(Size2 kernel, Size2 stride, const Conv2dPadding& 
 // number of channels, or the (dilated) kernel is larger than the padded input.
 Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dGeometry& g);
 
-Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g);
+// columns, if not null: a workspace the fast kernels fill with each image's im2col matrix, so
+// that conv2d_backward with the same workspace need not build them again (the reference kernels
+// leave it undefined). Pass the same tensor to both, untouched in between.
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
+                      Tensor* columns = nullptr);
 
 // dy: (N, C_out, H_out, W_out). Overwrites *dx (shape of x); accumulates into *dw and *db, as
 // PyTorch accumulates .grad. Any of dx, dw, db may be null to skip that gradient.
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Conv2dGeometry& g,
-                     Tensor* dx, Tensor* dw, Tensor* db);
+                     Tensor* dx, Tensor* dw, Tensor* db, const Tensor* columns = nullptr);
 
 }  // namespace cnn

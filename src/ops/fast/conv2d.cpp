@@ -126,14 +126,15 @@ __attribute__((target_clones("avx2", "default"))) double sum_of(const float* __r
 }  // namespace
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
-                      const Shape& y_shape) {
+                      const Shape& y_shape, Tensor* columns) {
   Tensor y = Tensor::empty(y_shape);  // the SGEMM overwrites it (beta 0) or adds to the bias
   const Dims d = dims_of(x.shape(), w.shape(), y_shape);
   const int64_t K = d.rows(), P = d.cols();
+  if (columns && columns->shape() != Shape{d.N, K, P}) *columns = Tensor::empty({d.N, K, P});
   // Threads only pay off with work to share: a single image runs on the calling thread.
 #pragma omp parallel for schedule(static) if (d.N > 1)
   for (int64_t n = 0; n < d.N; ++n) {
-    float* col = scratch(tls_col, K * P);
+    float* col = columns ? columns->data() + n * K * P : scratch(tls_col, K * P);
     im2col(x.data() + n * d.C_in * d.H * d.W, d, g, col);
     float* y_img = y.data() + n * d.C_out * P;
     if (b.defined()) {
@@ -146,9 +147,10 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
 }
 
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Conv2dGeometry& g,
-                     Tensor* dx, Tensor* dw, Tensor* db) {
+                     Tensor* dx, Tensor* dw, Tensor* db, const Tensor* columns) {
   const Dims d = dims_of(x.shape(), w.shape(), dy.shape());
   const int64_t K = d.rows(), P = d.cols();
+  const bool cached = columns && columns->shape() == Shape{d.N, K, P};
   const int threads = max_threads();
   // Per-thread weight-gradient partial sums, added in thread order afterwards.
   std::vector<float> dw_parts(dw ? static_cast<std::size_t>(threads * d.C_out * K) : 0, 0.0f);
@@ -160,8 +162,14 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
     for (int64_t n = 0; n < d.N; ++n) {
       const float* dy_img = dy.data() + n * d.C_out * P;
       if (dw) {
-        float* col = scratch(tls_col, K * P);
-        im2col(x.data() + n * d.C_in * d.H * d.W, d, g, col);
+        const float* col;
+        if (cached) {
+          col = columns->data() + n * K * P;
+        } else {
+          float* built = scratch(tls_col, K * P);
+          im2col(x.data() + n * d.C_in * d.H * d.W, d, g, built);
+          col = built;
+        }
         // dw (C_out, K) += dy_img (C_out, P) col^T (P, K)
         sgemm(false, true, d.C_out, K, P, 1.0f, dy_img, P, col, P, 1.0f, dw_mine, K);
       }

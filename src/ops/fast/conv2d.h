@@ -7,11 +7,13 @@
 namespace cnn::fast {
 
 // x: (N, C_in, H, W), w: (C_out, C_in, K_h, K_w), b: (C_out) or undefined -> y_shape
+// columns: if not null, receives every image's im2col matrix, (N, C_in * K_h * K_w, H_out * W_out).
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
-                      const Shape& y_shape);
+                      const Shape& y_shape, Tensor* columns = nullptr);
 // As cnn::conv2d_backward: overwrites *dx (already shaped like x), accumulates into *dw, *db.
+// columns: the forward pass's, reused for the weight gradient when its shape fits.
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Conv2dGeometry& g,
-                     Tensor* dx, Tensor* dw, Tensor* db);
+                     Tensor* dx, Tensor* dw, Tensor* db, const Tensor* columns = nullptr);
 
 // Conv2d -> ReLU [-> MaxPool2d] image by image (cnn/ops/fused.h); shapes already checked.
 Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& b,
