@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <atomic>
 #include <regex>
+#include <thread>
 
 #include "testing.h"
 
@@ -186,6 +188,27 @@ TEST_F(Serve, OnlyItsOwnAssets) {
     EXPECT_EQ(res->body.find("root:"), std::string::npos) << path;
   }
   EXPECT_TRUE(server->alive());
+}
+
+TEST_F(Serve, ConcurrentRequestsGetTheSameAnswers) {
+  // The model is shared by the server's threads: answers must not mix.
+  std::vector<std::vector<float>> px(28, std::vector<float>(28, 0.0f));
+  for (int r = 6; r < 22; ++r) px[r][13] = px[r][14] = 1.0f;
+  const std::string body = json{{"pixels", px}}.dump();
+  const auto [status, want] = post("/api/inside", body);
+  ASSERT_EQ(status, 200);
+  std::vector<std::thread> threads;
+  std::atomic<int> same{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 5; ++i) {
+        auto res = server->client().Post("/api/inside", body, "application/json");
+        if (res && res->status == 200 && json::parse(res->body) == want) ++same;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(same.load(), 40);
 }
 
 TEST_F(Serve, ModelSummary) {

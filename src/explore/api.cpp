@@ -233,6 +233,7 @@ json ExplorerApi::shapes(const json& request) const {
 }
 
 json ExplorerApi::model() const {
+  const std::lock_guard<std::mutex> lock(model_mutex_);
   json out = {{"summary", summary(*model_, {1, 28, 28})}, {"repr", model_->repr()}};
   const bool trained = meta_.is_object() && !meta_.empty();
   out["trained"] = trained;

@@ -89,6 +89,7 @@ Tensor input28(const json& request) {
 }  // namespace
 
 json ExplorerApi::predict(const json& request) const {
+  const std::lock_guard<std::mutex> lock(model_mutex_);
   const auto px = pixels(request, limits_.max_drawing, 255.0f);
   GrayImage img;
   img.height = static_cast<int64_t>(px.size());
@@ -116,6 +117,7 @@ json ExplorerApi::predict(const json& request) const {
 }
 
 json ExplorerApi::inside(const json& request) const {
+  const std::lock_guard<std::mutex> lock(model_mutex_);
   TutorialCNN& m = tutorial(model_);
   const Tensor x = input28(request);
   NoGradGuard no_grad;
@@ -140,6 +142,7 @@ json ExplorerApi::inside(const json& request) const {
 }
 
 json ExplorerApi::inside_step(const json& request) const {
+  const std::lock_guard<std::mutex> lock(model_mutex_);
   TutorialCNN& m = tutorial(model_);
   const Tensor x = input28(request);
   auto get = [&](const char* name, int64_t hi) -> int64_t {
@@ -173,6 +176,7 @@ json ExplorerApi::inside_step(const json& request) const {
 }
 
 json ExplorerApi::test_image(const json& request) const {
+  const std::lock_guard<std::mutex> lock(model_mutex_);
   if (!test_) throw ApiError(422, "no test images: start the server with --data-dir DIR (MNIST's files)");
   if (!request.is_object() || !request.contains("index") || !request["index"].is_number_integer()) {
     bad("'index' must be an integer");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -59,6 +60,9 @@ class ExplorerApi {
  private:
   std::shared_ptr<Module> model_;
   std::shared_ptr<const Dataset> test_;
+  // The server answers on several threads; a module keeps per-call state (its caches, the fused
+  // block's flags), so calls into the model take turns.
+  mutable std::mutex model_mutex_;
   nlohmann::json meta_;
   ExplorerLimits limits_;
 };
