@@ -28,39 +28,51 @@ struct Input {
   std::string caption;
 };
 
-Input resolve_input(const LoadedModel& loaded, const std::string& dataset_override,
-                    const std::string& data_dir, int64_t index, const std::string& split,
-                    const std::string& image_path) {
-  Input in;
-  if (!image_path.empty()) {
-    const DigitSteps steps = preprocess_digit(read_gray_image(image_path));
-    in.image = digit_tensor(steps.centered);
-    in.caption = std::filesystem::path(image_path).filename().string();
-    return in;
-  }
-  const std::string name = dataset_of(loaded, dataset_override);
-  const Dataset data = load_dataset(name, data_dir_for(name, data_dir), split);
-  in.image = data.image_tensor(index);
-  in.label = data.labels[index];
-  in.caption = split + " #" + std::to_string(index) + ", label " + std::to_string(in.label);
-  return in;
+// The options of the commands that read a checkpoint and one image (predict, visualize).
+struct InputArgs {
+  std::string weights, dataset, data_dir, split = "test", image;
+  int64_t index = -1;
+};
+
+void add_input_options(CLI::App* cmd, InputArgs& a) {
+  cmd->add_option("--weights", a.weights, "Checkpoint written by 'cnn train'")->required();
+  auto* index = cmd->add_option("--index", a.index, "Image index in the dataset split")->check(CLI::NonNegativeNumber);
+  auto* image = cmd->add_option("--image", a.image, "A picture of a digit (PNG, PGM, ...) instead");
+  index->excludes(image);
+  cmd->add_option("--split", a.split, "Split for --index")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
+  cmd->add_option("--dataset", a.dataset, "Dataset (default: the checkpoint's)")->check(CLI::IsMember(dataset_names()));
+  cmd->add_option("--data-dir", a.data_dir, "Directory of the IDX files (default: data/<dataset>)");
 }
 
-// Applies the checkpoint's input normalisation, if it was trained with one.
-Tensor prepare(const LoadedModel& loaded, Tensor image) {
-  const auto& opts = loaded.meta.value("train_options", nlohmann::json::object());
-  if (opts.contains("normalize")) {
-    const float mean = opts["normalize"]["mean"], std = opts["normalize"]["std"];
-    image = image.clone();
-    for (float& v : image) v = (v - mean) / std;
+Input resolve_input(const LoadedModel& loaded, const InputArgs& a) {
+  Input in;
+  if (!a.image.empty()) {
+    const DigitSteps steps = preprocess_digit(read_gray_image(a.image));
+    in.image = digit_tensor(steps.centered);
+    in.caption = std::filesystem::path(a.image).filename().string();
+    return in;
   }
-  return image;
+  const std::string name = dataset_of(loaded, a.dataset);
+  const Dataset data = load_dataset(name, data_dir_for(name, a.data_dir), a.split);
+  in.image = data.image_tensor(a.index);
+  in.label = data.labels[a.index];
+  in.caption = a.split + " #" + std::to_string(a.index) + ", label " + std::to_string(in.label);
+  return in;
 }
 
 std::optional<Normalize> normalization_of(const LoadedModel& loaded) {
   const auto& opts = loaded.meta.value("train_options", nlohmann::json::object());
   if (!opts.contains("normalize")) return std::nullopt;
   return Normalize{opts["normalize"]["mean"].get<float>(), opts["normalize"]["std"].get<float>()};
+}
+
+// Applies the checkpoint's input normalisation, if it was trained with one.
+Tensor prepare(const LoadedModel& loaded, Tensor image) {
+  if (const auto n = normalization_of(loaded)) {
+    image = image.clone();
+    for (float& v : image) v = (v - n->mean) / n->std;
+  }
+  return image;
 }
 
 }  // namespace
@@ -126,23 +138,13 @@ void add_eval_command(CLI::App& app, int& exit_code) {
 }
 
 void add_predict_command(CLI::App& app, int& exit_code) {
-  struct Args {
-    std::string weights, dataset, data_dir, split = "test", image;
-    int64_t index = -1;
-  };
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<InputArgs>();
   auto* cmd = app.add_subcommand("predict", "Classify one image and print the tutorial's Logits / Probs / Pred / True block");
-  cmd->add_option("--weights", a->weights, "Checkpoint written by 'cnn train'")->required();
-  auto* index = cmd->add_option("--index", a->index, "Image index in the dataset split")->check(CLI::NonNegativeNumber);
-  auto* image = cmd->add_option("--image", a->image, "A picture of a digit (PNG, PGM, ...)");
-  index->excludes(image);
-  cmd->add_option("--split", a->split, "Split for --index")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
-  cmd->add_option("--dataset", a->dataset, "Dataset (default: the checkpoint's)")->check(CLI::IsMember(dataset_names()));
-  cmd->add_option("--data-dir", a->data_dir, "Directory of the IDX files (default: data/<dataset>)");
+  add_input_options(cmd, *a);
   cmd->callback([a, &exit_code] {
     if (a->index < 0 && a->image.empty()) throw Error("predict needs --index N or --image FILE");
     const LoadedModel loaded = load_checkpoint(a->weights);
-    const Input in = resolve_input(loaded, a->dataset, a->data_dir, a->index, a->split, a->image);
+    const Input in = resolve_input(loaded, *a);
     const Tensor logits = loaded.model->forward(prepare(loaded, in.image));
     const Tensor probs = softmax_forward(logits, 1);
     std::printf("Logits: %s\n", join3(logits).c_str());
@@ -154,28 +156,19 @@ void add_predict_command(CLI::App& app, int& exit_code) {
 }
 
 void add_visualize_command(CLI::App& app, int& exit_code) {
-  struct Args {
-    std::string weights, dataset, data_dir, split = "test", image, out = "figures";
-    int64_t index = -1;
-  };
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<InputArgs>();
+  auto out = std::make_shared<std::string>("figures");
   auto* cmd = app.add_subcommand("visualize", "Write the notebook's figures (input, feature maps, filters) as PNG files");
-  cmd->add_option("--weights", a->weights, "Checkpoint written by 'cnn train'")->required();
-  auto* index = cmd->add_option("--index", a->index, "Image index in the dataset split")->check(CLI::NonNegativeNumber);
-  auto* image = cmd->add_option("--image", a->image, "A picture of a digit instead");
-  index->excludes(image);
-  cmd->add_option("--split", a->split, "Split for --index")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
-  cmd->add_option("--dataset", a->dataset, "Dataset (default: the checkpoint's)")->check(CLI::IsMember(dataset_names()));
-  cmd->add_option("--data-dir", a->data_dir, "Directory of the IDX files (default: data/<dataset>)");
-  cmd->add_option("--out", a->out, "Directory for the PNG files")->capture_default_str();
-  cmd->callback([a, &exit_code] {
+  add_input_options(cmd, *a);
+  cmd->add_option("--out", *out, "Directory for the PNG files")->capture_default_str();
+  cmd->callback([a, out, &exit_code] {
     if (a->index < 0 && a->image.empty()) throw Error("visualize needs --index N or --image FILE");
     const LoadedModel loaded = load_checkpoint(a->weights);
     TutorialCNN& model = as_tutorial(loaded, a->weights);
-    const Input in = resolve_input(loaded, a->dataset, a->data_dir, a->index, a->split, a->image);
+    const Input in = resolve_input(loaded, *a);
     FigureOptions fo;
     fo.caption = in.caption;
-    for (const auto& path : write_tutorial_figures(model, prepare(loaded, in.image), a->out, fo)) {
+    for (const auto& path : write_tutorial_figures(model, prepare(loaded, in.image), *out, fo)) {
       std::printf("wrote %s\n", path.c_str());
     }
     exit_code = 0;

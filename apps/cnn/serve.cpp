@@ -81,27 +81,17 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       const WebAsset& index = web_assets().front();
       res.set_content(reinterpret_cast<const char*>(index.data), index.size, index.content_type);
     });
-    server.Post("/api/conv2d/steps", [&](const httplib::Request& q, httplib::Response& r) {
-      handle(q, r, [&](const nlohmann::json& b) { return api.conv2d_steps(b); });
-    });
-    server.Post("/api/maxpool2d/steps", [&](const httplib::Request& q, httplib::Response& r) {
-      handle(q, r, [&](const nlohmann::json& b) { return api.maxpool2d_steps(b); });
-    });
-    server.Post("/api/shapes", [&](const httplib::Request& q, httplib::Response& r) {
-      handle(q, r, [&](const nlohmann::json& b) { return api.shapes(b); });
-    });
-    server.Post("/api/predict", [&](const httplib::Request& q, httplib::Response& r) {
-      handle(q, r, [&](const nlohmann::json& b) { return api.predict(b); });
-    });
-    server.Post("/api/inside", [&](const httplib::Request& q, httplib::Response& r) {
-      handle(q, r, [&](const nlohmann::json& b) { return api.inside(b); });
-    });
-    server.Post("/api/inside/step", [&](const httplib::Request& q, httplib::Response& r) {
-      handle(q, r, [&](const nlohmann::json& b) { return api.inside_step(b); });
-    });
-    server.Post("/api/test-image", [&](const httplib::Request& q, httplib::Response& r) {
-      handle(q, r, [&](const nlohmann::json& b) { return api.test_image(b); });
-    });
+    using Endpoint = nlohmann::json (ExplorerApi::*)(const nlohmann::json&) const;
+    const std::pair<const char*, Endpoint> posts[] = {
+        {"/api/conv2d/steps", &ExplorerApi::conv2d_steps}, {"/api/maxpool2d/steps", &ExplorerApi::maxpool2d_steps},
+        {"/api/shapes", &ExplorerApi::shapes},             {"/api/predict", &ExplorerApi::predict},
+        {"/api/inside", &ExplorerApi::inside},             {"/api/inside/step", &ExplorerApi::inside_step},
+        {"/api/test-image", &ExplorerApi::test_image}};
+    for (const auto& [path, endpoint] : posts) {
+      server.Post(path, [&api, endpoint = endpoint](const httplib::Request& q, httplib::Response& r) {
+        handle(q, r, [&](const nlohmann::json& b) { return (api.*endpoint)(b); });
+      });
+    }
     server.Get("/api/model", [&](const httplib::Request&, httplib::Response& r) { send_json(r, 200, api.model()); });
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;  // a handler's own error message stands
