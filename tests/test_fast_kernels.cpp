@@ -177,8 +177,24 @@ TEST(FusedBlocks, InferenceMatchesLayerByLayer) {
                               std::make_shared<ReLU>());
       const Tensor x = randn({2, 4, 9, 8}, data);
       const Tensor layered = block->forward(x);
-      NoGradGuard no_grad;
-      EXPECT_TRUE(all_close(block->forward(x), layered, Tol{0, 0}));
+      {
+        NoGradGuard no_grad;
+        EXPECT_TRUE(all_close(block->forward(x), layered, Tol{0, 0}));
+      }
+      // 2x2 pools after odd and even sizes, padding 0 and 1, ceil_mode: the fused block pools
+      // first and clamps after (src/ops/fast/maxpool2d.h).
+      for (int trial = 0; trial < 24; ++trial) {
+        const int64_t pad = trial % 2, h = 3 + data.below(9), w = 3 + data.below(9);
+        const bool ceil = (trial / 2) % 2 == 1;
+        auto pooled = sequential(std::make_shared<Conv2d>(Conv2dOptions(2, 3, 2).padding(pad), init),
+                                 std::make_shared<ReLU>(),
+                                 std::make_shared<MaxPool2d>(MaxPool2dOptions(2).padding(pad).ceil_mode(ceil)));
+        const Tensor xp = randn({2, 2, h, w}, data);
+        const Tensor want = pooled->forward(xp);
+        NoGradGuard no_grad;
+        EXPECT_TRUE(all_close(pooled->forward(xp), want, Tol{0, 0}))
+            << "input " << h << "x" << w << ", padding " << pad << (ceil ? ", ceil_mode" : "");
+      }
       return 0;
     });
   }

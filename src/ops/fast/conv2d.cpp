@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <immintrin.h>
 #include <vector>
 
 #include "../window.h"
@@ -54,7 +55,7 @@ float* scratch(std::vector<float>& buf, int64_t n) {
 
 // x_img: (C_in, H, W) -> col: (C_in * K_h * K_w, H_out * W_out); padded taps are 0.
 // Built for AVX2 and for the baseline, chosen when the library loads (as col2im).
-__attribute__((target_clones("avx2", "default"))) void im2col(const float* x_img, const Dims& d, const Conv2dGeometry& g, float* col) {
+__attribute__((target_clones("avx2", "default"))) void im2col_any(const float* x_img, const Dims& d, const Conv2dGeometry& g, float* col) {
   const int64_t P = d.cols();
   for (int64_t ic = 0; ic < d.C_in; ++ic) {
     const float* x_plane = x_img + ic * d.H * d.W;
@@ -85,7 +86,7 @@ __attribute__((target_clones("avx2", "default"))) void im2col(const float* x_img
 }
 
 // The adjoint of im2col: dx_img (C_in, H, W) += the column gradients at the taps they came from.
-__attribute__((target_clones("avx2", "default"))) void col2im(const float* col, const Dims& d, const Conv2dGeometry& g, float* dx_img) {
+__attribute__((target_clones("avx2", "default"))) void col2im_any(const float* col, const Dims& d, const Conv2dGeometry& g, float* dx_img) {
   const int64_t P = d.cols();
   for (int64_t ic = 0; ic < d.C_in; ++ic) {
     float* dx_plane = dx_img + ic * d.H * d.W;
@@ -106,7 +107,117 @@ __attribute__((target_clones("avx2", "default"))) void col2im(const float* col, 
   }
 }
 
-thread_local std::vector<float> tls_col, tls_dcol;
+// With stride 1 along the width, each output row of a tap's column row is one contiguous run of
+// an input row with zeros around it (the padding). AVX-512 moves it 16 floats at a time, masked:
+// lanes outside the run read nothing (masked loads do not touch memory) and are stored as 0, so
+// a row costs one or two instructions rather than a loop (4x faster than the loops above for the
+// tutorial's 12-float rows).
+__attribute__((target("avx512f"))) void im2col_stride1_avx512(const float* x_img, const Dims& d,
+                                                             const Conv2dGeometry& g, float* col) {
+  // Local copies: the masked stores may alias anything, so fields of d would be reloaded.
+  const int64_t H = d.H, W = d.W, W_out = d.W_out, P = d.cols(), S_h = g.stride.h;
+  for (int64_t ic = 0; ic < d.C_in; ++ic) {
+    const float* x_plane = x_img + ic * H * W;
+    for (int64_t kh = 0; kh < d.K_h; ++kh) {
+      const int64_t off_h = kh * g.dilation.h - g.pad_top;
+      const auto rh = detail::tap_range(off_h, S_h, H, d.H_out);
+      for (int64_t kw = 0; kw < d.K_w; ++kw) {
+        const int64_t off_w = kw * g.dilation.w - g.pad_left;
+        const auto rw = detail::tap_range(off_w, 1, W, W_out);
+        float* row = col + ((ic * d.K_h + kh) * d.K_w + kw) * P;
+        for (int64_t i = 0; i < rh.lo * W_out; ++i) row[i] = 0.0f;
+        for (int64_t i = rh.hi * W_out; i < P; ++i) row[i] = 0.0f;
+        // Lanes c0 + j of every row: stored if < W_out, loaded if inside [rw.lo, rw.hi).
+        for (int64_t c0 = 0; c0 < W_out; c0 += 16) {
+          const int64_t n_out = std::min<int64_t>(16, W_out - c0);
+          const int64_t lo = std::clamp<int64_t>(rw.lo - c0, 0, 16);
+          const int64_t hi = std::clamp<int64_t>(rw.hi - c0, lo, 16);
+          const auto store = static_cast<__mmask16>((1u << n_out) - 1u);
+          const auto load = static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+          float* out = row + rh.lo * W_out + c0;
+          const float* in = x_plane + (rh.lo * S_h + off_h) * W + off_w + c0;
+          for (int64_t oh = rh.lo; oh < rh.hi; ++oh, out += W_out, in += S_h * W) {
+            _mm512_mask_storeu_ps(out, store, _mm512_maskz_loadu_ps(load, in));
+          }
+        }
+      }
+    }
+  }
+}
+
+// The adjoint, for stride 1 in both directions: each 16-float piece of an input row gathers its
+// K_h x K_w contributions from the column rows in a register and is stored once. (Adding each tap's
+// run into the row in turn, as col2im_any does, makes every masked load wait for the overlapping
+// masked store of the tap before it: three times slower.)
+__attribute__((target("avx512f"))) void col2im_stride1_avx512(const float* col, const Dims& d,
+                                                             const Conv2dGeometry& g, float* dx_img) {
+  const int64_t H = d.H, W = d.W, H_out = d.H_out, W_out = d.W_out, P = d.cols();
+  const int64_t K_h = d.K_h, K_w = d.K_w, chunks = (W + 15) / 16;
+  // masks[kw * chunks + c]: lanes j of piece c whose column c * 16 + j - off_w is an output column.
+  thread_local std::vector<__mmask16> masks;
+  masks.resize(static_cast<std::size_t>(K_w * chunks));
+  for (int64_t kw = 0; kw < K_w; ++kw) {
+    const int64_t off_w = kw * g.dilation.w - g.pad_left;
+    for (int64_t c = 0; c < chunks; ++c) {
+      unsigned m = 0;
+      for (int64_t j = 0; j < 16; ++j) {
+        const int64_t iw = c * 16 + j, ow = iw - off_w;
+        if (iw < W && ow >= 0 && ow < W_out) m |= 1u << j;
+      }
+      masks[static_cast<std::size_t>(kw * chunks + c)] = static_cast<__mmask16>(m);
+    }
+  }
+  for (int64_t ic = 0; ic < d.C_in; ++ic) {
+    float* dx_plane = dx_img + ic * H * W;
+    const float* col_ic = col + ic * K_h * K_w * P;
+    for (int64_t ih = 0; ih < H; ++ih) {
+      for (int64_t c = 0; c < chunks; ++c) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t kh = 0; kh < K_h; ++kh) {
+          const int64_t oh = ih - (kh * g.dilation.h - g.pad_top);
+          if (oh < 0 || oh >= H_out) continue;
+          for (int64_t kw = 0; kw < K_w; ++kw) {
+            const int64_t off_w = kw * g.dilation.w - g.pad_left;
+            const float* run = col_ic + (kh * K_w + kw) * P + oh * W_out + c * 16 - off_w;
+            acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(masks[static_cast<std::size_t>(kw * chunks + c)], run));
+          }
+        }
+        const auto in_row = static_cast<__mmask16>((1u << std::min<int64_t>(16, W - c * 16)) - 1u);
+        float* out = dx_plane + ih * W + c * 16;
+        _mm512_mask_storeu_ps(out, in_row, _mm512_add_ps(_mm512_maskz_loadu_ps(in_row, out), acc));
+      }
+    }
+  }
+}
+
+bool has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+}
+
+void im2col(const float* x_img, const Dims& d, const Conv2dGeometry& g, float* col) {
+  if (g.stride.w == 1 && has_avx512()) return im2col_stride1_avx512(x_img, d, g, col);
+  im2col_any(x_img, d, g, col);
+}
+
+void col2im(const float* col, const Dims& d, const Conv2dGeometry& g, float* dx_img) {
+  if (g.stride.all(1) && has_avx512()) return col2im_stride1_avx512(col, d, g, dx_img);
+  col2im_any(col, d, g, dx_img);
+}
+
+thread_local std::vector<float> tls_col, tls_dcol, tls_dyt;
+
+// a (rows, cols) -> at (cols, rows), in tiles of 16 columns: each tile's rows are read in
+// order and its output rows stay in the L1 cache while they are filled.
+void transpose(const float* __restrict a, int64_t rows, int64_t cols, float* __restrict at) {
+  constexpr int64_t kTile = 16;
+  for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+    const int64_t c1 = std::min(cols, c0 + kTile);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = c0; c < c1; ++c) at[c * rows + r] = a[r * cols + c];
+    }
+  }
+}
 
 // The sum of n floats in 16 independent lanes (one running sum would wait on the adder's latency
 // for every element), each lane short enough for float to hold it, added up in double.
@@ -152,12 +263,17 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   const int64_t K = d.rows(), P = d.cols();
   const bool cached = columns && columns->shape() == Shape{d.N, K, P};
   const int threads = max_threads();
-  // Per-thread weight-gradient partial sums, added in thread order afterwards.
-  std::vector<float> dw_parts(dw ? static_cast<std::size_t>(threads * d.C_out * K) : 0, 0.0f);
+  // Per-thread partial sums of the weight gradient, added in thread order afterwards. OpenBLAS
+  // runs small products on kernels that skip its packing step, except a product whose second
+  // operand is transposed (ours: dw = dy col^T) with an output over 1,200 elements (its
+  // small-matrix rule), which costs half as much again. There we form dy^T explicitly and
+  // accumulate dw^T = col dy^T, a plain product.
+  const bool via_transpose = d.C_out * K > 1200;
+  std::vector<float> dw_parts(dw ? static_cast<std::size_t>(threads * K * d.C_out) : 0, 0.0f);
   if (dx) dx->fill(0.0f);
 #pragma omp parallel if (d.N > 1)
   {
-    float* dw_mine = dw ? dw_parts.data() + thread_id() * d.C_out * K : nullptr;
+    float* dw_mine = dw ? dw_parts.data() + thread_id() * K * d.C_out : nullptr;
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < d.N; ++n) {
       const float* dy_img = dy.data() + n * d.C_out * P;
@@ -170,8 +286,15 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
           im2col(x.data() + n * d.C_in * d.H * d.W, d, g, built);
           col = built;
         }
-        // dw (C_out, K) += dy_img (C_out, P) col^T (P, K)
-        sgemm(false, true, d.C_out, K, P, 1.0f, dy_img, P, col, P, 1.0f, dw_mine, K);
+        if (via_transpose) {
+          float* dyt = scratch(tls_dyt, P * d.C_out);
+          transpose(dy_img, d.C_out, P, dyt);
+          // dw^T (K, C_out) += col (K, P) dy_img^T (P, C_out)
+          sgemm(false, false, K, d.C_out, P, 1.0f, col, P, dyt, d.C_out, 1.0f, dw_mine, d.C_out);
+        } else {
+          // dw (C_out, K) += dy_img (C_out, P) col^T (P, K)
+          sgemm(false, true, d.C_out, K, P, 1.0f, dy_img, P, col, P, 1.0f, dw_mine, K);
+        }
       }
       if (dx) {
         float* dcol = scratch(tls_dcol, K * P);
@@ -184,8 +307,14 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   if (dw) {
     float* out = dw->data();
     for (int t = 0; t < threads; ++t) {
-      const float* part = dw_parts.data() + t * d.C_out * K;
-      for (int64_t i = 0; i < d.C_out * K; ++i) out[i] += part[i];
+      const float* part = dw_parts.data() + t * K * d.C_out;
+      if (via_transpose) {
+        for (int64_t oc = 0; oc < d.C_out; ++oc) {
+          for (int64_t k = 0; k < K; ++k) out[oc * K + k] += part[k * d.C_out + oc];
+        }
+      } else {
+        for (int64_t i = 0; i < d.C_out * K; ++i) out[i] += part[i];
+      }
     }
   }
   if (db) {
@@ -206,6 +335,8 @@ Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& 
   Tensor y = Tensor::empty(y_shape);
   const Dims d = dims_of(x.shape(), w.shape(), conv_shape);
   const int64_t K = d.rows(), P = d.cols(), out_img = shape_numel(y_shape) / d.N;
+  const bool two_by_two = pool && pool->kernel.all(2) && pool->stride.all(2) &&
+                          pool->dilation.all(1) && pool->padding.h == pool->padding.w;
 #pragma omp parallel for schedule(static) if (d.N > 1)
   for (int64_t n = 0; n < d.N; ++n) {
     float* col = scratch(tls_col, K * P);
@@ -216,6 +347,11 @@ Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& 
       for (int64_t oc = 0; oc < d.C_out; ++oc) std::fill(conv + oc * P, conv + (oc + 1) * P, b[oc]);
     }
     sgemm(false, false, d.C_out, P, K, 1.0f, w.data(), K, col, P, b.defined() ? 1.0f : 0.0f, conv, P);
+    if (two_by_two) {
+      maxpool2x2_planes(conv, d.C_out, d.H_out, d.W_out, pool->padding.h, y_shape[2], y_shape[3],
+                        /*relu=*/true, y.data() + n * out_img);
+      continue;
+    }
     detail::relu_span(conv, conv, d.C_out * P);
     if (pool) {
       maxpool2d_planes(conv, d.C_out, d.H_out, d.W_out, *pool, y_shape[2], y_shape[3],

@@ -14,4 +14,13 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& 
 void maxpool2d_planes(const float* x, int64_t planes, int64_t H, int64_t W, const Pool2dGeometry& g,
                       int64_t H_out, int64_t W_out, float* y, int32_t* indices);
 
+// The same for a 2x2 window with stride 2 and dilation 1 (padding 0 or 1, either ceil_mode),
+// without indices, for inference: each output row is the column-wise maximum of its two input
+// rows (vectorised) followed by the maximum of neighbouring pairs. With relu the outputs are
+// max(y, 0): ReLU and max-pooling commute, so a fused Conv2d -> ReLU -> MaxPool2d pools first
+// and clamps a quarter of the values (the only difference: a window of -0.0 and negatives gives
+// -0.0 where ReLU first would give +0.0, equal as values).
+void maxpool2x2_planes(const float* x, int64_t planes, int64_t H, int64_t W, int64_t pad,
+                       int64_t H_out, int64_t W_out, bool relu, float* y);
+
 }  // namespace cnn::fast
