@@ -75,7 +75,7 @@ TEST(FastKernels, Conv2dMatchesReferenceOnRandomConfigurations) {
 
 TEST(FastKernels, MaxPool2dMatchesReferenceOnRandomConfigurations) {
   Generator gen(31);
-  for (int trial = 0; trial < 80; ++trial) {
+  for (int trial = 0; trial < 160; ++trial) {
     Pool2dGeometry g;
     // Half the trials are the tutorial's 2x2 / stride 2 pool, which has its own vector path.
     const bool tutorial = trial % 2 == 0;
@@ -87,6 +87,10 @@ TEST(FastKernels, MaxPool2dMatchesReferenceOnRandomConfigurations) {
     Tensor x = randn({1 + static_cast<int64_t>(gen.below(3)), 1 + static_cast<int64_t>(gen.below(4)), h, w}, gen);
     if (trial % 5 == 0) x[gen.below(static_cast<uint64_t>(x.numel()))] = std::numeric_limits<float>::quiet_NaN();
     if (trial % 7 == 0) x.fill(-1.0f);  // ties everywhere: the first maximum must win
+    if (trial % 9 == 0) x.fill(-std::numeric_limits<float>::infinity());  // ties with padding
+    if (trial % 6 == 0) {  // several NaN: the last one in the window's scan wins
+      for (int k = 0; k < 6; ++k) x[gen.below(static_cast<uint64_t>(x.numel()))] = std::numeric_limits<float>::quiet_NaN();
+    }
     SCOPED_TRACE("trial " + std::to_string(trial) + ": x " + shape_str(x.shape()) + ", kernel " +
                  g.kernel.pair_str() + ", stride " + g.stride.pair_str() + ", padding " + g.padding.pair_str() +
                  (g.ceil_mode ? ", ceil_mode" : ""));
@@ -104,6 +108,25 @@ TEST(FastKernels, MaxPool2dMatchesReferenceOnRandomConfigurations) {
     EXPECT_EQ(idx_fast, idx_ref);
     const Tensor y_no_idx = with_kernels(KernelSet::Fast, [&] { return maxpool2d_forward(x, g, nullptr); });
     EXPECT_TRUE(same(y_no_idx, fast)) << "without indices";
+  }
+}
+
+TEST(FastKernels, MaxPool2dPaddingNeverWinsAgainstMinusInfinity) {
+  // Every tap -inf: PyTorch's index is the window's first tap inside the input, never padding.
+  for (int64_t pad : {0, 1}) {
+    for (bool ceil : {false, true}) {
+      for (int64_t h : {3, 4}) {
+        for (int64_t w : {3, 4, 5}) {
+          const Pool2dGeometry g{2, 2, pad, 1, ceil};
+          Tensor x({1, 2, h, w});
+          x.fill(-std::numeric_limits<float>::infinity());
+          std::vector<int32_t> idx_ref, idx_fast;
+          with_kernels(KernelSet::Reference, [&] { return maxpool2d_forward(x, g, &idx_ref); });
+          with_kernels(KernelSet::Fast, [&] { return maxpool2d_forward(x, g, &idx_fast); });
+          EXPECT_EQ(idx_fast, idx_ref) << h << "x" << w << ", padding " << pad << (ceil ? ", ceil_mode" : "");
+        }
+      }
+    }
   }
 }
 

@@ -2,6 +2,8 @@
 // (fast/maxpool2d.cpp), and the backward scatter.
 #include "cnn/ops/maxpool2d.h"
 
+#include <algorithm>
+
 #include <cmath>
 #include <limits>
 
@@ -125,12 +127,13 @@ Tensor maxpool2d_backward(const Shape& x_shape, const Tensor& dy,
                 " does not match input shape " + shape_str(x_shape) + " and " +
                 std::to_string(indices.size()) + " saved indices");
   }
-  Tensor dx(x_shape);
+  Tensor dx = Tensor::empty(x_shape);  // each plane is zeroed by the thread that fills it
   const int64_t planes = x_shape[0] * x_shape[1], in_plane = x_shape[2] * x_shape[3];
   const int64_t out_plane = dy.size(2) * dy.size(3);
 #pragma omp parallel for schedule(static) if (planes * in_plane > 32768)
   for (int64_t p = 0; p < planes; ++p) {
     float* dx_plane = dx.data() + p * in_plane;
+    std::fill(dx_plane, dx_plane + in_plane, 0.0f);
     const float* dy_plane = dy.data() + p * out_plane;
     const int32_t* idx = indices.data() + p * out_plane;
     for (int64_t i = 0; i < out_plane; ++i) dx_plane[idx[i]] += dy_plane[i];

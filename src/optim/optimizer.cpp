@@ -2,6 +2,7 @@
 // Python, then applied in float32 as its kernels do.
 #include <cmath>
 
+#include "../core/parallel.h"
 #include "cnn/error.h"
 #include "cnn/optim/adam.h"
 #include "cnn/optim/sgd.h"
@@ -99,18 +100,21 @@ void Adam::step() {
     const float* g = p.grad.data();
     float* m = m_[i].data();
     float* v = v_[i].data();
-    for (int64_t j = 0; j < p.value.numel(); ++j) {
-      float grad = g[j];
-      if (decoupled_weight_decay_) {
-        w[j] *= decay;
-      } else if (wd != 0.0f) {
-        grad += wd * w[j];
+    // Element by element, so the split across threads (large tensors only) changes nothing.
+    detail::parallel_chunks(p.value.numel(), 1 << 14, [&](int64_t lo, int64_t hi) {
+      for (int64_t j = lo; j < hi; ++j) {
+        float grad = g[j];
+        if (decoupled_weight_decay_) {
+          w[j] *= decay;
+        } else if (wd != 0.0f) {
+          grad += wd * w[j];
+        }
+        m[j] = m[j] * fb1 + one_b1 * grad;
+        v[j] = v[j] * fb2 + one_b2 * grad * grad;
+        const float denom = std::sqrt(v[j]) / bc2_sqrt + eps;
+        w[j] += -step_size * (m[j] / denom);
       }
-      m[j] = m[j] * fb1 + one_b1 * grad;
-      v[j] = v[j] * fb2 + one_b2 * grad * grad;
-      const float denom = std::sqrt(v[j]) / bc2_sqrt + eps;
-      w[j] += -step_size * (m[j] / denom);
-    }
+    });
   }
 }
 

@@ -270,7 +270,6 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   // accumulate dw^T = col dy^T, a plain product.
   const bool via_transpose = d.C_out * K > 1200;
   std::vector<float> dw_parts(dw ? static_cast<std::size_t>(threads * K * d.C_out) : 0, 0.0f);
-  if (dx) dx->fill(0.0f);
 #pragma omp parallel if (d.N > 1)
   {
     float* dw_mine = dw ? dw_parts.data() + thread_id() * K * d.C_out : nullptr;
@@ -300,7 +299,9 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
         float* dcol = scratch(tls_dcol, K * P);
         // dcol (K, P) = w^T (K, C_out) dy_img (C_out, P)
         sgemm(true, false, K, P, d.C_out, 1.0f, w.data(), K, dy_img, P, 0.0f, dcol, P);
-        col2im(dcol, d, g, dx->data() + n * d.C_in * d.H * d.W);
+        float* dx_img = dx->data() + n * d.C_in * d.H * d.W;
+        std::fill(dx_img, dx_img + d.C_in * d.H * d.W, 0.0f);  // on this image's thread
+        col2im(dcol, d, g, dx_img);
       }
     }
   }

@@ -115,6 +115,68 @@ __attribute__((target_clones("avx2", "default"))) void maxpool2x2_planes(
   }
 }
 
+// As maxpool2x2_planes, with the index of each output's winner, chosen as PyTorch's scan of the
+// window in row-major order chooses it: the first maximum, or the last NaN. The vertical pass
+// keeps, per column, the winner of its two rows (the bottom one only if greater, or NaN) and its
+// index (-1 for padding columns); the horizontal pass decides between the left (a) and the right
+// (b) column's winners. Indices order the four taps: for the same window, index(b) < index(a)
+// exactly when b's row is above a's. So b wins if a is padding, if b > a, on a tie if b comes
+// first in the scan (index(b) < index(a)), or if b is NaN unless a is a NaN later in the scan;
+// never if b is padding (padding never wins, even against a real -inf).
+__attribute__((target_clones("avx2", "default"))) void maxpool2x2_indices_planes(
+    const float* x, int64_t planes, int64_t H, int64_t W, int64_t pad, int64_t H_out,
+    int64_t W_out, float* y, int32_t* indices) {
+  constexpr float kLowest = -std::numeric_limits<float>::infinity();
+  const int64_t M_w = 2 * W_out, out_plane = H_out * W_out;
+  thread_local std::vector<float> scratch;
+  thread_local std::vector<int32_t> scratch_i;
+  if (static_cast<int64_t>(scratch.size()) < H_out * M_w) {
+    scratch.resize(static_cast<std::size_t>(H_out * M_w));
+    scratch_i.resize(static_cast<std::size_t>(H_out * M_w));
+  }
+  float* __restrict m = scratch.data();
+  int32_t* __restrict mi = scratch_i.data();
+  const int64_t right = std::max<int64_t>(0, M_w - pad - W), cols = std::min(W, M_w - pad);
+  for (int64_t oh = 0; oh < H_out; ++oh) {
+    for (int64_t c = 0; c < pad; ++c) m[oh * M_w + c] = kLowest, mi[oh * M_w + c] = -1;
+    for (int64_t c = M_w - right; c < M_w; ++c) m[oh * M_w + c] = kLowest, mi[oh * M_w + c] = -1;
+  }
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* x_plane = x + p * H * W;
+    for (int64_t oh = 0; oh < H_out; ++oh) {
+      const int64_t h = 2 * oh - pad;
+      float* __restrict m_row = m + oh * M_w + pad;
+      int32_t* __restrict mi_row = mi + oh * M_w + pad;
+      if (h >= 0 && h + 1 < H) {
+        const float* __restrict r0 = x_plane + h * W;
+        const float* __restrict r1 = r0 + W;
+        const auto i0 = static_cast<int32_t>(h * W), i1 = static_cast<int32_t>((h + 1) * W);
+        for (int64_t c = 0; c < cols; ++c) {
+          const float top = r0[c], bottom = r1[c];
+          const bool wins = (bottom > top) | (bottom != bottom);
+          m_row[c] = wins ? bottom : top;
+          mi_row[c] = (wins ? i1 : i0) + static_cast<int32_t>(c);
+        }
+      } else {  // one row inside the input (the other is padding, or past the end)
+        const int64_t hr = h < 0 ? h + 1 : h;
+        const float* __restrict r = x_plane + hr * W;
+        const auto i0 = static_cast<int32_t>(hr * W);
+        for (int64_t c = 0; c < cols; ++c) m_row[c] = r[c], mi_row[c] = i0 + static_cast<int32_t>(c);
+      }
+    }
+    float* __restrict out = y + p * out_plane;
+    int32_t* __restrict out_i = indices + p * out_plane;
+    for (int64_t i = 0; i < out_plane; ++i) {
+      const float a = m[2 * i], b = m[2 * i + 1];
+      const int32_t ia = mi[2 * i], ib = mi[2 * i + 1];
+      const bool b_wins = (ia < 0) | ((ib >= 0) & ((b > a) | ((b == a) & (ib < ia)) |
+                                                   ((b != b) & ((a == a) | (ib > ia)))));
+      out[i] = b_wins ? b : a;
+      out_i[i] = b_wins ? ib : ia;
+    }
+  }
+}
+
 void maxpool2d_planes(const float* x, int64_t planes, int64_t H, int64_t W, const Pool2dGeometry& g,
                       int64_t H_out, int64_t W_out, float* y, int32_t* indices) {
   const int64_t K_h = g.kernel.h, K_w = g.kernel.w, S_h = g.stride.h, S_w = g.stride.w;
@@ -181,9 +243,13 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& 
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
   const int64_t H_out = y_shape[2], W_out = y_shape[3], plane_out = H_out * W_out;
   const bool share = planes * plane_out > 16384;  // enough work to split across threads
-  const bool two_by_two = !indices && g.kernel.all(2) && g.stride.all(2) &&
-                          g.padding.h == g.padding.w;
+  const bool two_by_two = g.kernel.all(2) && g.stride.all(2) && g.padding.h == g.padding.w;
   detail::parallel_chunks(planes, share ? 1 : planes + 1, [&](int64_t lo, int64_t hi) {
+    if (two_by_two && indices) {
+      maxpool2x2_indices_planes(x.data() + lo * H * W, hi - lo, H, W, g.padding.h, H_out, W_out,
+                                y.data() + lo * plane_out, indices + lo * plane_out);
+      return;
+    }
     if (two_by_two) {
       maxpool2x2_planes(x.data() + lo * H * W, hi - lo, H, W, g.padding.h, H_out, W_out,
                         /*relu=*/false, y.data() + lo * plane_out);

@@ -23,4 +23,9 @@ void maxpool2d_planes(const float* x, int64_t planes, int64_t H, int64_t W, cons
 void maxpool2x2_planes(const float* x, int64_t planes, int64_t H, int64_t W, int64_t pad,
                        int64_t H_out, int64_t W_out, bool relu, float* y);
 
+// The same with indices (training), as cnn::maxpool2d_forward gives them: PyTorch's choice on
+// ties and NaN.
+void maxpool2x2_indices_planes(const float* x, int64_t planes, int64_t H, int64_t W, int64_t pad,
+                               int64_t H_out, int64_t W_out, float* y, int32_t* indices);
+
 }  // namespace cnn::fast
