@@ -234,25 +234,41 @@ __attribute__((target_clones("avx2", "default"))) double sum_of(const float* __r
   return sum;
 }
 
+// The bias rides in the product as one more column of the weights and one more row of ones in
+// the column matrix: w1 (C_out, K + 1) col1 (K + 1, P) = w col + b. It saves filling the output
+// with the bias before the product (and reading it back in), and in the backward pass the same
+// product gives the bias gradient with the weight gradient (the ones row's sums).
+void weights_with_bias(const Tensor& w, const Tensor& b, int64_t K, std::vector<float>& w1) {
+  const int64_t C_out = w.size(0);
+  w1.resize(static_cast<std::size_t>(C_out * (K + 1)));
+  for (int64_t oc = 0; oc < C_out; ++oc) {
+    std::copy(w.data() + oc * K, w.data() + (oc + 1) * K, w1.data() + oc * (K + 1));
+    w1[static_cast<std::size_t>(oc * (K + 1) + K)] = b[oc];
+  }
+}
+
 }  // namespace
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
                       const Shape& y_shape, Tensor* columns) {
-  Tensor y = Tensor::empty(y_shape);  // the SGEMM overwrites it (beta 0) or adds to the bias
+  Tensor y = Tensor::empty(y_shape);  // the SGEMM overwrites it (beta 0)
   const Dims d = dims_of(x.shape(), w.shape(), y_shape);
-  const int64_t K = d.rows(), P = d.cols();
-  if (columns && columns->shape() != Shape{d.N, K, P}) *columns = Tensor::empty({d.N, K, P});
+  const int64_t K = d.rows(), K1 = K + (b.defined() ? 1 : 0), P = d.cols();
+  thread_local std::vector<float> w1;
+  const float* w_used = w.data();
+  if (b.defined()) {
+    weights_with_bias(w, b, K, w1);
+    w_used = w1.data();
+  }
+  if (columns && columns->shape() != Shape{d.N, K1, P}) *columns = Tensor::empty({d.N, K1, P});
   // Threads only pay off with work to share: a single image runs on the calling thread.
 #pragma omp parallel for schedule(static) if (d.N > 1)
   for (int64_t n = 0; n < d.N; ++n) {
-    float* col = columns ? columns->data() + n * K * P : scratch(tls_col, K * P);
+    float* col = columns ? columns->data() + n * K1 * P : scratch(tls_col, K1 * P);
     im2col(x.data() + n * d.C_in * d.H * d.W, d, g, col);
-    float* y_img = y.data() + n * d.C_out * P;
-    if (b.defined()) {
-      for (int64_t oc = 0; oc < d.C_out; ++oc) std::fill(y_img + oc * P, y_img + (oc + 1) * P, b[oc]);
-    }
-    // y_img (C_out, P) = w (C_out, K) col (K, P) [+ bias]
-    sgemm(false, false, d.C_out, P, K, 1.0f, w.data(), K, col, P, b.defined() ? 1.0f : 0.0f, y_img, P);
+    std::fill(col + K * P, col + K1 * P, 1.0f);
+    // y_img (C_out, P) = w1 (C_out, K1) col (K1, P)
+    sgemm(false, false, d.C_out, P, K1, 1.0f, w_used, K1, col, P, 0.0f, y.data() + n * d.C_out * P, P);
   }
   return y;
 }
@@ -261,25 +277,30 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
                      Tensor* dx, Tensor* dw, Tensor* db, const Tensor* columns) {
   const Dims d = dims_of(x.shape(), w.shape(), dy.shape());
   const int64_t K = d.rows(), P = d.cols();
-  const bool cached = columns && columns->shape() == Shape{d.N, K, P};
+  // The forward pass's columns, with the ones row when it had a bias: the weight gradient's
+  // product then also sums dy for the bias gradient, in its last row.
+  const bool cached = columns && columns->dim() == 3 && columns->size(0) == d.N &&
+                      columns->size(2) == P && (columns->size(1) == K || columns->size(1) == K + 1);
+  const int64_t K1 = cached ? columns->size(1) : K;
+  const bool db_from_product = dw && db && K1 == K + 1;
   const int threads = max_threads();
   // Per-thread partial sums of the weight gradient, added in thread order afterwards. OpenBLAS
   // runs small products on kernels that skip its packing step, except a product whose second
   // operand is transposed (ours: dw = dy col^T) with an output over 1,200 elements (its
   // small-matrix rule), which costs half as much again. There we form dy^T explicitly and
   // accumulate dw^T = col dy^T, a plain product.
-  const bool via_transpose = d.C_out * K > 1200;
-  std::vector<float> dw_parts(dw ? static_cast<std::size_t>(threads * K * d.C_out) : 0, 0.0f);
+  const bool via_transpose = d.C_out * K1 > 1200;
+  std::vector<float> dw_parts(dw ? static_cast<std::size_t>(threads * K1 * d.C_out) : 0, 0.0f);
 #pragma omp parallel if (d.N > 1)
   {
-    float* dw_mine = dw ? dw_parts.data() + thread_id() * K * d.C_out : nullptr;
+    float* dw_mine = dw ? dw_parts.data() + thread_id() * K1 * d.C_out : nullptr;
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < d.N; ++n) {
       const float* dy_img = dy.data() + n * d.C_out * P;
       if (dw) {
         const float* col;
         if (cached) {
-          col = columns->data() + n * K * P;
+          col = columns->data() + n * K1 * P;
         } else {
           float* built = scratch(tls_col, K * P);
           im2col(x.data() + n * d.C_in * d.H * d.W, d, g, built);
@@ -288,11 +309,11 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
         if (via_transpose) {
           float* dyt = scratch(tls_dyt, P * d.C_out);
           transpose(dy_img, d.C_out, P, dyt);
-          // dw^T (K, C_out) += col (K, P) dy_img^T (P, C_out)
-          sgemm(false, false, K, d.C_out, P, 1.0f, col, P, dyt, d.C_out, 1.0f, dw_mine, d.C_out);
+          // dw^T (K1, C_out) += col (K1, P) dy_img^T (P, C_out)
+          sgemm(false, false, K1, d.C_out, P, 1.0f, col, P, dyt, d.C_out, 1.0f, dw_mine, d.C_out);
         } else {
-          // dw (C_out, K) += dy_img (C_out, P) col^T (P, K)
-          sgemm(false, true, d.C_out, K, P, 1.0f, dy_img, P, col, P, 1.0f, dw_mine, K);
+          // dw (C_out, K1) += dy_img (C_out, P) col^T (P, K1)
+          sgemm(false, true, d.C_out, K1, P, 1.0f, dy_img, P, col, P, 1.0f, dw_mine, K1);
         }
       }
       if (dx) {
@@ -306,19 +327,20 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
     }
   }
   if (dw) {
+    // Element (oc, k) of the (C_out, K1) product, stored transposed or not.
+    auto at = [&](const float* part, int64_t oc, int64_t k) {
+      return via_transpose ? part[k * d.C_out + oc] : part[oc * K1 + k];
+    };
     float* out = dw->data();
     for (int t = 0; t < threads; ++t) {
-      const float* part = dw_parts.data() + t * K * d.C_out;
-      if (via_transpose) {
-        for (int64_t oc = 0; oc < d.C_out; ++oc) {
-          for (int64_t k = 0; k < K; ++k) out[oc * K + k] += part[k * d.C_out + oc];
-        }
-      } else {
-        for (int64_t i = 0; i < d.C_out * K; ++i) out[i] += part[i];
+      const float* part = dw_parts.data() + t * K1 * d.C_out;
+      for (int64_t oc = 0; oc < d.C_out; ++oc) {
+        for (int64_t k = 0; k < K; ++k) out[oc * K + k] += at(part, oc, k);
+        if (db_from_product) (*db)[oc] += at(part, oc, K);
       }
     }
   }
-  if (db) {
+  if (db && !db_from_product) {
 #pragma omp parallel for schedule(static) if (d.N * P > 16384)
     for (int64_t oc = 0; oc < d.C_out; ++oc) {
       double sum = 0.0;
@@ -335,19 +357,25 @@ Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& 
                                 const Pool2dGeometry* pool, const Shape& y_shape) {
   Tensor y = Tensor::empty(y_shape);
   const Dims d = dims_of(x.shape(), w.shape(), conv_shape);
-  const int64_t K = d.rows(), P = d.cols(), out_img = shape_numel(y_shape) / d.N;
+  const int64_t K = d.rows(), K1 = K + (b.defined() ? 1 : 0), P = d.cols();
+  const int64_t out_img = shape_numel(y_shape) / d.N;
   const bool two_by_two = pool && pool->kernel.all(2) && pool->stride.all(2) &&
                           pool->dilation.all(1) && pool->padding.h == pool->padding.w;
+  thread_local std::vector<float> w1;
+  const float* w_used = w.data();
+  if (b.defined()) {
+    weights_with_bias(w, b, K, w1);
+    w_used = w1.data();
+  }
 #pragma omp parallel for schedule(static) if (d.N > 1)
   for (int64_t n = 0; n < d.N; ++n) {
-    float* col = scratch(tls_col, K * P);
+    float* col = scratch(tls_col, K1 * P);
     im2col(x.data() + n * d.C_in * d.H * d.W, d, g, col);
+    std::fill(col + K * P, col + K1 * P, 1.0f);
     // Without a pool the block's output is the convolution's: write it in place.
     float* conv = pool ? scratch(tls_dcol, d.C_out * P) : y.data() + n * out_img;
-    if (b.defined()) {
-      for (int64_t oc = 0; oc < d.C_out; ++oc) std::fill(conv + oc * P, conv + (oc + 1) * P, b[oc]);
-    }
-    sgemm(false, false, d.C_out, P, K, 1.0f, w.data(), K, col, P, b.defined() ? 1.0f : 0.0f, conv, P);
+    // As conv2d_forward: the same product, so the same numbers.
+    sgemm(false, false, d.C_out, P, K1, 1.0f, w_used, K1, col, P, 0.0f, conv, P);
     if (two_by_two) {
       maxpool2x2_planes(conv, d.C_out, d.H_out, d.W_out, pool->padding.h, y_shape[2], y_shape[3],
                         /*relu=*/true, y.data() + n * out_img);

@@ -7,11 +7,13 @@
 namespace cnn::fast {
 
 // x: (N, C_in, H, W), w: (C_out, C_in, K_h, K_w), b: (C_out) or undefined -> y_shape
-// columns: if not null, receives every image's im2col matrix, (N, C_in * K_h * K_w, H_out * W_out).
+// columns: if not null, receives every image's im2col matrix, (N, C_in * K_h * K_w [+ 1], H_out *
+// W_out), with a last row of ones when there is a bias (the product adds the bias with it).
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
                       const Shape& y_shape, Tensor* columns = nullptr);
 // As cnn::conv2d_backward: overwrites *dx (already shaped like x), accumulates into *dw, *db.
-// columns: the forward pass's, reused for the weight gradient when its shape fits.
+// columns: the forward pass's, reused for the weight gradient when its shape fits (its ones row,
+// if any, gives the bias gradient in the same product).
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Conv2dGeometry& g,
                      Tensor* dx, Tensor* dw, Tensor* db, const Tensor* columns = nullptr);
 
