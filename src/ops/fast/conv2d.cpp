@@ -39,6 +39,14 @@ int thread_id() {
 #endif
 }
 
+int omp_threads() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
 int max_threads() {
 #ifdef _OPENMP
   return omp_get_max_threads();
@@ -366,6 +374,39 @@ Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& 
   if (b.defined()) {
     weights_with_bias(w, b, K, w1);
     w_used = w1.data();
+  }
+  // One image with enough work (batch-1 latency): each thread builds the whole column matrix in
+  // its own cache (sharing one costs more in traffic between the cores than it saves) and
+  // computes, clamps and pools a share of the output channels: the same products, the same numbers.
+  if (d.N < max_threads() && d.C_out * P * K1 >= (1 << 17)) {
+    for (int64_t n = 0; n < d.N; ++n) {
+      const float* x_img = x.data() + n * d.C_in * d.H * d.W;
+      float* y_img = y.data() + n * out_img;
+#pragma omp parallel
+      {
+        const int t = thread_id(), T = omp_threads();
+        const int64_t oc0 = d.C_out * t / T, oc1 = d.C_out * (t + 1) / T;
+        if (oc1 > oc0) {
+          float* col = scratch(tls_col, K1 * P);
+          im2col(x_img, d, g, col);
+          std::fill(col + K * P, col + K1 * P, 1.0f);
+          float* out = pool ? scratch(tls_dcol, d.C_out * P) : y_img;
+          sgemm(false, false, oc1 - oc0, P, K1, 1.0f, w_used + oc0 * K1, K1, col, P, 0.0f,
+                out + oc0 * P, P);
+          if (two_by_two) {
+            maxpool2x2_planes(out + oc0 * P, oc1 - oc0, d.H_out, d.W_out, pool->padding.h, y_shape[2],
+                              y_shape[3], /*relu=*/true, y_img + oc0 * y_shape[2] * y_shape[3]);
+          } else {
+            detail::relu_span(out + oc0 * P, out + oc0 * P, (oc1 - oc0) * P);
+            if (pool) {
+              maxpool2d_planes(out + oc0 * P, oc1 - oc0, d.H_out, d.W_out, *pool, y_shape[2],
+                               y_shape[3], y_img + oc0 * y_shape[2] * y_shape[3], nullptr);
+            }
+          }
+        }
+      }
+    }
+    return y;
   }
 #pragma omp parallel for schedule(static) if (d.N > 1)
   for (int64_t n = 0; n < d.N; ++n) {

@@ -12,4 +12,9 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc);
 
+// y (M) = alpha * A (M x N, row-major, row stride lda) x (N) + beta * y: one image through a
+// fully connected layer, where SGEMM's small-matrix kernels are slower than OpenBLAS's SGEMV.
+void sgemv(int64_t M, int64_t N, float alpha, const float* A, int64_t lda, const float* x,
+           float beta, float* y);
+
 }  // namespace cnn::fast

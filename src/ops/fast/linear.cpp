@@ -12,6 +12,11 @@ namespace cnn::fast {
 Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Shape& y_shape) {
   Tensor y = Tensor::empty(y_shape);
   const int64_t out = w.size(0), in = w.size(1), rows = x.numel() / in;
+  if (rows == 1) {  // y = w x [+ b]
+    if (b.defined()) std::copy(b.data(), b.data() + out, y.data());
+    sgemv(out, in, 1.0f, w.data(), in, x.data(), b.defined() ? 1.0f : 0.0f, y.data());
+    return y;
+  }
   detail::parallel_chunks(rows, 16, [&](int64_t r0, int64_t r1) {
     float* y_rows = y.data() + r0 * out;
     if (b.defined()) {
