@@ -21,6 +21,15 @@ auto with_kernels(KernelSet set, F&& f) {
 // Fast kernels sum in another order than the reference loops.
 constexpr Tol kFastVsReference{1e-4, 1e-5};
 
+// Exactly equal, NaN equal to NaN.
+bool same(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) return false;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) return false;
+  }
+  return true;
+}
+
 TEST(FastKernels, Conv2dMatchesReferenceOnRandomConfigurations) {
   Generator gen(77);
   for (int trial = 0; trial < 60; ++trial) {
@@ -105,13 +114,6 @@ TEST(FastKernels, MaxPool2dMatchesReferenceOnRandomConfigurations) {
     std::vector<int32_t> idx_ref, idx_fast;
     const Tensor ref = with_kernels(KernelSet::Reference, [&] { return maxpool2d_forward(x, g, &idx_ref); });
     const Tensor fast = with_kernels(KernelSet::Fast, [&] { return maxpool2d_forward(x, g, &idx_fast); });
-    auto same = [](const Tensor& a, const Tensor& b) {  // exactly, NaN equal to NaN
-      if (a.shape() != b.shape()) return false;
-      for (int64_t i = 0; i < a.numel(); ++i) {
-        if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) return false;
-      }
-      return true;
-    };
     EXPECT_TRUE(same(fast, ref));
     EXPECT_EQ(idx_fast, idx_ref);
     const Tensor y_no_idx = with_kernels(KernelSet::Fast, [&] { return maxpool2d_forward(x, g, nullptr); });
@@ -230,6 +232,72 @@ TEST(FusedBlocks, InferenceMatchesLayerByLayer) {
       return 0;
     });
   }
+}
+
+TEST(FusedBlocks, TrainingReluPoolMatchesLayerByLayer) {
+  // relu_maxpool2d_forward / _backward (what Sequential runs for ReLU -> MaxPool2d in training)
+  // against relu then maxpool2d and their backward passes in turn: the same outputs and input
+  // gradients, exactly, on both kernel sets, for 2x2 pools (the fast path) and others.
+  Generator gen(41);
+  for (int trial = 0; trial < 60; ++trial) {
+    Pool2dGeometry g;
+    const bool two = trial % 2 == 0;
+    g.kernel = two ? Size2(2) : Size2(1 + gen.below(3), 1 + gen.below(3));
+    g.stride = two ? Size2(2) : Size2(1 + gen.below(3), 1 + gen.below(3));
+    const int64_t pad = gen.below(g.kernel.h / 2 + 1);
+    g.padding = two ? Size2(pad) : Size2(pad, gen.below(g.kernel.w / 2 + 1));
+    g.ceil_mode = gen.below(2) == 1;
+    const int64_t h = g.kernel.h + gen.below(10), w = g.kernel.w + gen.below(10);
+    Tensor x = randn({1 + static_cast<int64_t>(gen.below(3)), 1 + static_cast<int64_t>(gen.below(3)), h, w}, gen);
+    if (trial % 5 == 0) x[gen.below(static_cast<uint64_t>(x.numel()))] = std::numeric_limits<float>::quiet_NaN();
+    if (trial % 7 == 0) x.fill(-1.0f);
+    SCOPED_TRACE("trial " + std::to_string(trial) + ": x " + shape_str(x.shape()) + ", kernel " + g.kernel.pair_str() +
+                 ", stride " + g.stride.pair_str() + ", padding " + g.padding.pair_str() + (g.ceil_mode ? ", ceil_mode" : ""));
+    for (KernelSet set : {KernelSet::Fast, KernelSet::Reference}) {
+      with_kernels(set, [&] {
+        std::vector<int32_t> idx_layers, idx_fused;
+        const Tensor r = relu_forward(x);
+        const Tensor want = maxpool2d_forward(r, g, &idx_layers);
+        const Tensor got = relu_maxpool2d_forward(x, g, &idx_fused);
+        EXPECT_TRUE(same(got, want));
+        EXPECT_EQ(idx_fused.size(), idx_layers.size());
+        Generator local(trial);
+        const Tensor dy = randn(want.shape(), local);
+        const Tensor dx_layers = relu_backward(r, maxpool2d_backward(x.shape(), dy, idx_layers));
+        const Tensor dx_fused = relu_maxpool2d_backward(x.shape(), got, dy, idx_fused);
+        EXPECT_TRUE(all_close(dx_fused, dx_layers, Tol{0, 0}));
+        return 0;
+      });
+    }
+  }
+}
+
+TEST(FusedBlocks, SequentialRunsReluPoolFusedInTraining) {
+  // A Sequential starting with ReLU -> MaxPool2d: fused in training, the input's gradient and
+  // the parameters' gradients equal those of the layers run one by one (a forward hook turns
+  // the fusion off, so that the hook sees every layer).
+  Generator init(3), data(4);
+  auto net = sequential(std::make_shared<ReLU>(), std::make_shared<MaxPool2d>(MaxPool2dOptions(2).padding(1)),
+                        std::make_shared<Flatten>(), std::make_shared<Linear>(LinearOptions(2 * 4 * 4, 3), init));
+  net->train();
+  const Tensor x = randn({5, 2, 7, 6}, data), dy = randn({5, 3}, data);
+  auto run = [&] {
+    net->zero_grad();
+    const Tensor y = net->forward(x);
+    const Tensor dx = net->backward(dy, /*input_grad=*/true);
+    return std::vector<Tensor>{y, dx, net->named_parameters()[0].second->grad.clone()};
+  };
+  const auto fused = run();
+  auto* pool = dynamic_cast<MaxPool2d*>(&(*net)[1]);
+  ASSERT_NE(pool, nullptr);
+  EXPECT_TRUE(pool->fused_with_relu());
+  int leaves = 0;
+  Module::set_forward_hook([&](const Module&, const Tensor&) { ++leaves; });
+  const auto layers = run();
+  Module::set_forward_hook({});
+  EXPECT_EQ(leaves, 4);
+  EXPECT_FALSE(pool->fused_with_relu());
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(all_close(fused[i], layers[i], Tol{0, 0})) << i;
 }
 
 }  // namespace

@@ -203,18 +203,35 @@ std::string MaxPool2d::extra_repr() const {
          ", ceil_mode=" + py_bool(geometry_.ceil_mode);
 }
 
+Tensor MaxPool2d::forward_after_relu(const Tensor& x) {
+  relu_first_ = true;
+  struct Reset {
+    MaxPool2d& p;
+    ~Reset() { p.relu_first_ = false; }
+  } reset{*this};
+  return forward(x);
+}
+
 Tensor MaxPool2d::forward_impl(const Tensor& x) {
+  fused_ = relu_first_ && grad_enabled();
+  y_ = Tensor();
   if (!grad_enabled()) {
     x_shape_.clear();
     indices_.clear();
-    return maxpool2d_forward(x, geometry_, nullptr);
+    const Tensor& in = relu_first_ ? relu_forward(x) : x;
+    return maxpool2d_forward(in, geometry_, nullptr);
   }
   x_shape_ = x.shape();
+  if (fused_) {
+    y_ = relu_maxpool2d_forward(x, geometry_, &indices_);
+    return y_;
+  }
   return maxpool2d_forward(x, geometry_, &indices_);
 }
 
 Tensor MaxPool2d::backward_impl(const Tensor& dy) {
   if (x_shape_.empty()) throw Error("backward() called before forward()");
+  if (fused_) return relu_maxpool2d_backward(x_shape_, y_, dy, indices_);
   return maxpool2d_backward(x_shape_, dy, indices_);
 }
 

@@ -205,6 +205,15 @@ Tensor Sequential::forward_impl(const Tensor& x) {
       i += pool ? 2 : 1;
       continue;
     }
+    // Training: a ReLU -> MaxPool2d pair runs as one op (cnn/ops/fused.h): the same output and
+    // gradients, without the ReLU's full-size output. Not while a forward hook watches each leaf.
+    auto* relu = grad_enabled() && !tls_forward_hook ? dynamic_cast<ReLU*>(kids[i].second.get()) : nullptr;
+    auto* pool = relu && i + 1 < kids.size() ? dynamic_cast<MaxPool2d*>(kids[i + 1].second.get()) : nullptr;
+    if (pool) {
+      y = pool->forward_after_relu(y);
+      ++i;
+      continue;
+    }
     y = kids[i].second->forward(y);
   }
   return y;
@@ -213,8 +222,12 @@ Tensor Sequential::forward_impl(const Tensor& x) {
 Tensor Sequential::backward_impl(const Tensor& dy) {
   Tensor d = dy;
   for (auto it = children().rbegin(); it != children().rend(); ++it) {
-    const bool first = std::next(it) == children().rend();
+    // A pool fused with the ReLU before it gives the ReLU's input gradient: skip the ReLU.
+    const auto* pool = dynamic_cast<const MaxPool2d*>(it->second.get());
+    const bool with_relu = pool && pool->fused_with_relu() && std::next(it) != children().rend();
+    const bool first = std::next(it, with_relu ? 2 : 1) == children().rend();
     d = it->second->backward(d, first ? input_grad() : true);
+    if (with_relu) ++it;
   }
   return d;
 }

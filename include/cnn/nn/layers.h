@@ -78,6 +78,12 @@ class MaxPool2d : public Module {
   std::string extra_repr() const override;
   const Pool2dGeometry& geometry() const { return geometry_; }
 
+  // Training: the ReLU before this pool and the pool as one op (cnn/ops/fused.h), run by
+  // Sequential; this module's backward() then returns the gradient of the ReLU's input.
+  Tensor forward_after_relu(const Tensor& x);
+  // Whether the last forward pass was forward_after_relu().
+  bool fused_with_relu() const { return fused_; }
+
  protected:
   Tensor forward_impl(const Tensor& x) override;
   Tensor backward_impl(const Tensor& dy) override;
@@ -87,6 +93,8 @@ class MaxPool2d : public Module {
   Pool2dGeometry geometry_;
   Shape x_shape_;
   std::vector<int32_t> indices_;
+  bool relu_first_ = false, fused_ = false;
+  Tensor y_;  // fused: the output, whose sign gates the ReLU's gradient
 };
 
 class ReLU : public Module {

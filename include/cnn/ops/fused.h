@@ -1,9 +1,4 @@
-// Fused inference blocks: the tutorial's Conv2d -> ReLU -> MaxPool2d (or Conv2d -> ReLU) run
-// image by image, so the convolution's output stays in the cache and is never stored whole.
-// Nothing is kept for a backward pass: Sequential uses this only under NoGradGuard, where the
-// result is the same as running the three layers one after the other.
-//
-// x: (N, C_in, H, W) -> (N, C_out, H_pool, W_pool), or (N, C_out, H_out, W_out) without a pool
+// Fused blocks of layers, which Sequential runs in place of the layers one after the other.
 #pragma once
 
 #include "cnn/ops/conv2d.h"
@@ -11,8 +6,25 @@
 
 namespace cnn {
 
+// Inference: the tutorial's Conv2d -> ReLU -> MaxPool2d (or Conv2d -> ReLU) run image by image,
+// so the convolution's output stays in the cache and is never stored whole. Nothing is kept for
+// a backward pass: Sequential uses this only under NoGradGuard, where the result is the same as
+// running the three layers one after the other.
+// x: (N, C_in, H, W) -> (N, C_out, H_pool, W_pool), or (N, C_out, H_out, W_out) without a pool.
 // pool: null for Conv2d -> ReLU alone.
 Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& b,
                                 const Conv2dGeometry& g, const Pool2dGeometry* pool);
+
+// Training: ReLU -> MaxPool2d as one op, y = maxpool2d(relu(x)), without the ReLU's full-size
+// output. ReLU and max-pooling commute, so a 2x2 / stride-2 pool on the fast kernels pools x and
+// clamps the pooled values; other pools run the two ops. indices: as maxpool2d_forward's on
+// relu(x), except in windows whose output is 0, where the gradient is 0 either way.
+Tensor relu_maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g,
+                              std::vector<int32_t>* indices);
+
+// dx = relu_backward(maxpool2d_backward(dy)): each window's gradient goes to its winner where
+// the output y is positive (or NaN, as relu_backward lets it through); 0 everywhere else.
+Tensor relu_maxpool2d_backward(const Shape& x_shape, const Tensor& y, const Tensor& dy,
+                               const std::vector<int32_t>& indices);
 
 }  // namespace cnn
