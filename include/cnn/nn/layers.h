@@ -43,7 +43,6 @@ class Conv2d : public Module {
   Parameter* weight_ = nullptr;
   Parameter* bias_ = nullptr;
   Tensor x_;
-  Tensor columns_;  // the forward pass's im2col matrices, reused by backward
 };
 
 // x: (..., in_features) -> (..., out_features). Weight (out_features, in_features).

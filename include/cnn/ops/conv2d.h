@@ -48,7 +48,9 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dGeometry& 
 
 // columns, if not null: a workspace the fast kernels fill with each image's im2col matrix, so
 // that conv2d_backward with the same workspace need not build them again (the reference kernels
-// leave it undefined). Pass the same tensor to both, untouched in between.
+// leave it undefined). Pass the same tensor to both, untouched in between. The Conv2d layer does
+// not: with the AVX-512 im2col, rebuilding each matrix in a cache-resident buffer measured 10 to
+// 20 % faster per training step than writing a workspace of several MB and reading it back.
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
                       Tensor* columns = nullptr);
 

@@ -289,7 +289,8 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   // product then also sums dy for the bias gradient, in its last row.
   const bool cached = columns && columns->dim() == 3 && columns->size(0) == d.N &&
                       columns->size(2) == P && (columns->size(1) == K || columns->size(1) == K + 1);
-  const int64_t K1 = cached ? columns->size(1) : K;
+  // Without them, the rebuilt matrices get the ones row too when both gradients are wanted.
+  const int64_t K1 = cached ? columns->size(1) : K + (dw && db ? 1 : 0);
   const bool db_from_product = dw && db && K1 == K + 1;
   const int threads = max_threads();
   // Per-thread partial sums of the weight gradient, added in thread order afterwards. OpenBLAS
@@ -310,8 +311,9 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
         if (cached) {
           col = columns->data() + n * K1 * P;
         } else {
-          float* built = scratch(tls_col, K * P);
+          float* built = scratch(tls_col, K1 * P);
           im2col(x.data() + n * d.C_in * d.H * d.W, d, g, built);
+          std::fill(built + K * P, built + K1 * P, 1.0f);
           col = built;
         }
         if (via_transpose) {
