@@ -145,7 +145,7 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
                 shape_str(w.shape()));
   }
   if (db) check_bias(*db, w.size(0));
-  if (dx && dx->shape() != x.shape()) *dx = Tensor(x.shape());
+  if (dx && dx->shape() != x.shape()) *dx = Tensor::empty(x.shape());  // both kernels overwrite it
   if (kernel_set() == KernelSet::Fast && g.groups == 1) {
     fast::conv2d_backward(x, w, dy, g, dx, dw, db, columns);
   } else {

@@ -158,7 +158,8 @@ __attribute__((target("avx512f"))) void im2col_stride1_avx512(const float* x_img
 // run into the row in turn, as col2im_any does, makes every masked load wait for the overlapping
 // masked store of the tap before it: three times slower.)
 __attribute__((target("avx512f"))) void col2im_stride1_avx512(const float* col, const Dims& d,
-                                                             const Conv2dGeometry& g, float* dx_img) {
+                                                             const Conv2dGeometry& g, float* dx_img,
+                                                             bool overwrite) {
   const int64_t H = d.H, W = d.W, H_out = d.H_out, W_out = d.W_out, P = d.cols();
   const int64_t K_h = d.K_h, K_w = d.K_w, chunks = (W + 15) / 16;
   // masks[kw * chunks + c]: lanes j of piece c whose column c * 16 + j - off_w is an output column.
@@ -192,7 +193,8 @@ __attribute__((target("avx512f"))) void col2im_stride1_avx512(const float* col, 
         }
         const auto in_row = static_cast<__mmask16>((1u << std::min<int64_t>(16, W - c * 16)) - 1u);
         float* out = dx_plane + ih * W + c * 16;
-        _mm512_mask_storeu_ps(out, in_row, _mm512_add_ps(_mm512_maskz_loadu_ps(in_row, out), acc));
+        if (!overwrite) acc = _mm512_add_ps(_mm512_maskz_loadu_ps(in_row, out), acc);
+        _mm512_mask_storeu_ps(out, in_row, acc);
       }
     }
   }
@@ -208,8 +210,10 @@ void im2col(const float* x_img, const Dims& d, const Conv2dGeometry& g, float* c
   im2col_any(x_img, d, g, col);
 }
 
-void col2im(const float* col, const Dims& d, const Conv2dGeometry& g, float* dx_img) {
-  if (g.stride.all(1) && has_avx512()) return col2im_stride1_avx512(col, d, g, dx_img);
+// dx_img = (overwrite) or += the column gradients at the taps they came from.
+void col2im(const float* col, const Dims& d, const Conv2dGeometry& g, float* dx_img, bool overwrite) {
+  if (g.stride.all(1) && has_avx512()) return col2im_stride1_avx512(col, d, g, dx_img, overwrite);
+  if (overwrite) std::fill(dx_img, dx_img + d.C_in * d.H * d.W, 0.0f);
   col2im_any(col, d, g, dx_img);
 }
 
@@ -330,9 +334,7 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
         float* dcol = scratch(tls_dcol, K * P);
         // dcol (K, P) = w^T (K, C_out) dy_img (C_out, P)
         sgemm(true, false, K, P, d.C_out, 1.0f, w.data(), K, dy_img, P, 0.0f, dcol, P);
-        float* dx_img = dx->data() + n * d.C_in * d.H * d.W;
-        std::fill(dx_img, dx_img + d.C_in * d.H * d.W, 0.0f);  // on this image's thread
-        col2im(dcol, d, g, dx_img);
+        col2im(dcol, d, g, dx->data() + n * d.C_in * d.H * d.W, /*overwrite=*/true);
       }
     }
   }
