@@ -7,6 +7,7 @@
 #include "cnn/ops/relu.h"
 #include "fast/conv2d.h"
 #include "fast/maxpool2d.h"
+#include "pool_backward.h"
 
 namespace cnn {
 
@@ -54,27 +55,7 @@ Tensor relu_maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g,
 
 Tensor relu_maxpool2d_backward(const Shape& x_shape, const Tensor& y, const Tensor& dy,
                                const std::vector<int32_t>& indices) {
-  if (x_shape.size() != 4 || dy.dim() != 4 || y.shape() != dy.shape() || dy.size(0) != x_shape[0] ||
-      dy.size(1) != x_shape[1] || static_cast<int64_t>(indices.size()) != dy.numel()) {
-    throw Error("relu_maxpool2d_backward: grad_output of shape " + shape_str(dy.shape()) +
-                " does not match output " + shape_str(y.shape()) + ", input shape " +
-                shape_str(x_shape) + " and " + std::to_string(indices.size()) + " saved indices");
-  }
-  Tensor dx = Tensor::empty(x_shape);  // each plane is zeroed by the thread that fills it
-  const int64_t planes = x_shape[0] * x_shape[1], in_plane = x_shape[2] * x_shape[3];
-  const int64_t out_plane = dy.size(2) * dy.size(3);
-#pragma omp parallel for schedule(static) if (planes * in_plane > 32768)
-  for (int64_t p = 0; p < planes; ++p) {
-    float* dx_plane = dx.data() + p * in_plane;
-    std::fill(dx_plane, dx_plane + in_plane, 0.0f);
-    const float* dy_plane = dy.data() + p * out_plane;
-    const float* y_plane = y.data() + p * out_plane;
-    const int32_t* idx = indices.data() + p * out_plane;
-    for (int64_t i = 0; i < out_plane; ++i) {
-      if (!(y_plane[i] <= 0.0f)) dx_plane[idx[i]] += dy_plane[i];
-    }
-  }
-  return dx;
+  return detail::scatter_to_winners("relu_maxpool2d_backward", x_shape, dy, indices, &y);
 }
 
 }  // namespace cnn

@@ -3,13 +3,14 @@
 #include "cnn/ops/maxpool2d.h"
 
 #include <algorithm>
-
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "cnn/error.h"
 #include "cnn/kernels.h"
 #include "fast/maxpool2d.h"
+#include "pool_backward.h"
 
 namespace cnn {
 
@@ -119,12 +120,14 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, std::vector<i
   return reference_forward(x, g, y_shape, idx);
 }
 
-Tensor maxpool2d_backward(const Shape& x_shape, const Tensor& dy,
-                          const std::vector<int32_t>& indices) {
+Tensor detail::scatter_to_winners(const char* op, const Shape& x_shape, const Tensor& dy,
+                                  const std::vector<int32_t>& indices, const Tensor* gate) {
   if (x_shape.size() != 4 || dy.dim() != 4 || dy.size(0) != x_shape[0] ||
-      dy.size(1) != x_shape[1] || static_cast<int64_t>(indices.size()) != dy.numel()) {
-    throw Error("maxpool2d_backward: grad_output of shape " + shape_str(dy.shape()) +
-                " does not match input shape " + shape_str(x_shape) + " and " +
+      dy.size(1) != x_shape[1] || static_cast<int64_t>(indices.size()) != dy.numel() ||
+      (gate && gate->shape() != dy.shape())) {
+    throw Error(std::string(op) + ": grad_output of shape " + shape_str(dy.shape()) +
+                " does not match input shape " + shape_str(x_shape) +
+                (gate ? ", output shape " + shape_str(gate->shape()) : std::string()) + " and " +
                 std::to_string(indices.size()) + " saved indices");
   }
   Tensor dx = Tensor::empty(x_shape);  // each plane is zeroed by the thread that fills it
@@ -136,9 +139,21 @@ Tensor maxpool2d_backward(const Shape& x_shape, const Tensor& dy,
     std::fill(dx_plane, dx_plane + in_plane, 0.0f);
     const float* dy_plane = dy.data() + p * out_plane;
     const int32_t* idx = indices.data() + p * out_plane;
-    for (int64_t i = 0; i < out_plane; ++i) dx_plane[idx[i]] += dy_plane[i];
+    if (gate) {
+      const float* g_plane = gate->data() + p * out_plane;
+      for (int64_t i = 0; i < out_plane; ++i) {
+        if (!(g_plane[i] <= 0.0f)) dx_plane[idx[i]] += dy_plane[i];
+      }
+    } else {
+      for (int64_t i = 0; i < out_plane; ++i) dx_plane[idx[i]] += dy_plane[i];
+    }
   }
   return dx;
+}
+
+Tensor maxpool2d_backward(const Shape& x_shape, const Tensor& dy,
+                          const std::vector<int32_t>& indices) {
+  return detail::scatter_to_winners("maxpool2d_backward", x_shape, dy, indices);
 }
 
 }  // namespace cnn
