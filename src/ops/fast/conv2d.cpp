@@ -250,13 +250,15 @@ __attribute__((target_clones("avx2", "default"))) double sum_of(const float* __r
 // the column matrix: w1 (C_out, K + 1) col1 (K + 1, P) = w col + b. It saves filling the output
 // with the bias before the product (and reading it back in), and in the backward pass the same
 // product gives the bias gradient with the weight gradient (the ones row's sums).
-void weights_with_bias(const Tensor& w, const Tensor& b, int64_t K, std::vector<float>& w1) {
+const float* weights_with_bias(const Tensor& w, const Tensor& b, int64_t K, std::vector<float>& buf) {
   const int64_t C_out = w.size(0);
-  w1.resize(static_cast<std::size_t>(C_out * (K + 1)));
+  // The buffer only grows: resizing it between layers of different sizes would zero it each time.
+  float* w1 = scratch(buf, C_out * (K + 1));
   for (int64_t oc = 0; oc < C_out; ++oc) {
-    std::copy(w.data() + oc * K, w.data() + (oc + 1) * K, w1.data() + oc * (K + 1));
-    w1[static_cast<std::size_t>(oc * (K + 1) + K)] = b[oc];
+    std::copy(w.data() + oc * K, w.data() + (oc + 1) * K, w1 + oc * (K + 1));
+    w1[oc * (K + 1) + K] = b[oc];
   }
+  return w1;
 }
 
 }  // namespace
@@ -267,11 +269,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
   const Dims d = dims_of(x.shape(), w.shape(), y_shape);
   const int64_t K = d.rows(), K1 = K + (b.defined() ? 1 : 0), P = d.cols();
   thread_local std::vector<float> w1;
-  const float* w_used = w.data();
-  if (b.defined()) {
-    weights_with_bias(w, b, K, w1);
-    w_used = w1.data();
-  }
+  const float* w_used = b.defined() ? weights_with_bias(w, b, K, w1) : w.data();
   if (columns && columns->shape() != Shape{d.N, K1, P}) *columns = Tensor::empty({d.N, K1, P});
   // Threads only pay off with work to share: a single image runs on the calling thread.
 #pragma omp parallel for schedule(static) if (d.N > 1)
@@ -374,11 +372,7 @@ Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& 
   const bool two_by_two = pool && pool->kernel.all(2) && pool->stride.all(2) &&
                           pool->dilation.all(1) && pool->padding.h == pool->padding.w;
   thread_local std::vector<float> w1;
-  const float* w_used = w.data();
-  if (b.defined()) {
-    weights_with_bias(w, b, K, w1);
-    w_used = w1.data();
-  }
+  const float* w_used = b.defined() ? weights_with_bias(w, b, K, w1) : w.data();
   // One image with enough work (batch-1 latency): each thread builds the whole column matrix in
   // its own cache (sharing one costs more in traffic between the cores than it saves) and
   // computes, clamps and pools a share of the output channels: the same products, the same numbers.
