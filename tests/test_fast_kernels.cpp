@@ -90,6 +90,41 @@ TEST(FastKernels, Conv2dMatchesReferenceOnRandomConfigurations) {
   }
 }
 
+TEST(FastKernels, Conv2dWinogradShapesMatchReference) {
+  // 3x3, stride 1, output channels in sixteens, output width up to 14: the Winograd path for
+  // batches on processors with AVX-512 (src/ops/fast/winograd.h), im2col elsewhere. Odd output
+  // sizes (tiles cut off), padding, with and without bias, one image and several; then the fused
+  // inference block on the same shapes against the layers one by one, also with more threads
+  // than images (they share each image by sixteens of output channels).
+  Generator gen(19);
+  for (int trial = 0; trial < 24; ++trial) {
+    const int64_t c_in = 1 + gen.below(20), c_out = 16 * (1 + gen.below(3)), n = trial % 3 == 0 ? 1 : 1 + gen.below(3);
+    const int64_t pad = trial % 4 == 3 ? 1 : gen.below(2);
+    const Conv2dPadding padding = trial % 4 == 3 ? Conv2dPadding("same") : Conv2dPadding(pad);
+    const int64_t h = 3 + gen.below(16), w = 3 + gen.below(14 - 2 * pad);
+    const Conv2dGeometry g = conv2d_geometry(3, 1, padding, 1, 1);
+    SCOPED_TRACE("trial " + std::to_string(trial) + ": x (" + std::to_string(n) + ", " + std::to_string(c_in) + ", " +
+                 std::to_string(h) + ", " + std::to_string(w) + "), " + std::to_string(c_out) + " outputs, padding " +
+                 padding.str());
+    const Tensor x = randn({n, c_in, h, w}, gen), wt = randn({c_out, c_in, 3, 3}, gen);
+    const Tensor b = trial % 2 ? randn({c_out}, gen) : Tensor();
+    const Tensor ref = with_kernels(KernelSet::Reference, [&] { return conv2d_forward(x, wt, b, g); });
+    const Tensor fast = with_kernels(KernelSet::Fast, [&] { return conv2d_forward(x, wt, b, g); });
+    EXPECT_TRUE(all_close(fast, ref, kFastVsReference));
+    const Pool2dGeometry pool{2, 2, 0, 1, true};
+    with_kernels(KernelSet::Fast, [&] {
+      const Tensor layered = maxpool2d_forward(relu_forward(fast), pool, nullptr);
+      EXPECT_TRUE(same(conv2d_relu_pool_forward(x, wt, b, g, &pool), layered)) << "fused block";
+      EXPECT_TRUE(same(conv2d_relu_pool_forward(x, wt, b, g, nullptr), relu_forward(fast))) << "fused, no pool";
+      const int threads = num_threads();
+      set_num_threads(4);
+      EXPECT_TRUE(same(conv2d_relu_pool_forward(x, wt, b, g, &pool), layered)) << "fused block, 4 threads";
+      set_num_threads(threads);
+      return 0;
+    });
+  }
+}
+
 TEST(FastKernels, MaxPool2dMatchesReferenceOnRandomConfigurations) {
   Generator gen(31);
   for (int trial = 0; trial < 160; ++trial) {
@@ -159,30 +194,40 @@ TEST(FastKernels, LinearMatchesReference) {
 }
 
 TEST(FastKernels, TutorialModelTrainsIdenticallyEnough) {
-  // Ten Adam steps of the whole model under each kernel set land on the same weights.
-  auto train = [](KernelSet set) {
-    return with_kernels(set, [] {
+  // Ten training steps of the whole model under each kernel set: SGD with momentum lands on the
+  // same weights; Adam follows the same losses. (Adam's weights are no test of the kernels: its
+  // first steps move each weight by about lr times the sign of its gradient, so a gradient that
+  // is zero but for rounding moves by +-lr on one kernel set and the opposite on the other.)
+  auto train = [](KernelSet set, bool adam) {
+    return with_kernels(set, [adam] {
       Generator init(3), data(4);
       TutorialCNN model(10, init);
       model.eval();  // no dropout: the two runs must see the same network
-      Adam opt(model.parameters());
+      Adam adam_opt(model.parameters());
+      SGD sgd_opt(model.parameters(), SGDOptions(0.01).momentum(0.9));
+      Optimizer& opt = adam ? static_cast<Optimizer&>(adam_opt) : sgd_opt;
       CrossEntropyLoss loss_fn;
       const Tensor x = randn({32, 1, 28, 28}, data);
       std::vector<int64_t> y(32);
       for (auto& v : y) v = static_cast<int64_t>(data.below(10));
+      Tensor losses({10});
       for (int step = 0; step < 10; ++step) {
         opt.zero_grad();
-        loss_fn(model.forward(x), y);
+        losses[step] = loss_fn(model.forward(x), y);
         model.backward(loss_fn.backward());
         opt.step();
       }
-      std::vector<Tensor> out;
+      std::vector<Tensor> out{losses};
       for (auto& [name, t] : model.state_dict()) out.push_back(t.clone());
       return out;
     });
   };
-  const auto ref = train(KernelSet::Reference), fast = train(KernelSet::Fast);
-  for (std::size_t i = 0; i < ref.size(); ++i) EXPECT_TRUE(all_close(fast[i], ref[i], Tol{1e-3, 1e-5})) << i;
+  const auto sgd_ref = train(KernelSet::Reference, false), sgd_fast = train(KernelSet::Fast, false);
+  for (std::size_t i = 0; i < sgd_ref.size(); ++i) {
+    EXPECT_TRUE(all_close(sgd_fast[i], sgd_ref[i], Tol{1e-4, 1e-6})) << "SGD, " << (i == 0 ? "losses" : "weights " + std::to_string(i - 1));
+  }
+  const auto adam_ref = train(KernelSet::Reference, true), adam_fast = train(KernelSet::Fast, true);
+  EXPECT_TRUE(all_close(adam_fast[0], adam_ref[0], Tol{1e-4, 1e-6})) << "Adam, losses";
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "../relu_kernel.h"
 #include "gemm.h"
 #include "maxpool2d.h"
+#include "winograd.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -267,6 +268,20 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
                       const Shape& y_shape, Tensor* columns) {
   Tensor y = Tensor::empty(y_shape);  // the SGEMM overwrites it (beta 0)
   const Dims d = dims_of(x.shape(), w.shape(), y_shape);
+  // 3x3, stride 1 (the tutorial's conv2): Winograd, unless the caller wants the im2col matrices.
+  if (!columns && winograd_applies(x.shape(), w.shape(), g, y_shape)) {
+    thread_local std::vector<float> U_mine;
+    winograd_weights(w, 0, d.C_out, U_mine);
+    // By reference: inside the parallel region the name U_mine would be each thread's own.
+    const std::vector<float>& U = U_mine;
+    const float* bias = b.defined() ? b.data() : nullptr;
+#pragma omp parallel for schedule(static) if (d.N > 1)
+    for (int64_t n = 0; n < d.N; ++n) {
+      winograd_image(x.data() + n * d.C_in * d.H * d.W, x.shape(), g, y_shape, U, bias, 0, d.C_out,
+                     y.data() + n * d.C_out * d.cols());
+    }
+    return y;
+  }
   const int64_t K = d.rows(), K1 = K + (b.defined() ? 1 : 0), P = d.cols();
   thread_local std::vector<float> w1;
   const float* w_used = b.defined() ? weights_with_bias(w, b, K, w1) : w.data();
@@ -368,65 +383,64 @@ Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& 
   Tensor y = Tensor::empty(y_shape);
   const Dims d = dims_of(x.shape(), w.shape(), conv_shape);
   const int64_t K = d.rows(), K1 = K + (b.defined() ? 1 : 0), P = d.cols();
-  const int64_t out_img = shape_numel(y_shape) / d.N;
+  const int64_t out_img = shape_numel(y_shape) / d.N, out_plane = y_shape[2] * y_shape[3];
   const bool two_by_two = pool && pool->kernel.all(2) && pool->stride.all(2) &&
                           pool->dilation.all(1) && pool->padding.h == pool->padding.w;
-  thread_local std::vector<float> w1;
-  const float* w_used = b.defined() ? weights_with_bias(w, b, K, w1) : w.data();
-  // One image with enough work (batch-1 latency): each thread builds the whole column matrix in
-  // its own cache (sharing one costs more in traffic between the cores than it saves) and
-  // computes, clamps and pools a share of the output channels: the same products, the same numbers.
-  // Both of the tutorial's convolutions qualify (108 k and 668 k multiply-adds).
-  if (d.N < max_threads() && d.C_out * P * K1 >= (1 << 16)) {
+  // As conv2d_forward: the same algorithm for the same shapes, so the same numbers.
+  const bool winograd = winograd_applies(x.shape(), w.shape(), g, conv_shape);
+  thread_local std::vector<float> w1, U_mine;
+  const float* w_used = winograd ? nullptr : b.defined() ? weights_with_bias(w, b, K, w1) : w.data();
+  // By reference: inside the parallel regions the name U_mine would be each thread's own.
+  std::vector<float>& U = U_mine;
+  // One image shared by the threads transforms the weights of each thread's output channels
+  // there; a batch transforms them once, here.
+  const bool share_image = d.N < max_threads() && d.C_out * P * K1 >= (1 << 16);
+  if (winograd && !share_image) winograd_weights(w, 0, d.C_out, U);
+  // Output channels [oc0, oc1) of image n: convolution, ReLU, pool.
+  auto block = [&](int64_t n, int64_t oc0, int64_t oc1) {
+    const float* x_img = x.data() + n * d.C_in * d.H * d.W;
+    float* y_img = y.data() + n * out_img;
+    // Without a pool the block's output is the convolution's: written in place.
+    float* conv = pool ? scratch(tls_dcol, d.C_out * P) : y_img;
+    if (winograd) {
+      winograd_image(x_img, x.shape(), g, conv_shape, U, b.defined() ? b.data() : nullptr, oc0, oc1, conv);
+    } else {
+      float* col = scratch(tls_col, K1 * P);
+      im2col(x_img, d, g, col);
+      std::fill(col + K * P, col + K1 * P, 1.0f);
+      sgemm(false, false, oc1 - oc0, P, K1, 1.0f, w_used + oc0 * K1, K1, col, P, 0.0f, conv + oc0 * P, P);
+    }
+    if (two_by_two) {
+      maxpool2x2_planes(conv + oc0 * P, oc1 - oc0, d.H_out, d.W_out, pool->padding.h, y_shape[2],
+                        y_shape[3], /*relu=*/true, y_img + oc0 * out_plane);
+      return;
+    }
+    detail::relu_span(conv + oc0 * P, conv + oc0 * P, (oc1 - oc0) * P);
+    if (pool) {
+      maxpool2d_planes(conv + oc0 * P, oc1 - oc0, d.H_out, d.W_out, *pool, y_shape[2], y_shape[3],
+                       y_img + oc0 * out_plane, nullptr);
+    }
+  };
+  // One image with enough work (batch-1 latency): the threads share it by output channels (in
+  // sixteens for Winograd), each building the whole column matrix or transformed input in its
+  // own cache: sharing them cost more in traffic between the cores than it saved. Both of the
+  // tutorial's convolutions qualify (108 k and 668 k multiply-adds).
+  if (share_image) {
+    const int64_t unit = winograd ? 16 : 1, units = d.C_out / unit;
+    if (winograd) scratch(U, 16 * d.C_in * d.C_out);  // grown before the threads write into it
     for (int64_t n = 0; n < d.N; ++n) {
-      const float* x_img = x.data() + n * d.C_in * d.H * d.W;
-      float* y_img = y.data() + n * out_img;
 #pragma omp parallel
       {
         const int t = thread_id(), T = omp_threads();
-        const int64_t oc0 = d.C_out * t / T, oc1 = d.C_out * (t + 1) / T;
-        if (oc1 > oc0) {
-          float* col = scratch(tls_col, K1 * P);
-          im2col(x_img, d, g, col);
-          std::fill(col + K * P, col + K1 * P, 1.0f);
-          float* out = pool ? scratch(tls_dcol, d.C_out * P) : y_img;
-          sgemm(false, false, oc1 - oc0, P, K1, 1.0f, w_used + oc0 * K1, K1, col, P, 0.0f,
-                out + oc0 * P, P);
-          if (two_by_two) {
-            maxpool2x2_planes(out + oc0 * P, oc1 - oc0, d.H_out, d.W_out, pool->padding.h, y_shape[2],
-                              y_shape[3], /*relu=*/true, y_img + oc0 * y_shape[2] * y_shape[3]);
-          } else {
-            detail::relu_span(out + oc0 * P, out + oc0 * P, (oc1 - oc0) * P);
-            if (pool) {
-              maxpool2d_planes(out + oc0 * P, oc1 - oc0, d.H_out, d.W_out, *pool, y_shape[2],
-                               y_shape[3], y_img + oc0 * y_shape[2] * y_shape[3], nullptr);
-            }
-          }
-        }
+        const int64_t oc0 = units * t / T * unit, oc1 = units * (t + 1) / T * unit;
+        if (winograd && n == 0 && oc1 > oc0) winograd_weights(w, oc0, oc1, U);
+        if (oc1 > oc0) block(n, oc0, oc1);
       }
     }
     return y;
   }
 #pragma omp parallel for schedule(static) if (d.N > 1)
-  for (int64_t n = 0; n < d.N; ++n) {
-    float* col = scratch(tls_col, K1 * P);
-    im2col(x.data() + n * d.C_in * d.H * d.W, d, g, col);
-    std::fill(col + K * P, col + K1 * P, 1.0f);
-    // Without a pool the block's output is the convolution's: write it in place.
-    float* conv = pool ? scratch(tls_dcol, d.C_out * P) : y.data() + n * out_img;
-    // As conv2d_forward: the same product, so the same numbers.
-    sgemm(false, false, d.C_out, P, K1, 1.0f, w_used, K1, col, P, 0.0f, conv, P);
-    if (two_by_two) {
-      maxpool2x2_planes(conv, d.C_out, d.H_out, d.W_out, pool->padding.h, y_shape[2], y_shape[3],
-                        /*relu=*/true, y.data() + n * out_img);
-      continue;
-    }
-    detail::relu_span(conv, conv, d.C_out * P);
-    if (pool) {
-      maxpool2d_planes(conv, d.C_out, d.H_out, d.W_out, *pool, y_shape[2], y_shape[3],
-                       y.data() + n * out_img, nullptr);
-    }
-  }
+  for (int64_t n = 0; n < d.N; ++n) block(n, 0, d.C_out);
   return y;
 }
 
