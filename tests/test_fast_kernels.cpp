@@ -21,6 +21,10 @@ auto with_kernels(KernelSet set, F&& f) {
 // Fast kernels sum in another order than the reference loops.
 constexpr Tol kFastVsReference{1e-4, 1e-5};
 
+// Threads sharing one image: the SGEMM on a share of the rows may sum in another order than on
+// the whole product.
+constexpr Tol kSharedImage{1e-5, 1e-6};
+
 // Exactly equal, NaN equal to NaN.
 bool same(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape()) return false;
@@ -118,7 +122,8 @@ TEST(FastKernels, Conv2dWinogradShapesMatchReference) {
       EXPECT_TRUE(same(conv2d_relu_pool_forward(x, wt, b, g, nullptr), relu_forward(fast))) << "fused, no pool";
       const int threads = num_threads();
       set_num_threads(4);
-      EXPECT_TRUE(same(conv2d_relu_pool_forward(x, wt, b, g, &pool), layered)) << "fused block, 4 threads";
+      EXPECT_TRUE(all_close(conv2d_relu_pool_forward(x, wt, b, g, &pool), layered, kSharedImage))
+          << "fused block, 4 threads";
       set_num_threads(threads);
       return 0;
     });
@@ -248,7 +253,9 @@ TEST(FusedBlocks, InferenceMatchesLayerByLayer) {
         const Tensor x = randn({n, 1, 28, 28}, data);
         const Tensor layered = model.forward(x);
         NoGradGuard no_grad;
-        EXPECT_TRUE(all_close(model.forward(x), layered, Tol{0, 0})) << n;
+        // One image is shared by the threads, whose SGEMMs on shares of the channels may sum in
+        // another order than the whole product (docs/KERNELS.md); batches are exact.
+        EXPECT_TRUE(all_close(model.forward(x), layered, n == 1 ? kSharedImage : Tol{0, 0})) << n;
       }
       // Conv2d -> ReLU without a pool, and a grouped convolution (the reference fallback).
       auto block = sequential(std::make_shared<Conv2d>(Conv2dOptions(4, 6, 3).padding(1).groups(2), init),

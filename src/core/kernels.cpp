@@ -1,6 +1,10 @@
 #include "cnn/kernels.h"
 
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "cpu.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -29,6 +33,14 @@ int num_threads() {
 #else
   return 1;
 #endif
+}
+
+bool detail::use_avx512() {
+  static const bool yes = [] {
+    const char* off = std::getenv("CNN_NO_AVX512");
+    return __builtin_cpu_supports("avx512f") && !(off && std::strcmp(off, "0") != 0 && *off);
+  }();
+  return yes;
 }
 
 }  // namespace cnn

@@ -10,6 +10,7 @@
 
 #include "../window.h"
 #include "../relu_kernel.h"
+#include "../../core/cpu.h"
 #include "gemm.h"
 #include "maxpool2d.h"
 #include "winograd.h"
@@ -201,19 +202,14 @@ __attribute__((target("avx512f"))) void col2im_stride1_avx512(const float* col, 
   }
 }
 
-bool has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-}
-
 void im2col(const float* x_img, const Dims& d, const Conv2dGeometry& g, float* col) {
-  if (g.stride.w == 1 && has_avx512()) return im2col_stride1_avx512(x_img, d, g, col);
+  if (g.stride.w == 1 && detail::use_avx512()) return im2col_stride1_avx512(x_img, d, g, col);
   im2col_any(x_img, d, g, col);
 }
 
 // dx_img = (overwrite) or += the column gradients at the taps they came from.
 void col2im(const float* col, const Dims& d, const Conv2dGeometry& g, float* dx_img, bool overwrite) {
-  if (g.stride.all(1) && has_avx512()) return col2im_stride1_avx512(col, d, g, dx_img, overwrite);
+  if (g.stride.all(1) && detail::use_avx512()) return col2im_stride1_avx512(col, d, g, dx_img, overwrite);
   if (overwrite) std::fill(dx_img, dx_img + d.C_in * d.H * d.W, 0.0f);
   col2im_any(col, d, g, dx_img);
 }
@@ -421,18 +417,22 @@ Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& 
                        y_img + oc0 * out_plane, nullptr);
     }
   };
-  // One image with enough work (batch-1 latency): the threads share it by output channels (in
-  // sixteens for Winograd), each building the whole column matrix or transformed input in its
-  // own cache: sharing them cost more in traffic between the cores than it saved. Both of the
-  // tutorial's convolutions qualify (108 k and 668 k multiply-adds).
+  // One image with enough work (batch-1 latency): the threads share it by output channels, each
+  // building the whole column matrix or transformed input in its own cache (sharing them cost
+  // more in traffic between the cores than it saved). Both of the tutorial's convolutions
+  // qualify (108 k and 668 k multiply-adds). The shares are whole sixteens of channels for
+  // Winograd (its numbers stay those of conv2d_forward), whole eights for the SGEMM, whose kernels
+  // may sum a share of the rows in another order than the whole product (differences of a few
+  // units in the last place); the last share takes any rest.
   if (share_image) {
-    const int64_t unit = winograd ? 16 : 1, units = d.C_out / unit;
+    const int64_t unit = winograd ? 16 : 8, units = std::max<int64_t>(1, d.C_out / unit);
     if (winograd) scratch(U, 16 * d.C_in * d.C_out);  // grown before the threads write into it
     for (int64_t n = 0; n < d.N; ++n) {
 #pragma omp parallel
       {
         const int t = thread_id(), T = omp_threads();
-        const int64_t oc0 = units * t / T * unit, oc1 = units * (t + 1) / T * unit;
+        const int64_t oc0 = std::min(d.C_out, units * t / T * unit);
+        const int64_t oc1 = t + 1 == T ? d.C_out : std::min(d.C_out, units * (t + 1) / T * unit);
         if (winograd && n == 0 && oc1 > oc0) winograd_weights(w, oc0, oc1, U);
         if (oc1 > oc0) block(n, oc0, oc1);
       }

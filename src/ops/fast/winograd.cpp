@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <immintrin.h>
 
+#include "../../core/cpu.h"
+
 // GCC 12's AVX-512 gathers and permutes start from an undefined vector, which its flow analysis
 // reports as possibly uninitialised (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -77,17 +79,12 @@ __attribute__((target("avx512f"))) void product_tiles(const float* V, int64_t T,
   }
 }
 
-bool has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-}
-
 }  // namespace
 
 bool winograd_applies(const Shape& x, const Shape& w, const Conv2dGeometry& g, const Shape& y) {
   // A batch only: for one image the weights' transform (about 2 us for the tutorial's conv2)
   // eats what the products save (measured with bench/ops_bench.cpp, 1 and 2 threads).
-  return has_avx512() && x.size() == 4 && x[0] >= 2 && w[2] == 3 && w[3] == 3 && g.stride.all(1) &&
+  return detail::use_avx512() && x.size() == 4 && x[0] >= 2 && w[2] == 3 && w[3] == 3 && g.stride.all(1) &&
          g.dilation.all(1) && g.groups == 1 && w[0] % 16 == 0 && (y[3] + 1) / 2 <= kMaxTilesW;
 }
 

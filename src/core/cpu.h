@@ -1,0 +1,10 @@
+// What the processor offers the fast kernels, decided once when first asked.
+#pragma once
+
+namespace cnn::detail {
+
+// AVX-512F is present and not turned off: CNN_NO_AVX512=1 in the environment makes the fast
+// kernels take their AVX2 / baseline paths (the tests run both ways).
+bool use_avx512();
+
+}  // namespace cnn::detail
