@@ -190,6 +190,44 @@ TEST_F(Serve, OnlyItsOwnAssets) {
   EXPECT_TRUE(server->alive());
 }
 
+TEST_F(Serve, AConv2PixelTakenApart) {
+  // A pixel of conv2's pooled maps: its pooling window over the ReLU'd conv2 output, and the
+  // window's winner as 16 step-throughs (one per pooled conv1 map) plus the bias.
+  std::vector<std::vector<float>> px(28, std::vector<float>(28, 0.0f));
+  for (int r = 6; r < 22; ++r) px[r][13] = px[r][14] = 1.0f;
+  const json input = {{"pixels", px}};
+  const auto [status, inside] = post("/api/inside", input.dump());
+  ASSERT_EQ(status, 200);
+  int checked = 0;
+  for (int c : {0, 5, 31}) {
+    for (auto [row, col] : {std::pair{3, 3}, std::pair{0, 6}, std::pair{6, 0}}) {
+      json request = input;
+      request["channel"] = c, request["row"] = row, request["col"] = col;
+      const auto [s, j] = post("/api/inside/conv2-step", request.dump());
+      ASSERT_EQ(s, 200) << j.dump();
+      const float pooled = inside["conv2_pooled"][c][row][col].get<float>();
+      EXPECT_FLOAT_EQ(j["pool"]["value"].get<float>(), pooled);
+      EXPECT_FLOAT_EQ(std::max(0.0f, j["pre_activation"].get<float>()), pooled);
+      ASSERT_EQ(j["channels"].size(), 16u);
+      double sum = j["bias"].get<double>();
+      for (const json& ch : j["channels"]) {
+        EXPECT_NE(ch["expression"].get<std::string>().find(" = "), std::string::npos);
+        sum += ch["value"].get<double>();
+      }
+      EXPECT_NEAR(j["sum"].get<double>(), sum, 1e-9);
+      // The 16 partial sums add up to what the layer computed, but for float rounding.
+      EXPECT_NEAR(sum, j["pre_activation"].get<double>(), 1e-4 * (1.0 + std::abs(sum)));
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 9);
+  json request = input;
+  request["channel"] = 0, request["row"] = 7, request["col"] = 0;
+  const auto [s_bad, j_bad] = post("/api/inside/conv2-step", request.dump());
+  EXPECT_EQ(s_bad, 400);
+  EXPECT_NE(j_bad["error"].get<std::string>().find("'row' must be in [0, 7)"), std::string::npos) << j_bad.dump();
+}
+
 TEST_F(Serve, ConcurrentRequestsGetTheSameAnswers) {
   // The model is shared by the server's threads: answers must not mix.
   std::vector<std::vector<float>> px(28, std::vector<float>(28, 0.0f));

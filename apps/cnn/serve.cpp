@@ -86,6 +86,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
         {"/api/conv2d/steps", &ExplorerApi::conv2d_steps}, {"/api/maxpool2d/steps", &ExplorerApi::maxpool2d_steps},
         {"/api/shapes", &ExplorerApi::shapes},             {"/api/predict", &ExplorerApi::predict},
         {"/api/inside", &ExplorerApi::inside},             {"/api/inside/step", &ExplorerApi::inside_step},
+        {"/api/inside/conv2-step", &ExplorerApi::inside_step2},
         {"/api/test-image", &ExplorerApi::test_image}};
     for (const auto& [path, endpoint] : posts) {
       server.Post(path, [&api, endpoint = endpoint](const httplib::Request& q, httplib::Response& r) {

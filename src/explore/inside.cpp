@@ -1,5 +1,5 @@
 // The explorer's model endpoints: predict a drawing, look inside the model, step through one
-// conv1 output.
+// conv1 output or take one pixel of conv2's pooled maps apart.
 #include "cnn/data/digit.h"
 #include "cnn/error.h"
 #include "cnn/explain/steps.h"
@@ -7,6 +7,7 @@
 #include "cnn/models/tutorial.h"
 #include "cnn/nn/grad_mode.h"
 #include "cnn/ops/argmax.h"
+#include "cnn/ops/relu.h"
 #include "cnn/ops/softmax.h"
 
 namespace cnn {
@@ -86,6 +87,29 @@ Tensor input28(const json& request) {
   return x;
 }
 
+// request[name]: an integer in [0, hi).
+int64_t index_field(const json& request, const char* name, int64_t hi) {
+  if (!request.contains(name) || !request[name].is_number_integer()) bad(std::string("'") + name + "' must be an integer");
+  const auto v = request[name].get<int64_t>();
+  if (v < 0 || v >= hi) bad(std::string("'") + name + "' must be in [0, " + std::to_string(hi) + ")");
+  return v;
+}
+
+// A (C, H, W) tensor's plane c as an (H, W) tensor.
+Tensor plane(const Tensor& t, int64_t c) {
+  const int64_t H = t.size(1), W = t.size(2);
+  Tensor p({H, W});
+  std::copy(t.data() + c * H * W, t.data() + (c + 1) * H * W, p.data());
+  return p;
+}
+
+void explicit_padding_only(const Conv2d& conv, const char* name) {
+  if (conv.options().padding().mode != Conv2dPadding::Mode::Explicit) {
+    throw ApiError(422, std::string("the step-through shows explicit padding only; ") + name + " has padding=" +
+                            conv.options().padding().str());
+  }
+}
+
 }  // namespace
 
 json ExplorerApi::predict(const json& request) const {
@@ -145,12 +169,7 @@ json ExplorerApi::inside_step(const json& request) const {
   const std::lock_guard<std::mutex> lock(model_mutex_);
   TutorialCNN& m = tutorial(model_);
   const Tensor x = input28(request);
-  auto get = [&](const char* name, int64_t hi) -> int64_t {
-    if (!request.contains(name) || !request[name].is_number_integer()) bad(std::string("'") + name + "' must be an integer");
-    const auto v = request[name].get<int64_t>();
-    if (v < 0 || v >= hi) bad(std::string("'") + name + "' must be in [0, " + std::to_string(hi) + ")");
-    return v;
-  };
+  auto get = [&](const char* name, int64_t hi) { return index_field(request, name, hi); };
   auto& conv1 = dynamic_cast<Conv2d&>((*m.conv1)[0]);
   const int64_t c = get("channel", conv1.weight().value.size(0));
   const Tensor& w = conv1.weight().value;
@@ -158,9 +177,7 @@ json ExplorerApi::inside_step(const json& request) const {
   Tensor kernel({K_h, K_w});
   std::copy(w.data() + c * K_h * K_w, w.data() + (c + 1) * K_h * K_w, kernel.data());
   const auto& o = conv1.options();
-  if (o.padding().mode != Conv2dPadding::Mode::Explicit) {
-    throw ApiError(422, "the step-through shows explicit padding only; conv1 has padding=" + o.padding().str());
-  }
+  explicit_padding_only(conv1, "conv1");
   const StepThrough st = cnn::conv2d_steps(x.reshape({28, 28}), kernel, o.stride(), o.padding().size,
                                       o.dilation(), conv1.bias() ? std::optional<float>(conv1.bias()->value[c]) : std::nullopt);
   const int64_t H_out = st.output.size(0), W_out = st.output.size(1);
@@ -173,6 +190,52 @@ json ExplorerApi::inside_step(const json& request) const {
   return {{"channel", c}, {"row", r}, {"col", col}, {"value", s.value},
           {"expression", s.expression}, {"taps", taps},
           {"bias", conv1.bias() ? conv1.bias()->value[c] : 0.0f}};
+}
+
+json ExplorerApi::inside_step2(const json& request) const {
+  const std::lock_guard<std::mutex> lock(model_mutex_);
+  TutorialCNN& m = tutorial(model_);
+  const Tensor x = input28(request);
+  NoGradGuard no_grad;
+  m.eval();
+  auto& conv2 = dynamic_cast<Conv2d&>((*m.conv2)[0]);
+  auto& pool2 = dynamic_cast<MaxPool2d&>((*m.conv2)[2]);
+  explicit_padding_only(conv2, "conv2");
+  const Tensor pooled1 = m.conv1->forward(x);            // (1, 16, 14, 14): conv2's input
+  const Tensor pre = drop_batch(conv2.forward(pooled1));  // (32, 12, 12), before ReLU
+  const Tensor in = drop_batch(pooled1);
+  const Tensor& w = conv2.weight().value;                 // (32, 16, 3, 3)
+  const int64_t c = index_field(request, "channel", w.size(0));
+  // The pooling window over the ReLU'd map, as the pooling layer sees it.
+  const Tensor relu_map = relu_forward(plane(pre, c));
+  const StepThrough pooled = cnn::maxpool2d_steps(relu_map, pool2.geometry());
+  const int64_t row = index_field(request, "row", pooled.output.size(0));
+  const int64_t col = index_field(request, "col", pooled.output.size(1));
+  const Step& ps = pooled.steps[static_cast<std::size_t>(row * pooled.output.size(1) + col)];
+  const StepTap& win = ps.taps[static_cast<std::size_t>(ps.winner)];
+  // The winner: one step-through per input map (its 3x3 window times the filter's slice).
+  const int64_t C_in = w.size(1), K_h = w.size(2), K_w = w.size(3), W_pre = pre.size(2);
+  const auto& o = conv2.options();
+  json channels = json::array();
+  const float bias = conv2.bias() ? conv2.bias()->value[c] : 0.0f;
+  double sum = bias;
+  for (int64_t ic = 0; ic < C_in; ++ic) {
+    Tensor kernel({K_h, K_w});
+    std::copy(w.data() + (c * C_in + ic) * K_h * K_w, w.data() + (c * C_in + ic + 1) * K_h * K_w, kernel.data());
+    const StepThrough st = cnn::conv2d_steps(plane(in, ic), kernel, o.stride(), o.padding().size, o.dilation());
+    const Step& s = st.steps[static_cast<std::size_t>(win.row * st.output.size(1) + win.col)];
+    sum += s.value;
+    channels.push_back({{"channel", ic}, {"expression", s.expression}, {"value", s.value}});
+  }
+  json pool_taps = json::array();
+  for (const StepTap& t : ps.taps) {
+    pool_taps.push_back({{"row", t.row}, {"col", t.col}, {"input", t.input}, {"padded", t.padded}});
+  }
+  return {{"channel", c}, {"row", row}, {"col", col},
+          {"pool", {{"expression", ps.expression}, {"value", ps.value}, {"taps", pool_taps}, {"winner", ps.winner}}},
+          {"winner", {{"row", win.row}, {"col", win.col}}},
+          {"pre_activation", pre[(c * pre.size(1) + win.row) * W_pre + win.col]},
+          {"bias", bias}, {"channels", channels}, {"sum", sum}};
 }
 
 json ExplorerApi::test_image(const json& request) const {

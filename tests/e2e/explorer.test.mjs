@@ -172,6 +172,24 @@ test("a clicked feature-map pixel equals its step-through", async () => {
   await page.locator("#inside").screenshot({ path: path.join(artifacts, "inside.png") });
 });
 
+test("a clicked pooled conv2 pixel is taken apart into its window and 16 convolutions", async () => {
+  await page.waitForFunction(() => document.getElementById("inside").dataset.state === "ready");
+  for (const [channel, row, col] of [[0, 3, 3], [17, 1, 5], [31, 6, 0]]) {
+    await page.evaluate(() => { delete document.getElementById("inside-step2").dataset.value; });
+    const map = page.locator(`#inside-pool2 canvas[data-channel="${channel}"]`);
+    await map.click({ position: { x: col * 8 + 3, y: row * 8 + 3 } });
+    await page.waitForFunction(() => document.getElementById("inside-step2").dataset.value !== undefined);
+    const { value, pixel, sum, pre } = await page.$eval("#inside-step2", (el) => ({ ...el.dataset }));
+    const where = `map ${channel} at (${row}, ${col})`;
+    assert.equal(Number(value), Number(pixel), where);
+    assert.equal(Math.max(0, Number(pre)), Number(value), where);
+    assert.ok(Math.abs(Number(sum) - Number(pre)) <= 1e-4 * (1 + Math.abs(Number(pre))), `${where}: ${sum} vs ${pre}`);
+    assert.equal((await page.$$("#inside-step2 .inside-step2-channel")).length, 16, where);
+    assert.match(await text("#inside-step2-pool"), /max\(.*\) = /);
+  }
+  await page.locator("#inside-step2").screenshot({ path: path.join(artifacts, "inside-conv2-step.png") });
+});
+
 test("a test image inside the model, and the training curves", async () => {
   await page.fill("#test-index", "0");
   await page.click("#test-show");

@@ -363,6 +363,18 @@ document.getElementById("test-show").addEventListener("click", async () => {
   }
 });
 
+// Empties a step panel and returns line(text, id, className), which appends one line to it.
+function panelWriter(panel) {
+  panel.innerHTML = "";
+  return (text, id, cls) => {
+    const p = document.createElement("div");
+    p.textContent = text;
+    if (id) p.id = id;
+    if (cls) p.className = cls;
+    panel.appendChild(p);
+  };
+}
+
 async function showInside() {
   // The maps and their clicks belong to this input, even if a newer drawing replaces it meanwhile.
   const input = insideInput;
@@ -386,13 +398,7 @@ async function showInside() {
     const row = Math.floor(e.offsetY / scale), col = Math.floor(e.offsetX / scale);
     const step = await api("/api/inside/step", { pixels: input, channel: c, row, col });
     const panel = document.getElementById("inside-step");
-    panel.innerHTML = "";
-    const line = (text, id) => {
-      const p = document.createElement("div");
-      p.textContent = text;
-      if (id) p.id = id;
-      panel.appendChild(p);
-    };
+    const line = panelWriter(panel);
     line(`conv1 map ${c}, output (${row}, ${col}): window rows ${step.taps[0].row}..${step.taps.at(-1).row}, ` +
          `cols ${step.taps[0].col}..${step.taps.at(-1).col}`);
     line(step.expression, "inside-step-expression");
@@ -401,7 +407,26 @@ async function showInside() {
     panel.dataset.pixel = grid[row][col];
   });
   maps("inside-pool1", inside.conv1_pooled, 4);
-  maps("inside-pool2", inside.conv2_pooled, 8);
+  maps("inside-pool2", inside.conv2_pooled, 8, async (c, e, scale, grid) => {
+    const row = Math.floor(e.offsetY / scale), col = Math.floor(e.offsetX / scale);
+    const d = await api("/api/inside/conv2-step", { pixels: input, channel: c, row, col });
+    const panel = document.getElementById("inside-step2");
+    const line = panelWriter(panel);
+    const relu = Math.max(0, d.pre_activation);
+    line(`conv2 map ${c}, pooled output (${row}, ${col}): the largest ReLU'd conv2 output in its window, ` +
+         d.pool.expression, "inside-step2-pool");
+    line(`the winner, conv2's output (${d.winner.row}, ${d.winner.col}), is the sum over the 16 pooled ` +
+         `conv1 maps of their 3 x 3 window times filter ${c}'s slice for that map, plus the bias:`);
+    for (const ch of d.channels) line(`map ${ch.channel}: ${ch.expression}`, null, "inside-step2-channel");
+    const partials = d.channels.map((ch) => show(ch.value)).join(" + ");
+    line(`${partials} + ${show(d.bias)} = ${show(d.sum)}`, "inside-step2-sum");
+    line(`conv2 computed ${show(d.pre_activation)} (the 16 sums added in another order); after ReLU ` +
+         `${show(relu)}; pooled ${show(d.pool.value)}; the map's pixel ${show(grid[row][col])}`, "inside-step2-values");
+    panel.dataset.value = d.pool.value;
+    panel.dataset.pixel = grid[row][col];
+    panel.dataset.sum = d.sum;
+    panel.dataset.pre = d.pre_activation;
+  });
   maps("inside-filters1", inside.conv1_filters, 12);
   maps("inside-filters2", inside.conv2_filters, 12);
   section.dataset.state = "ready";

@@ -51,8 +51,12 @@ class ExplorerApi {
   // pooled maps, conv1's filters and biases, conv2's filters of input channel 0.
   // POST /api/inside/step {"pixels", "channel", "row", "col"}: the step-through of conv1's output
   // at that position with the model's weights.
+  // POST /api/inside/conv2-step {"pixels", "channel", "row", "col"}: a pixel of conv2's pooled
+  // maps taken apart: its pooling window over the ReLU'd conv2 output, and the window's winner
+  // as the sum over the 16 pooled conv1 maps of each one's step-through, plus the bias.
   nlohmann::json inside(const nlohmann::json& request) const;
   nlohmann::json inside_step(const nlohmann::json& request) const;
+  nlohmann::json inside_step2(const nlohmann::json& request) const;
   // POST /api/test-image {"index": N}: a test image as 28x28 values in [0, 1], its label and
   // the model's prediction.
   nlohmann::json test_image(const nlohmann::json& request) const;
