@@ -1,6 +1,7 @@
-// conv2d, fast CPU kernels: im2col + SGEMM per image, the batch split across threads, thread-
-// local buffers reused from step to step. groups == 1 only (the dispatcher in src/ops/conv2d.cpp
-// sends grouped convolutions to the reference kernel).
+// conv2d, fast CPU kernels: im2col + SGEMM per image (Winograd F(2x2, 3x3) for the forward pass
+// of batches where it applies, winograd.h), the batch split across threads, thread-local buffers
+// reused from step to step. groups == 1 only (the dispatcher in src/ops/conv2d.cpp sends grouped
+// convolutions to the reference kernel). docs/KERNELS.md explains each choice and its measurement.
 #include "conv2d.h"
 
 #include <algorithm>
