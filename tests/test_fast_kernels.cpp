@@ -18,13 +18,6 @@ auto with_kernels(KernelSet set, F&& f) {
   return f();
 }
 
-// Fast kernels sum in another order than the reference loops.
-constexpr Tol kFastVsReference{1e-4, 1e-5};
-
-// Threads sharing one image: the SGEMM on a share of the rows may sum in another order than on
-// the whole product.
-constexpr Tol kSharedImage{1e-5, 1e-6};
-
 // Exactly equal, NaN equal to NaN.
 bool same(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape()) return false;

@@ -25,6 +25,11 @@ inline constexpr Tol kGolden{1e-4, 1e-5};
 inline constexpr Tol kModel{1e-4, 2e-5};
 // Finite differences in float32: rounding in the perturbed outputs bounds their accuracy.
 inline constexpr Tol kGradCheck{1e-2, 2e-3};
+// Fast kernels against the reference loops: the same float32 sums in another order.
+inline constexpr Tol kFastVsReference{1e-4, 1e-5};
+// One image shared by the threads (a fused block's output channels split between them): the
+// SGEMM on a share of the rows may sum in another order than on the whole product.
+inline constexpr Tol kSharedImage{1e-5, 1e-6};
 
 inline std::string fixture(const std::string& name) {
   return std::string(CNN_FIXTURE_DIR) + "/" + name + ".cnnt";
