@@ -9,10 +9,10 @@
 // The measurement behind docs/KERNELS.md's choices. Each variant is checked
 // against the library's result before timing. Run: build/cnn_conv_algorithms (1 thread).
 #include <benchmark/benchmark.h>
+#include <immintrin.h>
 
 #include <cmath>
 #include <cstdio>
-#include <immintrin.h>
 #include <vector>
 
 #include "../src/ops/fast/winograd.h"
@@ -46,9 +46,11 @@ cnn::Tensor library_conv(const Problem& p) {
 // ---- direct, register-blocked ----
 
 struct Direct {
-  std::vector<float> wt = std::vector<float>(kCin * 9 * kCout), out = std::vector<float>(kP * kCout);
+  std::vector<float> wt = std::vector<float>(kCin * 9 * kCout),
+                     out = std::vector<float>(kP * kCout);
 
-  __attribute__((target("avx512f"))) void run(const float* x, const float* w, const float* b, float* y) {
+  __attribute__((target("avx512f"))) void run(const float* x, const float* w, const float* b,
+                                              float* y) {
     for (int oc = 0; oc < kCout; ++oc) {  // w (oc, ic, kh, kw) -> wt (ic, kh, kw, oc)
       for (int k = 0; k < kCin * 9; ++k) wt[k * kCout + oc] = w[oc * kCin * 9 + k];
     }
@@ -134,7 +136,8 @@ void BM_Conv2_Im2colSgemm(benchmark::State& state) {
 BENCHMARK(BM_Conv2_Im2colSgemm);
 BENCHMARK_TEMPLATE(BM_Conv2, Direct)->Name("BM_Conv2_DirectRegisterBlocked");
 BENCHMARK_TEMPLATE(BM_Conv2, Winograd)->Name("BM_Conv2_WinogradF2x3");
-BENCHMARK_TEMPLATE(BM_Conv2, WinogradImageOnly)->Name("BM_Conv2_WinogradF2x3_WeightsTransformedBefore");
+BENCHMARK_TEMPLATE(BM_Conv2, WinogradImageOnly)
+    ->Name("BM_Conv2_WinogradF2x3_WeightsTransformedBefore");
 
 // Each variant must give the library's numbers (to float rounding) before it is timed.
 template <class Variant>
@@ -145,7 +148,8 @@ bool agrees(const char* name) {
   Variant v;
   v.run(p.x.data(), p.w.data(), p.b.data(), got.data());
   double worst = 0;
-  for (int64_t i = 0; i < want.numel(); ++i) worst = std::max(worst, double(std::fabs(got[i] - want[i])));
+  for (int64_t i = 0; i < want.numel(); ++i)
+    worst = std::max(worst, double(std::fabs(got[i] - want[i])));
   std::printf("%s: largest difference from cnn::conv2d_forward %.2g\n", name, worst);
   return worst < 1e-4;
 }

@@ -34,13 +34,16 @@ TEST(FastKernels, Conv2dMatchesReferenceOnRandomConfigurations) {
     const Size2 stride(1 + gen.below(3), 1 + gen.below(3));
     const Size2 dilation(1 + gen.below(3), 1 + gen.below(2));
     const bool same = stride.all(1) && gen.below(3) == 0;
-    const Conv2dPadding padding = same ? Conv2dPadding("same") : Conv2dPadding(Size2(gen.below(3), gen.below(3)));
+    const Conv2dPadding padding =
+        same ? Conv2dPadding("same") : Conv2dPadding(Size2(gen.below(3), gen.below(3)));
     const Conv2dGeometry g = conv2d_geometry(Size2(k_h, k_w), stride, padding, dilation, 1);
     const int64_t n = 1 + gen.below(5), c_in = 1 + gen.below(5), c_out = 1 + gen.below(6);
-    const int64_t h = dilation.h * (k_h - 1) + 1 + gen.below(9), w = dilation.w * (k_w - 1) + 1 + gen.below(9);
-    SCOPED_TRACE("trial " + std::to_string(trial) + ": x (" + std::to_string(n) + ", " + std::to_string(c_in) +
-                 ", " + std::to_string(h) + ", " + std::to_string(w) + "), kernel " + Size2(k_h, k_w).pair_str() +
-                 ", stride " + stride.pair_str() + ", dilation " + dilation.pair_str() + ", padding " + padding.str());
+    const int64_t h = dilation.h * (k_h - 1) + 1 + gen.below(9),
+                  w = dilation.w * (k_w - 1) + 1 + gen.below(9);
+    SCOPED_TRACE("trial " + std::to_string(trial) + ": x (" + std::to_string(n) + ", " +
+                 std::to_string(c_in) + ", " + std::to_string(h) + ", " + std::to_string(w) +
+                 "), kernel " + Size2(k_h, k_w).pair_str() + ", stride " + stride.pair_str() +
+                 ", dilation " + dilation.pair_str() + ", padding " + padding.str());
     const Tensor x = randn({n, c_in, h, w}, gen), wt = randn({c_out, c_in, k_h, k_w}, gen);
     const Tensor b = gen.below(2) ? randn({c_out}, gen) : Tensor();
     auto run = [&] {
@@ -76,7 +79,8 @@ TEST(FastKernels, Conv2dMatchesReferenceOnRandomConfigurations) {
     }
     for (int i = 0; i < 4; ++i) {
       if (ref[i].defined()) {
-        EXPECT_TRUE(all_close(cached[i], ref[i], kFastVsReference)) << names[i] << " with the workspace";
+        EXPECT_TRUE(all_close(cached[i], ref[i], kFastVsReference))
+            << names[i] << " with the workspace";
       }
     }
     for (int i = 0; i < 4; ++i) {
@@ -95,24 +99,27 @@ TEST(FastKernels, Conv2dWinogradShapesMatchReference) {
   // than images (they share each image by sixteens of output channels).
   Generator gen(19);
   for (int trial = 0; trial < 24; ++trial) {
-    const int64_t c_in = 1 + gen.below(20), c_out = 16 * (1 + gen.below(3)), n = trial % 3 == 0 ? 1 : 1 + gen.below(3);
+    const int64_t c_in = 1 + gen.below(20), c_out = 16 * (1 + gen.below(3)),
+                  n = trial % 3 == 0 ? 1 : 1 + gen.below(3);
     const int64_t pad = trial % 4 == 3 ? 1 : gen.below(2);
     const Conv2dPadding padding = trial % 4 == 3 ? Conv2dPadding("same") : Conv2dPadding(pad);
     const int64_t h = 3 + gen.below(16), w = 3 + gen.below(14 - 2 * pad);
     const Conv2dGeometry g = conv2d_geometry(3, 1, padding, 1, 1);
-    SCOPED_TRACE("trial " + std::to_string(trial) + ": x (" + std::to_string(n) + ", " + std::to_string(c_in) + ", " +
-                 std::to_string(h) + ", " + std::to_string(w) + "), " + std::to_string(c_out) + " outputs, padding " +
-                 padding.str());
+    SCOPED_TRACE("trial " + std::to_string(trial) + ": x (" + std::to_string(n) + ", " +
+                 std::to_string(c_in) + ", " + std::to_string(h) + ", " + std::to_string(w) +
+                 "), " + std::to_string(c_out) + " outputs, padding " + padding.str());
     const Tensor x = randn({n, c_in, h, w}, gen), wt = randn({c_out, c_in, 3, 3}, gen);
     const Tensor b = trial % 2 ? randn({c_out}, gen) : Tensor();
-    const Tensor ref = with_kernels(KernelSet::Reference, [&] { return conv2d_forward(x, wt, b, g); });
+    const Tensor ref =
+        with_kernels(KernelSet::Reference, [&] { return conv2d_forward(x, wt, b, g); });
     const Tensor fast = with_kernels(KernelSet::Fast, [&] { return conv2d_forward(x, wt, b, g); });
     EXPECT_TRUE(all_close(fast, ref, kFastVsReference));
     const Pool2dGeometry pool{2, 2, 0, 1, true};
     with_kernels(KernelSet::Fast, [&] {
       const Tensor layered = maxpool2d_forward(relu_forward(fast), pool, nullptr);
       EXPECT_TRUE(same(conv2d_relu_pool_forward(x, wt, b, g, &pool), layered)) << "fused block";
-      EXPECT_TRUE(same(conv2d_relu_pool_forward(x, wt, b, g, nullptr), relu_forward(fast))) << "fused, no pool";
+      EXPECT_TRUE(same(conv2d_relu_pool_forward(x, wt, b, g, nullptr), relu_forward(fast)))
+          << "fused, no pool";
       const int threads = num_threads();
       set_num_threads(4);
       EXPECT_TRUE(all_close(conv2d_relu_pool_forward(x, wt, b, g, &pool), layered, kSharedImage))
@@ -134,22 +141,29 @@ TEST(FastKernels, MaxPool2dMatchesReferenceOnRandomConfigurations) {
     g.padding = Size2(gen.below(g.kernel.h / 2 + 1), gen.below(g.kernel.w / 2 + 1));
     g.ceil_mode = gen.below(2) == 1;
     const int64_t h = g.kernel.h + gen.below(12), w = g.kernel.w + gen.below(12);
-    Tensor x = randn({1 + static_cast<int64_t>(gen.below(3)), 1 + static_cast<int64_t>(gen.below(4)), h, w}, gen);
-    if (trial % 5 == 0) x[gen.below(static_cast<uint64_t>(x.numel()))] = std::numeric_limits<float>::quiet_NaN();
+    Tensor x = randn(
+        {1 + static_cast<int64_t>(gen.below(3)), 1 + static_cast<int64_t>(gen.below(4)), h, w},
+        gen);
+    if (trial % 5 == 0)
+      x[gen.below(static_cast<uint64_t>(x.numel()))] = std::numeric_limits<float>::quiet_NaN();
     if (trial % 7 == 0) x.fill(-1.0f);  // ties everywhere: the first maximum must win
     if (trial % 9 == 0) x.fill(-std::numeric_limits<float>::infinity());  // ties with padding
     if (trial % 6 == 0) {  // several NaN: the last one in the window's scan wins
-      for (int k = 0; k < 6; ++k) x[gen.below(static_cast<uint64_t>(x.numel()))] = std::numeric_limits<float>::quiet_NaN();
+      for (int k = 0; k < 6; ++k)
+        x[gen.below(static_cast<uint64_t>(x.numel()))] = std::numeric_limits<float>::quiet_NaN();
     }
     SCOPED_TRACE("trial " + std::to_string(trial) + ": x " + shape_str(x.shape()) + ", kernel " +
-                 g.kernel.pair_str() + ", stride " + g.stride.pair_str() + ", padding " + g.padding.pair_str() +
-                 (g.ceil_mode ? ", ceil_mode" : ""));
+                 g.kernel.pair_str() + ", stride " + g.stride.pair_str() + ", padding " +
+                 g.padding.pair_str() + (g.ceil_mode ? ", ceil_mode" : ""));
     std::vector<int32_t> idx_ref, idx_fast;
-    const Tensor ref = with_kernels(KernelSet::Reference, [&] { return maxpool2d_forward(x, g, &idx_ref); });
-    const Tensor fast = with_kernels(KernelSet::Fast, [&] { return maxpool2d_forward(x, g, &idx_fast); });
+    const Tensor ref =
+        with_kernels(KernelSet::Reference, [&] { return maxpool2d_forward(x, g, &idx_ref); });
+    const Tensor fast =
+        with_kernels(KernelSet::Fast, [&] { return maxpool2d_forward(x, g, &idx_fast); });
     EXPECT_TRUE(same(fast, ref));
     EXPECT_EQ(idx_fast, idx_ref);
-    const Tensor y_no_idx = with_kernels(KernelSet::Fast, [&] { return maxpool2d_forward(x, g, nullptr); });
+    const Tensor y_no_idx =
+        with_kernels(KernelSet::Fast, [&] { return maxpool2d_forward(x, g, nullptr); });
     EXPECT_TRUE(same(y_no_idx, fast)) << "without indices";
   }
 }
@@ -166,7 +180,8 @@ TEST(FastKernels, MaxPool2dPaddingNeverWinsAgainstMinusInfinity) {
           std::vector<int32_t> idx_ref, idx_fast;
           with_kernels(KernelSet::Reference, [&] { return maxpool2d_forward(x, g, &idx_ref); });
           with_kernels(KernelSet::Fast, [&] { return maxpool2d_forward(x, g, &idx_fast); });
-          EXPECT_EQ(idx_fast, idx_ref) << h << "x" << w << ", padding " << pad << (ceil ? ", ceil_mode" : "");
+          EXPECT_EQ(idx_fast, idx_ref)
+              << h << "x" << w << ", padding " << pad << (ceil ? ", ceil_mode" : "");
         }
       }
     }
@@ -177,7 +192,8 @@ TEST(FastKernels, LinearMatchesReference) {
   Generator gen(5);
   for (int trial = 0; trial < 20; ++trial) {
     // A quarter of the trials are one row (a single image: its own path).
-    const int64_t rows = trial % 4 == 0 ? 1 : 1 + gen.below(70), in = 1 + gen.below(200), out = 1 + gen.below(40);
+    const int64_t rows = trial % 4 == 0 ? 1 : 1 + gen.below(70), in = 1 + gen.below(200),
+                  out = 1 + gen.below(40);
     const Tensor x = randn({rows, in}, gen), w = randn({out, in}, gen), b = randn({out}, gen);
     const Tensor dy = randn({rows, out}, gen);
     auto run = [&] {
@@ -187,7 +203,8 @@ TEST(FastKernels, LinearMatchesReference) {
     };
     const auto ref = with_kernels(KernelSet::Reference, run);
     const auto fast = with_kernels(KernelSet::Fast, run);
-    for (int i = 0; i < 4; ++i) EXPECT_TRUE(all_close(fast[i], ref[i], kFastVsReference)) << trial << " " << i;
+    for (int i = 0; i < 4; ++i)
+      EXPECT_TRUE(all_close(fast[i], ref[i], kFastVsReference)) << trial << " " << i;
   }
 }
 
@@ -222,7 +239,8 @@ TEST(FastKernels, TutorialModelTrainsIdenticallyEnough) {
   };
   const auto sgd_ref = train(KernelSet::Reference, false), sgd_fast = train(KernelSet::Fast, false);
   for (std::size_t i = 0; i < sgd_ref.size(); ++i) {
-    EXPECT_TRUE(all_close(sgd_fast[i], sgd_ref[i], Tol{1e-4, 1e-6})) << "SGD, " << (i == 0 ? "losses" : "weights " + std::to_string(i - 1));
+    EXPECT_TRUE(all_close(sgd_fast[i], sgd_ref[i], Tol{1e-4, 1e-6}))
+        << "SGD, " << (i == 0 ? "losses" : "weights " + std::to_string(i - 1));
   }
   const auto adam_ref = train(KernelSet::Reference, true), adam_fast = train(KernelSet::Fast, true);
   EXPECT_TRUE(all_close(adam_fast[0], adam_ref[0], Tol{1e-4, 1e-6})) << "Adam, losses";
@@ -251,9 +269,10 @@ TEST(FusedBlocks, InferenceMatchesLayerByLayer) {
         EXPECT_TRUE(all_close(model.forward(x), layered, n == 1 ? kSharedImage : Tol{0, 0})) << n;
       }
       // Conv2d -> ReLU without a pool, and a grouped convolution (the reference fallback).
-      auto block = sequential(std::make_shared<Conv2d>(Conv2dOptions(4, 6, 3).padding(1).groups(2), init),
-                              std::make_shared<ReLU>(), std::make_shared<Conv2d>(Conv2dOptions(6, 5, 2), init),
-                              std::make_shared<ReLU>());
+      auto block = sequential(
+          std::make_shared<Conv2d>(Conv2dOptions(4, 6, 3).padding(1).groups(2), init),
+          std::make_shared<ReLU>(), std::make_shared<Conv2d>(Conv2dOptions(6, 5, 2), init),
+          std::make_shared<ReLU>());
       const Tensor x = randn({2, 4, 9, 8}, data);
       const Tensor layered = block->forward(x);
       {
@@ -265,9 +284,10 @@ TEST(FusedBlocks, InferenceMatchesLayerByLayer) {
       for (int trial = 0; trial < 24; ++trial) {
         const int64_t pad = trial % 2, h = 3 + data.below(9), w = 3 + data.below(9);
         const bool ceil = (trial / 2) % 2 == 1;
-        auto pooled = sequential(std::make_shared<Conv2d>(Conv2dOptions(2, 3, 2).padding(pad), init),
-                                 std::make_shared<ReLU>(),
-                                 std::make_shared<MaxPool2d>(MaxPool2dOptions(2).padding(pad).ceil_mode(ceil)));
+        auto pooled = sequential(
+            std::make_shared<Conv2d>(Conv2dOptions(2, 3, 2).padding(pad), init),
+            std::make_shared<ReLU>(),
+            std::make_shared<MaxPool2d>(MaxPool2dOptions(2).padding(pad).ceil_mode(ceil)));
         const Tensor xp = randn({2, 2, h, w}, data);
         const Tensor want = pooled->forward(xp);
         NoGradGuard no_grad;
@@ -293,11 +313,15 @@ TEST(FusedBlocks, TrainingReluPoolMatchesLayerByLayer) {
     g.padding = two ? Size2(pad) : Size2(pad, gen.below(g.kernel.w / 2 + 1));
     g.ceil_mode = gen.below(2) == 1;
     const int64_t h = g.kernel.h + gen.below(10), w = g.kernel.w + gen.below(10);
-    Tensor x = randn({1 + static_cast<int64_t>(gen.below(3)), 1 + static_cast<int64_t>(gen.below(3)), h, w}, gen);
-    if (trial % 5 == 0) x[gen.below(static_cast<uint64_t>(x.numel()))] = std::numeric_limits<float>::quiet_NaN();
+    Tensor x = randn(
+        {1 + static_cast<int64_t>(gen.below(3)), 1 + static_cast<int64_t>(gen.below(3)), h, w},
+        gen);
+    if (trial % 5 == 0)
+      x[gen.below(static_cast<uint64_t>(x.numel()))] = std::numeric_limits<float>::quiet_NaN();
     if (trial % 7 == 0) x.fill(-1.0f);
-    SCOPED_TRACE("trial " + std::to_string(trial) + ": x " + shape_str(x.shape()) + ", kernel " + g.kernel.pair_str() +
-                 ", stride " + g.stride.pair_str() + ", padding " + g.padding.pair_str() + (g.ceil_mode ? ", ceil_mode" : ""));
+    SCOPED_TRACE("trial " + std::to_string(trial) + ": x " + shape_str(x.shape()) + ", kernel " +
+                 g.kernel.pair_str() + ", stride " + g.stride.pair_str() + ", padding " +
+                 g.padding.pair_str() + (g.ceil_mode ? ", ceil_mode" : ""));
     for (KernelSet set : {KernelSet::Fast, KernelSet::Reference}) {
       with_kernels(set, [&] {
         std::vector<int32_t> idx_layers, idx_fused;
@@ -322,8 +346,9 @@ TEST(FusedBlocks, SequentialRunsReluPoolFusedInTraining) {
   // the parameters' gradients equal those of the layers run one by one (a forward hook turns
   // the fusion off, so that the hook sees every layer).
   Generator init(3), data(4);
-  auto net = sequential(std::make_shared<ReLU>(), std::make_shared<MaxPool2d>(MaxPool2dOptions(2).padding(1)),
-                        std::make_shared<Flatten>(), std::make_shared<Linear>(LinearOptions(2 * 4 * 4, 3), init));
+  auto net = sequential(
+      std::make_shared<ReLU>(), std::make_shared<MaxPool2d>(MaxPool2dOptions(2).padding(1)),
+      std::make_shared<Flatten>(), std::make_shared<Linear>(LinearOptions(2 * 4 * 4, 3), init));
   net->train();
   const Tensor x = randn({5, 2, 7, 6}, data), dy = randn({5, 3}, data);
   auto run = [&] {

@@ -35,7 +35,8 @@ std::vector<std::vector<float>> pixels(const json& request, int64_t max_side, fl
     for (const json& v : row) {
       if (!v.is_number()) bad("'pixels' holds a non-number: " + v.dump());
       const float f = v.get<float>();
-      if (!(f >= 0.0f && f <= hi)) bad("'pixels' values must be between 0 and " + format_number(hi));
+      if (!(f >= 0.0f && f <= hi))
+        bad("'pixels' values must be between 0 and " + format_number(hi));
       r.push_back(f);
     }
     out.push_back(std::move(r));
@@ -69,7 +70,9 @@ json maps_json(const Tensor& t) {
   return maps;
 }
 
-Tensor drop_batch(const Tensor& t) { return t.reshape(Shape(t.shape().begin() + 1, t.shape().end())); }
+Tensor drop_batch(const Tensor& t) {
+  return t.reshape(Shape(t.shape().begin() + 1, t.shape().end()));
+}
 
 TutorialCNN& tutorial(const std::shared_ptr<Module>& m) {
   auto* t = dynamic_cast<TutorialCNN*>(m.get());
@@ -89,9 +92,11 @@ Tensor input28(const json& request) {
 
 // request[name]: an integer in [0, hi).
 int64_t index_field(const json& request, const char* name, int64_t hi) {
-  if (!request.contains(name) || !request[name].is_number_integer()) bad(std::string("'") + name + "' must be an integer");
+  if (!request.contains(name) || !request[name].is_number_integer())
+    bad(std::string("'") + name + "' must be an integer");
   const auto v = request[name].get<int64_t>();
-  if (v < 0 || v >= hi) bad(std::string("'") + name + "' must be in [0, " + std::to_string(hi) + ")");
+  if (v < 0 || v >= hi)
+    bad(std::string("'") + name + "' must be in [0, " + std::to_string(hi) + ")");
   return v;
 }
 
@@ -105,8 +110,8 @@ Tensor plane(const Tensor& t, int64_t c) {
 
 void explicit_padding_only(const Conv2d& conv, const char* name) {
   if (conv.options().padding().mode != Conv2dPadding::Mode::Explicit) {
-    throw ApiError(422, std::string("the step-through shows explicit padding only; ") + name + " has padding=" +
-                            conv.options().padding().str());
+    throw ApiError(422, std::string("the step-through shows explicit padding only; ") + name +
+                            " has padding=" + conv.options().padding().str());
   }
 }
 
@@ -131,12 +136,9 @@ json ExplorerApi::predict(const json& request) const {
   model_->eval();
   const Tensor logits = model_->forward(digit_tensor(steps.centered));
   const Tensor probs = softmax_forward(logits, 1);
-  return {{"inverted", steps.inverted},
-          {"cropped", image_json(steps.cropped)},
-          {"scaled", image_json(steps.scaled)},
-          {"centered", image_json(steps.centered)},
-          {"logits", logits.to_vector()},
-          {"probs", probs.to_vector()},
+  return {{"inverted", steps.inverted},         {"cropped", image_json(steps.cropped)},
+          {"scaled", image_json(steps.scaled)}, {"centered", image_json(steps.centered)},
+          {"logits", logits.to_vector()},       {"probs", probs.to_vector()},
           {"pred", argmax(logits, 1)[0]}};
 }
 
@@ -148,21 +150,22 @@ json ExplorerApi::inside(const json& request) const {
   m.eval();
   auto& conv1 = dynamic_cast<Conv2d&>((*m.conv1)[0]);
   auto& conv2 = dynamic_cast<Conv2d&>((*m.conv2)[0]);
-  const Tensor pre = conv1.forward(x);                 // (1, 16, 26, 26): what a click steps through
-  const Tensor pooled1 = m.conv1->forward(x);           // (1, 16, 14, 14): the notebook's maps
-  const Tensor pooled2 = m.conv2->forward(pooled1);     // (1, 32, 7, 7)
-  const Tensor& w1 = conv1.weight().value;             // (16, 1, 3, 3)
-  const Tensor& w2 = conv2.weight().value;             // (32, 16, 3, 3)
+  const Tensor pre = conv1.forward(x);               // (1, 16, 26, 26): what a click steps through
+  const Tensor pooled1 = m.conv1->forward(x);        // (1, 16, 14, 14): the notebook's maps
+  const Tensor pooled2 = m.conv2->forward(pooled1);  // (1, 32, 7, 7)
+  const Tensor& w1 = conv1.weight().value;           // (16, 1, 3, 3)
+  const Tensor& w2 = conv2.weight().value;           // (32, 16, 3, 3)
   Tensor f2({32, 3, 3});
   for (int64_t o = 0; o < 32; ++o) {
     for (int64_t k = 0; k < 9; ++k) f2[o * 9 + k] = w2[(o * 16) * 9 + k];
   }
-  return {{"conv1", maps_json(drop_batch(pre))},
-          {"conv1_pooled", maps_json(drop_batch(pooled1))},
-          {"conv2_pooled", maps_json(drop_batch(pooled2))},
-          {"conv1_filters", maps_json(w1.reshape({16, 3, 3}))},
-          {"conv1_bias", conv1.bias() ? conv1.bias()->value.to_vector() : std::vector<float>(16, 0.0f)},
-          {"conv2_filters", maps_json(f2)}};
+  return {
+      {"conv1", maps_json(drop_batch(pre))},
+      {"conv1_pooled", maps_json(drop_batch(pooled1))},
+      {"conv2_pooled", maps_json(drop_batch(pooled2))},
+      {"conv1_filters", maps_json(w1.reshape({16, 3, 3}))},
+      {"conv1_bias", conv1.bias() ? conv1.bias()->value.to_vector() : std::vector<float>(16, 0.0f)},
+      {"conv2_filters", maps_json(f2)}};
 }
 
 json ExplorerApi::inside_step(const json& request) const {
@@ -178,17 +181,26 @@ json ExplorerApi::inside_step(const json& request) const {
   std::copy(w.data() + c * K_h * K_w, w.data() + (c + 1) * K_h * K_w, kernel.data());
   const auto& o = conv1.options();
   explicit_padding_only(conv1, "conv1");
-  const StepThrough st = cnn::conv2d_steps(x.reshape({28, 28}), kernel, o.stride(), o.padding().size,
-                                      o.dilation(), conv1.bias() ? std::optional<float>(conv1.bias()->value[c]) : std::nullopt);
+  const StepThrough st =
+      cnn::conv2d_steps(x.reshape({28, 28}), kernel, o.stride(), o.padding().size, o.dilation(),
+                        conv1.bias() ? std::optional<float>(conv1.bias()->value[c]) : std::nullopt);
   const int64_t H_out = st.output.size(0), W_out = st.output.size(1);
   const int64_t r = get("row", H_out), col = get("col", W_out);
   const Step& s = st.steps[static_cast<std::size_t>(r * W_out + col)];
   json taps = json::array();
   for (const StepTap& t : s.taps) {
-    taps.push_back({{"row", t.row}, {"col", t.col}, {"input", t.input}, {"weight", t.weight}, {"padded", t.padded}});
+    taps.push_back({{"row", t.row},
+                    {"col", t.col},
+                    {"input", t.input},
+                    {"weight", t.weight},
+                    {"padded", t.padded}});
   }
-  return {{"channel", c}, {"row", r}, {"col", col}, {"value", s.value},
-          {"expression", s.expression}, {"taps", taps},
+  return {{"channel", c},
+          {"row", r},
+          {"col", col},
+          {"value", s.value},
+          {"expression", s.expression},
+          {"taps", taps},
           {"bias", conv1.bias() ? conv1.bias()->value[c] : 0.0f}};
 }
 
@@ -201,10 +213,10 @@ json ExplorerApi::inside_step2(const json& request) const {
   auto& conv2 = dynamic_cast<Conv2d&>((*m.conv2)[0]);
   auto& pool2 = dynamic_cast<MaxPool2d&>((*m.conv2)[2]);
   explicit_padding_only(conv2, "conv2");
-  const Tensor pooled1 = m.conv1->forward(x);            // (1, 16, 14, 14): conv2's input
+  const Tensor pooled1 = m.conv1->forward(x);             // (1, 16, 14, 14): conv2's input
   const Tensor pre = drop_batch(conv2.forward(pooled1));  // (32, 12, 12), before ReLU
   const Tensor in = drop_batch(pooled1);
-  const Tensor& w = conv2.weight().value;                 // (32, 16, 3, 3)
+  const Tensor& w = conv2.weight().value;  // (32, 16, 3, 3)
   const int64_t c = index_field(request, "channel", w.size(0));
   // The pooling window over the ReLU'd map, as the pooling layer sees it.
   const Tensor relu_map = relu_forward(plane(pre, c));
@@ -221,8 +233,10 @@ json ExplorerApi::inside_step2(const json& request) const {
   double sum = bias;
   for (int64_t ic = 0; ic < C_in; ++ic) {
     Tensor kernel({K_h, K_w});
-    std::copy(w.data() + (c * C_in + ic) * K_h * K_w, w.data() + (c * C_in + ic + 1) * K_h * K_w, kernel.data());
-    const StepThrough st = cnn::conv2d_steps(plane(in, ic), kernel, o.stride(), o.padding().size, o.dilation());
+    std::copy(w.data() + (c * C_in + ic) * K_h * K_w, w.data() + (c * C_in + ic + 1) * K_h * K_w,
+              kernel.data());
+    const StepThrough st =
+        cnn::conv2d_steps(plane(in, ic), kernel, o.stride(), o.padding().size, o.dilation());
     const Step& s = st.steps[static_cast<std::size_t>(win.row * st.output.size(1) + win.col)];
     sum += s.value;
     channels.push_back({{"channel", ic}, {"expression", s.expression}, {"value", s.value}});
@@ -231,16 +245,25 @@ json ExplorerApi::inside_step2(const json& request) const {
   for (const StepTap& t : ps.taps) {
     pool_taps.push_back({{"row", t.row}, {"col", t.col}, {"input", t.input}, {"padded", t.padded}});
   }
-  return {{"channel", c}, {"row", row}, {"col", col},
-          {"pool", {{"expression", ps.expression}, {"value", ps.value}, {"taps", pool_taps}, {"winner", ps.winner}}},
+  return {{"channel", c},
+          {"row", row},
+          {"col", col},
+          {"pool",
+           {{"expression", ps.expression},
+            {"value", ps.value},
+            {"taps", pool_taps},
+            {"winner", ps.winner}}},
           {"winner", {{"row", win.row}, {"col", win.col}}},
           {"pre_activation", pre[(c * pre.size(1) + win.row) * W_pre + win.col]},
-          {"bias", bias}, {"channels", channels}, {"sum", sum}};
+          {"bias", bias},
+          {"channels", channels},
+          {"sum", sum}};
 }
 
 json ExplorerApi::test_image(const json& request) const {
   const std::lock_guard<std::mutex> lock(model_mutex_);
-  if (!test_) throw ApiError(422, "no test images: start the server with --data-dir DIR (MNIST's files)");
+  if (!test_)
+    throw ApiError(422, "no test images: start the server with --data-dir DIR (MNIST's files)");
   if (!request.is_object() || !request.contains("index") || !request["index"].is_number_integer()) {
     bad("'index' must be an integer");
   }
@@ -256,8 +279,11 @@ json ExplorerApi::test_image(const json& request) const {
   for (int64_t y = 0; y < 28; ++y) {
     rows.push_back(std::vector<float>(x.data() + y * 28, x.data() + (y + 1) * 28));
   }
-  return {{"index", i}, {"label", test_->labels[i]}, {"pixels", rows},
-          {"probs", softmax_forward(logits, 1).to_vector()}, {"pred", argmax(logits, 1)[0]}};
+  return {{"index", i},
+          {"label", test_->labels[i]},
+          {"pixels", rows},
+          {"probs", softmax_forward(logits, 1).to_vector()},
+          {"pred", argmax(logits, 1)[0]}};
 }
 
 }  // namespace cnn

@@ -88,7 +88,8 @@ Conv2d::Conv2d(const Conv2dOptions& options, Generator& gen) : options_(options)
   });
   const Size2 k = options.kernel_size();
   weight_ = &register_parameter(
-      "weight", Tensor({options.out_channels(), options.in_channels() / options.groups(), k.h, k.w}));
+      "weight",
+      Tensor({options.out_channels(), options.in_channels() / options.groups(), k.h, k.w}));
   if (options.bias()) bias_ = &register_parameter("bias", Tensor({options.out_channels()}));
   reset_parameters(gen);
 }
@@ -240,7 +241,9 @@ Tensor ReLU::forward_impl(const Tensor& x) {
   y_ = grad_enabled() ? y : Tensor();
   return y;
 }
-Tensor ReLU::backward_impl(const Tensor& dy) { return relu_backward(require_cached(y_, "ReLU"), dy); }
+Tensor ReLU::backward_impl(const Tensor& dy) {
+  return relu_backward(require_cached(y_, "ReLU"), dy);
+}
 
 std::string Flatten::extra_repr() const {
   return "start_dim=" + std::to_string(start_dim_) + ", end_dim=" + std::to_string(end_dim_);

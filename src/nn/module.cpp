@@ -200,15 +200,18 @@ Tensor Sequential::forward_impl(const Tensor& x) {
     // nothing kept). With gradients on, every layer runs on its own and keeps what it needs.
     auto* conv = grad_enabled() ? nullptr : dynamic_cast<Conv2d*>(kids[i].second.get());
     if (conv && i + 1 < kids.size() && dynamic_cast<ReLU*>(kids[i + 1].second.get())) {
-      auto* pool = i + 2 < kids.size() ? dynamic_cast<MaxPool2d*>(kids[i + 2].second.get()) : nullptr;
+      auto* pool =
+          i + 2 < kids.size() ? dynamic_cast<MaxPool2d*>(kids[i + 2].second.get()) : nullptr;
       y = conv->forward_block(y, pool ? &pool->geometry() : nullptr);
       i += pool ? 2 : 1;
       continue;
     }
     // Training: a ReLU -> MaxPool2d pair runs as one op (cnn/ops/fused.h): the same output and
     // gradients, without the ReLU's full-size output. Not while a forward hook watches each leaf.
-    auto* relu = grad_enabled() && !tls_forward_hook ? dynamic_cast<ReLU*>(kids[i].second.get()) : nullptr;
-    auto* pool = relu && i + 1 < kids.size() ? dynamic_cast<MaxPool2d*>(kids[i + 1].second.get()) : nullptr;
+    auto* relu =
+        grad_enabled() && !tls_forward_hook ? dynamic_cast<ReLU*>(kids[i].second.get()) : nullptr;
+    auto* pool =
+        relu && i + 1 < kids.size() ? dynamic_cast<MaxPool2d*>(kids[i + 1].second.get()) : nullptr;
     if (pool) {
       y = pool->forward_after_relu(y);
       ++i;

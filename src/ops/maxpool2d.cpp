@@ -54,8 +54,7 @@ Shape maxpool2d_output_shape(const Shape& x, const Pool2dGeometry& g) {
       pool_output_size(x[3], g.kernel.w, g.padding.w, g.stride.w, g.dilation.w, g.ceil_mode);
   if (H_out < 1 || W_out < 1) {
     throw Error("input of shape " + shape_str(x) + " is too small: calculated output size (" +
-                std::to_string(H_out) + " x " + std::to_string(W_out) +
-                ") must be at least 1 x 1");
+                std::to_string(H_out) + " x " + std::to_string(W_out) + ") must be at least 1 x 1");
   }
   return {x[0], x[1], H_out, W_out};
 }

@@ -34,8 +34,8 @@ inline void adam_update(float* __restrict w, const float* __restrict g, float* _
 // Vectorised (element by element, so the same numbers at any width); built for AVX2 and for the
 // baseline, chosen when the library loads.
 __attribute__((target_clones("avx2", "default"))) void adam_span(float* w, const float* g, float* m,
-                                                                  float* v, int64_t n,
-                                                                  const AdamScalars& k, int mode) {
+                                                                 float* v, int64_t n,
+                                                                 const AdamScalars& k, int mode) {
   if (mode == 2) return adam_update<2>(w, g, m, v, n, k);
   if (mode == 1) return adam_update<1>(w, g, m, v, n, k);
   adam_update<0>(w, g, m, v, n, k);

@@ -4,14 +4,15 @@
 // convolutions to the reference kernel). docs/KERNELS.md explains each choice and its measurement.
 #include "conv2d.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstring>
-#include <immintrin.h>
 #include <vector>
 
-#include "../window.h"
-#include "../relu_kernel.h"
 #include "../../core/cpu.h"
+#include "../relu_kernel.h"
+#include "../window.h"
 #include "gemm.h"
 #include "maxpool2d.h"
 #include "winograd.h"
@@ -66,7 +67,9 @@ float* scratch(std::vector<float>& buf, int64_t n) {
 
 // x_img: (C_in, H, W) -> col: (C_in * K_h * K_w, H_out * W_out); padded taps are 0.
 // Built for AVX2 and for the baseline, chosen when the library loads (as col2im).
-__attribute__((target_clones("avx2", "default"))) void im2col_any(const float* x_img, const Dims& d, const Conv2dGeometry& g, float* col) {
+__attribute__((target_clones("avx2", "default"))) void im2col_any(const float* x_img, const Dims& d,
+                                                                  const Conv2dGeometry& g,
+                                                                  float* col) {
   const int64_t P = d.cols();
   for (int64_t ic = 0; ic < d.C_in; ++ic) {
     const float* x_plane = x_img + ic * d.H * d.W;
@@ -97,7 +100,9 @@ __attribute__((target_clones("avx2", "default"))) void im2col_any(const float* x
 }
 
 // The adjoint of im2col: dx_img (C_in, H, W) += the column gradients at the taps they came from.
-__attribute__((target_clones("avx2", "default"))) void col2im_any(const float* col, const Dims& d, const Conv2dGeometry& g, float* dx_img) {
+__attribute__((target_clones("avx2", "default"))) void col2im_any(const float* col, const Dims& d,
+                                                                  const Conv2dGeometry& g,
+                                                                  float* dx_img) {
   const int64_t P = d.cols();
   for (int64_t ic = 0; ic < d.C_in; ++ic) {
     float* dx_plane = dx_img + ic * d.H * d.W;
@@ -124,7 +129,7 @@ __attribute__((target_clones("avx2", "default"))) void col2im_any(const float* c
 // a row costs one or two instructions rather than a loop (4x faster than the loops above for the
 // tutorial's 12-float rows).
 __attribute__((target("avx512f"))) void im2col_stride1_avx512(const float* x_img, const Dims& d,
-                                                             const Conv2dGeometry& g, float* col) {
+                                                              const Conv2dGeometry& g, float* col) {
   // Local copies: the masked stores may alias anything, so fields of d would be reloaded.
   const int64_t H = d.H, W = d.W, W_out = d.W_out, P = d.cols(), S_h = g.stride.h;
   for (int64_t ic = 0; ic < d.C_in; ++ic) {
@@ -161,8 +166,8 @@ __attribute__((target("avx512f"))) void im2col_stride1_avx512(const float* x_img
 // run into the row in turn, as col2im_any does, makes every masked load wait for the overlapping
 // masked store of the tap before it: three times slower.)
 __attribute__((target("avx512f"))) void col2im_stride1_avx512(const float* col, const Dims& d,
-                                                             const Conv2dGeometry& g, float* dx_img,
-                                                             bool overwrite) {
+                                                              const Conv2dGeometry& g,
+                                                              float* dx_img, bool overwrite) {
   const int64_t H = d.H, W = d.W, H_out = d.H_out, W_out = d.W_out, P = d.cols();
   const int64_t K_h = d.K_h, K_w = d.K_w, chunks = (W + 15) / 16;
   // masks[kw * chunks + c]: lanes j of piece c whose column c * 16 + j - off_w is an output column.
@@ -191,7 +196,8 @@ __attribute__((target("avx512f"))) void col2im_stride1_avx512(const float* col, 
           for (int64_t kw = 0; kw < K_w; ++kw) {
             const int64_t off_w = kw * g.dilation.w - g.pad_left;
             const float* run = col_ic + (kh * K_w + kw) * P + oh * W_out + c * 16 - off_w;
-            acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(masks[static_cast<std::size_t>(kw * chunks + c)], run));
+            acc = _mm512_add_ps(
+                acc, _mm512_maskz_loadu_ps(masks[static_cast<std::size_t>(kw * chunks + c)], run));
           }
         }
         const auto in_row = static_cast<__mmask16>((1u << std::min<int64_t>(16, W - c * 16)) - 1u);
@@ -209,8 +215,10 @@ void im2col(const float* x_img, const Dims& d, const Conv2dGeometry& g, float* c
 }
 
 // dx_img = (overwrite) or += the column gradients at the taps they came from.
-void col2im(const float* col, const Dims& d, const Conv2dGeometry& g, float* dx_img, bool overwrite) {
-  if (g.stride.all(1) && detail::use_avx512()) return col2im_stride1_avx512(col, d, g, dx_img, overwrite);
+void col2im(const float* col, const Dims& d, const Conv2dGeometry& g, float* dx_img,
+            bool overwrite) {
+  if (g.stride.all(1) && detail::use_avx512())
+    return col2im_stride1_avx512(col, d, g, dx_img, overwrite);
   if (overwrite) std::fill(dx_img, dx_img + d.C_in * d.H * d.W, 0.0f);
   col2im_any(col, d, g, dx_img);
 }
@@ -231,7 +239,8 @@ void transpose(const float* __restrict a, int64_t rows, int64_t cols, float* __r
 
 // The sum of n floats in 16 independent lanes (one running sum would wait on the adder's latency
 // for every element), each lane short enough for float to hold it, added up in double.
-__attribute__((target_clones("avx2", "default"))) double sum_of(const float* __restrict v, int64_t n) {
+__attribute__((target_clones("avx2", "default"))) double sum_of(const float* __restrict v,
+                                                                int64_t n) {
   constexpr int kLanes = 16;
   float lanes[kLanes] = {};
   int64_t i = 0;
@@ -248,7 +257,8 @@ __attribute__((target_clones("avx2", "default"))) double sum_of(const float* __r
 // the column matrix: w1 (C_out, K + 1) col1 (K + 1, P) = w col + b. It saves filling the output
 // with the bias before the product (and reading it back in), and in the backward pass the same
 // product gives the bias gradient with the weight gradient (the ones row's sums).
-const float* weights_with_bias(const Tensor& w, const Tensor& b, int64_t K, std::vector<float>& buf) {
+const float* weights_with_bias(const Tensor& w, const Tensor& b, int64_t K,
+                               std::vector<float>& buf) {
   const int64_t C_out = w.size(0);
   // The buffer only grows: resizing it between layers of different sizes would zero it each time.
   float* w1 = scratch(buf, C_out * (K + 1));
@@ -283,14 +293,15 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
   thread_local std::vector<float> w1;
   const float* w_used = b.defined() ? weights_with_bias(w, b, K, w1) : w.data();
   if (columns && columns->shape() != Shape{d.N, K1, P}) *columns = Tensor::empty({d.N, K1, P});
-  // Threads only pay off with work to share: a single image runs on the calling thread.
+    // Threads only pay off with work to share: a single image runs on the calling thread.
 #pragma omp parallel for schedule(static) if (d.N > 1)
   for (int64_t n = 0; n < d.N; ++n) {
     float* col = columns ? columns->data() + n * K1 * P : scratch(tls_col, K1 * P);
     im2col(x.data() + n * d.C_in * d.H * d.W, d, g, col);
     std::fill(col + K * P, col + K1 * P, 1.0f);
     // y_img (C_out, P) = w1 (C_out, K1) col (K1, P)
-    sgemm(false, false, d.C_out, P, K1, 1.0f, w_used, K1, col, P, 0.0f, y.data() + n * d.C_out * P, P);
+    sgemm(false, false, d.C_out, P, K1, 1.0f, w_used, K1, col, P, 0.0f, y.data() + n * d.C_out * P,
+          P);
   }
   return y;
 }
@@ -386,7 +397,9 @@ Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& 
   // As conv2d_forward: the same algorithm for the same shapes, so the same numbers.
   const bool winograd = winograd_applies(x.shape(), w.shape(), g, conv_shape);
   thread_local std::vector<float> w1, U_mine;
-  const float* w_used = winograd ? nullptr : b.defined() ? weights_with_bias(w, b, K, w1) : w.data();
+  const float* w_used = winograd      ? nullptr
+                        : b.defined() ? weights_with_bias(w, b, K, w1)
+                                      : w.data();
   // By reference: inside the parallel regions the name U_mine would be each thread's own.
   std::vector<float>& U = U_mine;
   // One image shared by the threads transforms the weights of each thread's output channels
@@ -400,12 +413,14 @@ Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& 
     // Without a pool the block's output is the convolution's: written in place.
     float* conv = pool ? scratch(tls_dcol, d.C_out * P) : y_img;
     if (winograd) {
-      winograd_image(x_img, x.shape(), g, conv_shape, U, b.defined() ? b.data() : nullptr, oc0, oc1, conv);
+      winograd_image(x_img, x.shape(), g, conv_shape, U, b.defined() ? b.data() : nullptr, oc0, oc1,
+                     conv);
     } else {
       float* col = scratch(tls_col, K1 * P);
       im2col(x_img, d, g, col);
       std::fill(col + K * P, col + K1 * P, 1.0f);
-      sgemm(false, false, oc1 - oc0, P, K1, 1.0f, w_used + oc0 * K1, K1, col, P, 0.0f, conv + oc0 * P, P);
+      sgemm(false, false, oc1 - oc0, P, K1, 1.0f, w_used + oc0 * K1, K1, col, P, 0.0f,
+            conv + oc0 * P, P);
     }
     if (two_by_two) {
       maxpool2x2_planes(conv + oc0 * P, oc1 - oc0, d.H_out, d.W_out, pool->padding.h, y_shape[2],

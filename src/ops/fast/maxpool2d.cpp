@@ -4,11 +4,11 @@
 // the compiler vectorises, built for AVX2 and for the baseline and chosen at load time.
 #include "maxpool2d.h"
 
-#include "../../core/parallel.h"
-
 #include <algorithm>
 #include <limits>
 #include <vector>
+
+#include "../../core/parallel.h"
 
 namespace cnn::fast {
 
@@ -50,9 +50,11 @@ __attribute__((target_clones("avx2", "default"))) void pool2x2_row(
 }
 
 // The same for an output row whose window keeps one input row (the other is padding).
-__attribute__((target_clones("avx2", "default"))) void pool1x2_row(
-    const float* __restrict r0, int32_t row_index, int64_t c0, int64_t ow0, int64_t ow1,
-    float* __restrict y, int32_t* __restrict idx) {
+__attribute__((target_clones("avx2", "default"))) void pool1x2_row(const float* __restrict r0,
+                                                                   int32_t row_index, int64_t c0,
+                                                                   int64_t ow0, int64_t ow1,
+                                                                   float* __restrict y,
+                                                                   int32_t* __restrict idx) {
   for (int64_t ow = ow0; ow < ow1; ++ow) {
     const int64_t c = c0 + 2 * ow;
     const int32_t i0 = row_index + static_cast<int32_t>(c);
@@ -74,8 +76,8 @@ inline float nan_max(float a, float b) { return (b > a) | (b != b) ? b : a; }
 // ceil_mode), so that output i is the maximum of m[2 i] and m[2 i + 1] over the whole plane: one
 // long loop the compiler vectorises, rather than one short loop per row.
 __attribute__((target_clones("avx2", "default"))) void maxpool2x2_planes(
-    const float* x, int64_t planes, int64_t H, int64_t W, int64_t pad, int64_t H_out,
-    int64_t W_out, bool relu, float* y) {
+    const float* x, int64_t planes, int64_t H, int64_t W, int64_t pad, int64_t H_out, int64_t W_out,
+    bool relu, float* y) {
   constexpr float kLowest = -std::numeric_limits<float>::infinity();
   const int64_t M_w = 2 * W_out, out_plane = H_out * W_out;
   thread_local std::vector<float> scratch;
@@ -124,8 +126,8 @@ __attribute__((target_clones("avx2", "default"))) void maxpool2x2_planes(
 // first in the scan (index(b) < index(a)), or if b is NaN unless a is a NaN later in the scan;
 // never if b is padding (padding never wins, even against a real -inf).
 __attribute__((target_clones("avx2", "default"))) void maxpool2x2_indices_planes(
-    const float* x, int64_t planes, int64_t H, int64_t W, int64_t pad, int64_t H_out,
-    int64_t W_out, float* y, int32_t* indices) {
+    const float* x, int64_t planes, int64_t H, int64_t W, int64_t pad, int64_t H_out, int64_t W_out,
+    float* y, int32_t* indices) {
   constexpr float kLowest = -std::numeric_limits<float>::infinity();
   const int64_t M_w = 2 * W_out, out_plane = H_out * W_out;
   thread_local std::vector<float> scratch;
@@ -161,7 +163,8 @@ __attribute__((target_clones("avx2", "default"))) void maxpool2x2_indices_planes
         const int64_t hr = h < 0 ? h + 1 : h;
         const float* __restrict r = x_plane + hr * W;
         const auto i0 = static_cast<int32_t>(hr * W);
-        for (int64_t c = 0; c < cols; ++c) m_row[c] = r[c], mi_row[c] = i0 + static_cast<int32_t>(c);
+        for (int64_t c = 0; c < cols; ++c)
+          m_row[c] = r[c], mi_row[c] = i0 + static_cast<int32_t>(c);
       }
     }
     float* __restrict out = y + p * out_plane;
@@ -169,8 +172,9 @@ __attribute__((target_clones("avx2", "default"))) void maxpool2x2_indices_planes
     for (int64_t i = 0; i < out_plane; ++i) {
       const float a = m[2 * i], b = m[2 * i + 1];
       const int32_t ia = mi[2 * i], ib = mi[2 * i + 1];
-      const bool b_wins = (ia < 0) | ((ib >= 0) & ((b > a) | ((b == a) & (ib < ia)) |
-                                                   ((b != b) & ((a == a) | (ib > ia)))));
+      const bool b_wins =
+          (ia < 0) |
+          ((ib >= 0) & ((b > a) | ((b == a) & (ib < ia)) | ((b != b) & ((a == a) | (ib > ia)))));
       out[i] = b_wins ? b : a;
       out_i[i] = b_wins ? ib : ia;
     }
@@ -186,7 +190,8 @@ void maxpool2d_planes(const float* x, int64_t planes, int64_t H, int64_t W, cons
   const int64_t ow_hi = std::max(ow_lo, std::min(W_out, (W - K_w + g.padding.w) / S_w + 1));
   // Without indices (inference), each row's go to a scratch row that is thrown away.
   thread_local std::vector<int32_t> scratch;
-  if (!indices && static_cast<int64_t>(scratch.size()) < W_out) scratch.resize(static_cast<std::size_t>(W_out));
+  if (!indices && static_cast<int64_t>(scratch.size()) < W_out)
+    scratch.resize(static_cast<std::size_t>(W_out));
   for (int64_t p = 0; p < planes; ++p) {
     const float* x_plane = x + p * H * W;
     float* y_plane = y + p * H_out * W_out;

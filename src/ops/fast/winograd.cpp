@@ -6,8 +6,9 @@
 // columns 2 ty .. 2 ty + 3, 2 tx .. 2 tx + 3.
 #include "winograd.h"
 
-#include <algorithm>
 #include <immintrin.h>
+
+#include <algorithm>
 
 #include "../../core/cpu.h"
 
@@ -30,8 +31,11 @@ struct Geometry {
 };
 
 Geometry geometry_of(const Shape& x, const Shape& y, const Conv2dGeometry& g) {
-  Geometry q{x[1], x[2], x[3], y[1], y[2], y[3], g.pad_top, g.pad_left, (y[2] + 1) / 2, (y[3] + 1) / 2, 0};
-  q.tiles = q.tiles_h * q.tiles_w;
+  Geometry q{};
+  q.C_in = x[1], q.H = x[2], q.W = x[3];
+  q.C_out = y[1], q.H_out = y[2], q.W_out = y[3];
+  q.pad_top = g.pad_top, q.pad_left = g.pad_left;
+  q.tiles_h = (q.H_out + 1) / 2, q.tiles_w = (q.W_out + 1) / 2, q.tiles = q.tiles_h * q.tiles_w;
   return q;
 }
 
@@ -65,17 +69,28 @@ __attribute__((target("avx512f"), always_inline)) inline void product_block(
 
 template <int NB>
 __attribute__((target("avx512f"))) void product_tiles(const float* V, int64_t T, const float* U,
-                                                        int64_t C_out, int64_t oc, int64_t C_in,
-                                                        float* M, int64_t ld_m, int64_t m_col) {
+                                                      int64_t C_out, int64_t oc, int64_t C_in,
+                                                      float* M, int64_t ld_m, int64_t m_col) {
   int64_t t0 = 0;
   for (; t0 + 6 <= T; t0 += 6) product_block<6, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col);
   switch (T - t0) {
-    case 5: product_block<5, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col); break;
-    case 4: product_block<4, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col); break;
-    case 3: product_block<3, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col); break;
-    case 2: product_block<2, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col); break;
-    case 1: product_block<1, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col); break;
-    default: break;
+    case 5:
+      product_block<5, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col);
+      break;
+    case 4:
+      product_block<4, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col);
+      break;
+    case 3:
+      product_block<3, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col);
+      break;
+    case 2:
+      product_block<2, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col);
+      break;
+    case 1:
+      product_block<1, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col);
+      break;
+    default:
+      break;
   }
 }
 
@@ -84,8 +99,9 @@ __attribute__((target("avx512f"))) void product_tiles(const float* V, int64_t T,
 bool winograd_applies(const Shape& x, const Shape& w, const Conv2dGeometry& g, const Shape& y) {
   // A batch only: for one image the weights' transform (about 2 us for the tutorial's conv2)
   // eats what the products save (measured with bench/ops_bench.cpp, 1 and 2 threads).
-  return detail::use_avx512() && x.size() == 4 && x[0] >= 2 && w[2] == 3 && w[3] == 3 && g.stride.all(1) &&
-         g.dilation.all(1) && g.groups == 1 && w[0] % 16 == 0 && (y[3] + 1) / 2 <= kMaxTilesW;
+  return detail::use_avx512() && x.size() == 4 && x[0] >= 2 && w[2] == 3 && w[3] == 3 &&
+         g.stride.all(1) && g.dilation.all(1) && g.groups == 1 && w[0] % 16 == 0 &&
+         (y[3] + 1) / 2 <= kMaxTilesW;
 }
 
 __attribute__((target("avx512f"))) void winograd_weights(const Tensor& w, int64_t oc0, int64_t oc1,
@@ -93,8 +109,9 @@ __attribute__((target("avx512f"))) void winograd_weights(const Tensor& w, int64_
   const int64_t C_out = w.size(0), C_in = w.size(1);
   float* U = grow(U_buf, 16 * C_in * C_out);
   // Per input channel and 16 output channels: the 9 taps gathered across the 16 channels.
-  const __m512i lanes = _mm512_mullo_epi32(
-      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(static_cast<int>(C_in * 9)));
+  const __m512i lanes =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(static_cast<int>(C_in * 9)));
   const __m512 half = _mm512_set1_ps(0.5f);
   for (int64_t ic = 0; ic < C_in; ++ic) {
     for (int64_t oc = oc0; oc < oc1; oc += 16) {
@@ -112,7 +129,8 @@ __attribute__((target("avx512f"))) void winograd_weights(const Tensor& w, int64_
         const __m512 u[4] = {
             t[r][0], _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(t[r][0], t[r][1]), t[r][2])),
             _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(t[r][0], t[r][1]), t[r][2])), t[r][2]};
-        for (int c = 0; c < 4; ++c) _mm512_storeu_ps(U + ((r * 4 + c) * C_in + ic) * C_out + oc, u[c]);
+        for (int c = 0; c < 4; ++c)
+          _mm512_storeu_ps(U + ((r * 4 + c) * C_in + ic) * C_out + oc, u[c]);
       }
     }
   }
@@ -156,7 +174,8 @@ __attribute__((target("avx512f"))) void winograd_image(const float* x_img, const
         const __m512 v[4] = {_mm512_sub_ps(e, e1), _mm512_add_ps(o, e1), _mm512_sub_ps(e1, o),
                              _mm512_sub_ps(o, o1)};
         for (int j = 0; j < 4; ++j) {
-          _mm512_mask_storeu_ps(V + ((i * 4 + j) * q.C_in + ic) * T + ty * q.tiles_w, tile_mask, v[j]);
+          _mm512_mask_storeu_ps(V + ((i * 4 + j) * q.C_in + ic) * T + ty * q.tiles_w, tile_mask,
+                                v[j]);
         }
       }
     }
@@ -169,7 +188,8 @@ __attribute__((target("avx512f"))) void winograd_image(const float* x_img, const
     const float* U_xi = U + xi * q.C_in * q.C_out;
     float* M_xi = M + xi * T * ocs;
     int64_t oc = oc0;
-    for (; oc + 32 <= oc1; oc += 32) product_tiles<2>(V_xi, T, U_xi, q.C_out, oc, q.C_in, M_xi, ocs, oc - oc0);
+    for (; oc + 32 <= oc1; oc += 32)
+      product_tiles<2>(V_xi, T, U_xi, q.C_out, oc, q.C_in, M_xi, ocs, oc - oc0);
     if (oc < oc1) product_tiles<1>(V_xi, T, U_xi, q.C_out, oc, q.C_in, M_xi, ocs, oc - oc0);
   }
   // y = A^T m A + bias, 16 channels at a time, written to the outputs inside y.
