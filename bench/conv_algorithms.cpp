@@ -3,7 +3,7 @@
 //   - im2col + OpenBLAS SGEMM: the library's fast kernel (cnn::conv2d_forward);
 //   - a direct, register-blocked AVX-512 convolution (6 pixels x 32 channels of accumulators,
 //     weights rearranged to (ic, kh, kw, oc), the (pixel, channel) result transposed);
-//   - Winograd F(2x2, 3x3) in AVX-512, the library's kernel for batches (2.25x fewer
+//   - Winograd F(2x2, 3x3) in AVX-512, the library's kernel (2.25x fewer
 //     multiplications: weight, input and output transforms around 16 products of 36 tiles x 16
 //     x 32), with and without the weights' transform.
 // The measurement behind docs/KERNELS.md's choices. Each variant is checked
@@ -87,9 +87,9 @@ struct Direct {
   }
 };
 
-// ---- Winograd F(2x2, 3x3): the library's kernel (src/ops/fast/winograd.h), called on one image
-// (the library itself takes it for batches only: for one image the weights' transform costs what
-// the products save; this benchmark shows that split) ----
+// ---- Winograd F(2x2, 3x3): the library's kernel (src/ops/fast/winograd.h), called on one image,
+// with the weights' transform paid on each call and without it (the library caches the
+// transformed weights, so that repeated calls with the same weights pay it once) ----
 
 struct Winograd {
   std::vector<float> U;

@@ -92,11 +92,12 @@ TEST(FastKernels, Conv2dMatchesReferenceOnRandomConfigurations) {
 }
 
 TEST(FastKernels, Conv2dWinogradShapesMatchReference) {
-  // 3x3, stride 1, output channels in sixteens, output width up to 14: the Winograd path for
-  // batches on processors with AVX-512 (src/ops/fast/winograd.h), im2col elsewhere. Odd output
-  // sizes (tiles cut off), padding, with and without bias, one image and several; then the fused
-  // inference block on the same shapes against the layers one by one, also with more threads
-  // than images (they share each image by sixteens of output channels).
+  // 3x3, stride 1, output channels in sixteens, output width up to 14: the Winograd path on
+  // processors with AVX-512 (src/ops/fast/winograd.h), im2col elsewhere. Odd output sizes (tiles
+  // cut off), padding, with and without bias, one image and several; then the fused inference
+  // block on the same shapes against the layers one by one, also with more threads than images
+  // (they share each image by sixteens of output channels); then the weights changed in place,
+  // which the cache of transformed weights must notice.
   Generator gen(19);
   for (int trial = 0; trial < 24; ++trial) {
     const int64_t c_in = 1 + gen.below(20), c_out = 16 * (1 + gen.below(3)),
@@ -127,6 +128,13 @@ TEST(FastKernels, Conv2dWinogradShapesMatchReference) {
       set_num_threads(threads);
       return 0;
     });
+    Tensor changed = wt.clone();
+    const Tensor first = with_kernels(KernelSet::Fast, [&] { return conv2d_forward(x, changed, b, g); });
+    EXPECT_TRUE(all_close(first, fast, Tol{0, 0})) << "the same weights again";
+    changed[gen.below(static_cast<uint64_t>(changed.numel()))] += 0.5f;  // same storage, new value
+    const Tensor ref2 = with_kernels(KernelSet::Reference, [&] { return conv2d_forward(x, changed, b, g); });
+    const Tensor fast2 = with_kernels(KernelSet::Fast, [&] { return conv2d_forward(x, changed, b, g); });
+    EXPECT_TRUE(all_close(fast2, ref2, kFastVsReference)) << "weights changed in place";
   }
 }
 

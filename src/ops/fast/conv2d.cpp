@@ -277,10 +277,8 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
   const Dims d = dims_of(x.shape(), w.shape(), y_shape);
   // 3x3, stride 1 (the tutorial's conv2): Winograd, unless the caller wants the im2col matrices.
   if (!columns && winograd_applies(x.shape(), w.shape(), g, y_shape)) {
-    thread_local std::vector<float> U_mine;
-    winograd_weights(w, 0, d.C_out, U_mine);
-    // By reference: inside the parallel region the name U_mine would be each thread's own.
-    const std::vector<float>& U = U_mine;
+    // The calling thread's, read by all: a thread_local named inside the region would be each's own.
+    const std::vector<float>& U = winograd_weights_cached(w);
     const float* bias = b.defined() ? b.data() : nullptr;
 #pragma omp parallel for schedule(static) if (d.N > 1)
     for (int64_t n = 0; n < d.N; ++n) {
@@ -396,16 +394,14 @@ Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& 
                           pool->dilation.all(1) && pool->padding.h == pool->padding.w;
   // As conv2d_forward: the same algorithm for the same shapes, so the same numbers.
   const bool winograd = winograd_applies(x.shape(), w.shape(), g, conv_shape);
-  thread_local std::vector<float> w1, U_mine;
+  thread_local std::vector<float> w1;
   const float* w_used = winograd      ? nullptr
                         : b.defined() ? weights_with_bias(w, b, K, w1)
                                       : w.data();
-  // By reference: inside the parallel regions the name U_mine would be each thread's own.
-  std::vector<float>& U = U_mine;
-  // One image shared by the threads transforms the weights of each thread's output channels
-  // there; a batch transforms them once, here.
+  // The calling thread's, read by all: a thread_local named inside the region would be each's own.
+  static const std::vector<float> none;
+  const std::vector<float>& U = winograd ? winograd_weights_cached(w) : none;
   const bool share_image = d.N < max_threads() && d.C_out * P * K1 >= (1 << 16);
-  if (winograd && !share_image) winograd_weights(w, 0, d.C_out, U);
   // Output channels [oc0, oc1) of image n: convolution, ReLU, pool.
   auto block = [&](int64_t n, int64_t oc0, int64_t oc1) {
     const float* x_img = x.data() + n * d.C_in * d.H * d.W;
@@ -442,14 +438,12 @@ Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& 
   // units in the last place); the last share takes any rest.
   if (share_image) {
     const int64_t unit = winograd ? 16 : 8, units = std::max<int64_t>(1, d.C_out / unit);
-    if (winograd) scratch(U, 16 * d.C_in * d.C_out);  // grown before the threads write into it
     for (int64_t n = 0; n < d.N; ++n) {
 #pragma omp parallel
       {
         const int t = thread_id(), T = omp_threads();
         const int64_t oc0 = std::min(d.C_out, units * t / T * unit);
         const int64_t oc1 = t + 1 == T ? d.C_out : std::min(d.C_out, units * (t + 1) / T * unit);
-        if (winograd && n == 0 && oc1 > oc0) winograd_weights(w, oc0, oc1, U);
         if (oc1 > oc0) block(n, oc0, oc1);
       }
     }

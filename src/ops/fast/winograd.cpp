@@ -9,6 +9,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 
 #include "../../core/cpu.h"
 
@@ -97,9 +99,7 @@ __attribute__((target("avx512f"))) void product_tiles(const float* V, int64_t T,
 }  // namespace
 
 bool winograd_applies(const Shape& x, const Shape& w, const Conv2dGeometry& g, const Shape& y) {
-  // A batch only: for one image the weights' transform (about 2 us for the tutorial's conv2)
-  // eats what the products save (measured with bench/ops_bench.cpp, 1 and 2 threads).
-  return detail::use_avx512() && x.size() == 4 && x[0] >= 2 && w[2] == 3 && w[3] == 3 &&
+  return detail::use_avx512() && x.size() == 4 && w[2] == 3 && w[3] == 3 &&
          g.stride.all(1) && g.dilation.all(1) && g.groups == 1 && w[0] % 16 == 0 &&
          (y[3] + 1) / 2 <= kMaxTilesW;
 }
@@ -134,6 +134,30 @@ __attribute__((target("avx512f"))) void winograd_weights(const Tensor& w, int64_
       }
     }
   }
+}
+
+const std::vector<float>& winograd_weights_cached(const Tensor& w) {
+  struct Entry {
+    const float* data = nullptr;
+    Shape shape;
+    std::vector<float> weights, U;
+  };
+  constexpr std::size_t kEntries = 4;  // a model's eligible layers, reused round robin
+  thread_local std::array<Entry, kEntries> cache;
+  thread_local std::size_t next = 0;
+  const auto bytes = static_cast<std::size_t>(w.numel()) * sizeof(float);
+  for (Entry& e : cache) {
+    if (e.data == w.data() && e.shape == w.shape() && std::memcmp(e.weights.data(), w.data(), bytes) == 0) {
+      return e.U;
+    }
+  }
+  Entry& e = cache[next];
+  next = (next + 1) % kEntries;
+  e.data = w.data();
+  e.shape = w.shape();
+  e.weights.assign(w.data(), w.data() + w.numel());
+  winograd_weights(w, 0, w.size(0), e.U);
+  return e.U;
 }
 
 __attribute__((target("avx512f"))) void winograd_image(const float* x_img, const Shape& x,

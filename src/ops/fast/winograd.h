@@ -12,14 +12,19 @@
 
 namespace cnn::fast {
 
-// Whether the fast kernels take this path: AVX-512, a batch of two images or more, a 3x3 kernel,
-// stride 1, dilation 1, one group, output channels a multiple of 16, output width at most 14 (a
-// row of tiles in one vector).
+// Whether the fast kernels take this path: AVX-512, a 3x3 kernel, stride 1, dilation 1, one
+// group, output channels a multiple of 16, output width at most 14 (a row of tiles in one vector).
 bool winograd_applies(const Shape& x, const Shape& w, const Conv2dGeometry& g, const Shape& y);
 
 // The weights' transform G g G^T: U[xi][ic][oc], xi = 4 r + c, for the output channels
 // [oc0, oc1) (multiples of 16); U grows to hold all of them.
 void winograd_weights(const Tensor& w, int64_t oc0, int64_t oc1, std::vector<float>& U);
+
+// The same for all output channels, from a per-thread cache of the last weights seen: an entry
+// is used only while the weights equal, bit for bit, the copy it was made from (comparing costs
+// a fifth of the transform), so a changed weight is never missed. The reference stays valid
+// until this thread's next call.
+const std::vector<float>& winograd_weights_cached(const Tensor& w);
 
 // One image: y_img (C_out, H_out, W_out) = conv(x_img) + bias (bias may be null), for the output
 // channels [oc0, oc1) only (multiples of 16): threads may share an image by output channels.
