@@ -1,6 +1,6 @@
 // Three ways to compute the tutorial's conv2 for one image, x (16, 14, 14) -> y (32, 12, 12),
 // each producing the NCHW output the next layer reads:
-//   - im2col + OpenBLAS SGEMM: the library's fast kernel (cnn::conv2d_forward);
+//   - im2col + OpenBLAS SGEMM: the library's fast kernel without Winograd (cnn::conv2d_forward);
 //   - a direct, register-blocked AVX-512 convolution (6 pixels x 32 channels of accumulators,
 //     weights rearranged to (ic, kh, kw, oc), the (pixel, channel) result transposed);
 //   - Winograd F(2x2, 3x3) in AVX-512, the library's kernel (2.25x fewer
@@ -38,9 +38,12 @@ const Problem& problem() {
   return p;
 }
 
+// The library's im2col + SGEMM path: asking for the im2col matrices (columns) keeps
+// conv2d_forward off its Winograd path.
 cnn::Tensor library_conv(const Problem& p) {
   static const cnn::Conv2dGeometry g = cnn::conv2d_geometry(3, 1, 0, 1, 1);
-  return cnn::conv2d_forward(p.x, p.w, p.b, g);
+  thread_local cnn::Tensor columns;
+  return cnn::conv2d_forward(p.x, p.w, p.b, g, &columns);
 }
 
 // ---- direct, register-blocked ----
