@@ -108,6 +108,11 @@ Tensor plane(const Tensor& t, int64_t c) {
   return p;
 }
 
+// The (K_h, K_w) slice of the filter of output channel oc for input channel ic.
+Tensor filter_slice(const Tensor& w, int64_t oc, int64_t ic) {
+  return plane(w.reshape({-1, w.size(2), w.size(3)}), oc * w.size(1) + ic);
+}
+
 void explicit_padding_only(const Conv2d& conv, const char* name) {
   if (conv.options().padding().mode != Conv2dPadding::Mode::Explicit) {
     throw ApiError(422, std::string("the step-through shows explicit padding only; ") + name +
@@ -176,9 +181,7 @@ json ExplorerApi::inside_step(const json& request) const {
   auto& conv1 = dynamic_cast<Conv2d&>((*m.conv1)[0]);
   const int64_t c = get("channel", conv1.weight().value.size(0));
   const Tensor& w = conv1.weight().value;
-  const int64_t K_h = w.size(2), K_w = w.size(3);
-  Tensor kernel({K_h, K_w});
-  std::copy(w.data() + c * K_h * K_w, w.data() + (c + 1) * K_h * K_w, kernel.data());
+  const Tensor kernel = filter_slice(w, c, 0);
   const auto& o = conv1.options();
   explicit_padding_only(conv1, "conv1");
   const StepThrough st =
@@ -226,17 +229,14 @@ json ExplorerApi::inside_step2(const json& request) const {
   const Step& ps = pooled.steps[static_cast<std::size_t>(row * pooled.output.size(1) + col)];
   const StepTap& win = ps.taps[static_cast<std::size_t>(ps.winner)];
   // The winner: one step-through per input map (its 3x3 window times the filter's slice).
-  const int64_t C_in = w.size(1), K_h = w.size(2), K_w = w.size(3), W_pre = pre.size(2);
+  const int64_t C_in = w.size(1), W_pre = pre.size(2);
   const auto& o = conv2.options();
   json channels = json::array();
   const float bias = conv2.bias() ? conv2.bias()->value[c] : 0.0f;
   double sum = bias;
   for (int64_t ic = 0; ic < C_in; ++ic) {
-    Tensor kernel({K_h, K_w});
-    std::copy(w.data() + (c * C_in + ic) * K_h * K_w, w.data() + (c * C_in + ic + 1) * K_h * K_w,
-              kernel.data());
-    const StepThrough st =
-        cnn::conv2d_steps(plane(in, ic), kernel, o.stride(), o.padding().size, o.dilation());
+    const StepThrough st = cnn::conv2d_steps(plane(in, ic), filter_slice(w, c, ic), o.stride(),
+                                             o.padding().size, o.dilation());
     const Step& s = st.steps[static_cast<std::size_t>(win.row * st.output.size(1) + win.col)];
     sum += s.value;
     channels.push_back({{"channel", ic}, {"expression", s.expression}, {"value", s.value}});

@@ -69,39 +69,31 @@ __attribute__((target("avx512f"), always_inline)) inline void product_block(
   }
 }
 
+// The last T - t0 < 6 tiles: the block of that height, chosen at compile time.
+template <int NT, int NB>
+__attribute__((target("avx512f"), always_inline)) inline void product_rest(
+    const float* V, int64_t T, int64_t t0, const float* U, int64_t C_out, int64_t oc, int64_t C_in,
+    float* M, int64_t ld_m, int64_t m_col) {
+  if constexpr (NT > 0) {
+    if (T - t0 == NT) return product_block<NT, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col);
+    product_rest<NT - 1, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col);
+  }
+}
+
 template <int NB>
 __attribute__((target("avx512f"))) void product_tiles(const float* V, int64_t T, const float* U,
                                                       int64_t C_out, int64_t oc, int64_t C_in,
                                                       float* M, int64_t ld_m, int64_t m_col) {
   int64_t t0 = 0;
   for (; t0 + 6 <= T; t0 += 6) product_block<6, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col);
-  switch (T - t0) {
-    case 5:
-      product_block<5, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col);
-      break;
-    case 4:
-      product_block<4, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col);
-      break;
-    case 3:
-      product_block<3, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col);
-      break;
-    case 2:
-      product_block<2, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col);
-      break;
-    case 1:
-      product_block<1, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col);
-      break;
-    default:
-      break;
-  }
+  product_rest<5, NB>(V, T, t0, U, C_out, oc, C_in, M, ld_m, m_col);
 }
 
 }  // namespace
 
 bool winograd_applies(const Shape& x, const Shape& w, const Conv2dGeometry& g, const Shape& y) {
-  return detail::use_avx512() && x.size() == 4 && w[2] == 3 && w[3] == 3 &&
-         g.stride.all(1) && g.dilation.all(1) && g.groups == 1 && w[0] % 16 == 0 &&
-         (y[3] + 1) / 2 <= kMaxTilesW;
+  return detail::use_avx512() && x.size() == 4 && w[2] == 3 && w[3] == 3 && g.stride.all(1) &&
+         g.dilation.all(1) && g.groups == 1 && w[0] % 16 == 0 && (y[3] + 1) / 2 <= kMaxTilesW;
 }
 
 __attribute__((target("avx512f"))) void winograd_weights(const Tensor& w, int64_t oc0, int64_t oc1,
@@ -147,7 +139,8 @@ const std::vector<float>& winograd_weights_cached(const Tensor& w) {
   thread_local std::size_t next = 0;
   const auto bytes = static_cast<std::size_t>(w.numel()) * sizeof(float);
   for (Entry& e : cache) {
-    if (e.data == w.data() && e.shape == w.shape() && std::memcmp(e.weights.data(), w.data(), bytes) == 0) {
+    if (e.data == w.data() && e.shape == w.shape() &&
+        std::memcmp(e.weights.data(), w.data(), bytes) == 0) {
       return e.U;
     }
   }
