@@ -6,8 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <atomic>
+#include <cstdio>
 #include <regex>
 #include <thread>
 
@@ -81,7 +81,8 @@ Server* Serve::server = nullptr;
 TEST_F(Serve, BindsLoopbackByDefault) { EXPECT_EQ(server->host(), "127.0.0.1"); }
 
 TEST_F(Serve, TutorialConvolutionFigure) {
-  auto [status, j] = post("/api/conv2d/steps", R"({"image": [[9,3,5],[6,2,3],[7,4,6]], "kernel": [[1,0],[1,1]]})");
+  auto [status, j] =
+      post("/api/conv2d/steps", R"({"image": [[9,3,5],[6,2,3],[7,4,6]], "kernel": [[1,0],[1,1]]})");
   ASSERT_EQ(status, 200) << j.dump();
   EXPECT_EQ(j["output"], json::parse("[[17,8],[17,12]]"));
   EXPECT_EQ(j["steps"][0]["expression"], "9 x 1 + 3 x 0 + 6 x 1 + 2 x 1 = 17");
@@ -89,16 +90,20 @@ TEST_F(Serve, TutorialConvolutionFigure) {
 }
 
 TEST_F(Serve, TutorialPoolingFigureAndPadding) {
-  auto [status, j] = post("/api/maxpool2d/steps", R"({"image": [[3,7,0],[1,2,6],[9,3,4]], "kernel_size": 2, "stride": 1})");
+  auto [status, j] = post("/api/maxpool2d/steps",
+                          R"({"image": [[3,7,0],[1,2,6],[9,3,4]], "kernel_size": 2, "stride": 1})");
   ASSERT_EQ(status, 200) << j.dump();
   EXPECT_EQ(j["output"], json::parse("[[7,7],[9,6]]"));
-  auto [s2, padded] = post("/api/maxpool2d/steps", R"({"image": [[-1,-1],[-1,-1]], "kernel_size": 2, "stride": 2, "padding": 1})");
+  auto [s2, padded] =
+      post("/api/maxpool2d/steps",
+           R"({"image": [[-1,-1],[-1,-1]], "kernel_size": 2, "stride": 2, "padding": 1})");
   ASSERT_EQ(s2, 200) << padded.dump();
   EXPECT_EQ(padded["steps"][0]["expression"], "max(-inf, -inf, -inf, -1) = -1");
 }
 
 TEST_F(Serve, NonDefaultConvolutionMatchesTheLibrary) {
-  const std::string body = R"({"image": [[1,2,3,4,5],[6,7,8,9,10],[11,12,13,14,15],[16,17,18,19,20]],
+  const std::string body =
+      R"({"image": [[1,2,3,4,5],[6,7,8,9,10],[11,12,13,14,15],[16,17,18,19,20]],
                               "kernel": [[1,-1],[2,0.5]], "stride": [2,1], "padding": 1, "dilation": [1,2]})";
   auto [status, j] = post("/api/conv2d/steps", body);
   ASSERT_EQ(status, 200) << j.dump();
@@ -120,9 +125,13 @@ TEST_F(Serve, ShapesAndTheLibrarysErrors) {
   ASSERT_EQ(status, 200) << j.dump();
   EXPECT_EQ(j["rows"][2]["output_shape"], json::parse("[-1,16,14,14]"));
   EXPECT_EQ(j["total_params"], 160 + 3136 * 10 + 10);
-  auto [bad, e] = post("/api/shapes", R"({"input": [1,28,28], "layers": [{"type":"MaxPool2d","kernel_size":2,"padding":2}]})");
+  auto [bad, e] =
+      post("/api/shapes",
+           R"({"input": [1,28,28], "layers": [{"type":"MaxPool2d","kernel_size":2,"padding":2}]})");
   EXPECT_EQ(bad, 422);
-  EXPECT_NE(e["error"].get<std::string>().find("layer 1: MaxPool2d(kernel_size=2"), std::string::npos) << e.dump();
+  EXPECT_NE(e["error"].get<std::string>().find("layer 1: MaxPool2d(kernel_size=2"),
+            std::string::npos)
+      << e.dump();
 }
 
 TEST_F(Serve, BadRequestsGet4xxWithAMessage) {
@@ -138,19 +147,35 @@ TEST_F(Serve, BadRequestsGet4xxWithAMessage) {
       {"/api/conv2d/steps", R"({"image": "nine", "kernel": [[1]]})", 400, "'image'"},
       {"/api/conv2d/steps", R"({"image": [[1,2],[3]], "kernel": [[1]]})", 400, "rectangular"},
       {"/api/conv2d/steps", R"({"image": [[1,"x"]], "kernel": [[1]]})", 400, "non-number"},
-      {"/api/conv2d/steps", R"({"image": [[1,2]], "kernel": [[1]], "stride": "2"})", 400, "'stride' must be an integer"},
-      {"/api/conv2d/steps", R"({"image": [[1,2]], "kernel": [[1]], "stride": 99999999999})", 400, "between"},
-      {"/api/conv2d/steps", R"({"image": [[1,2]], "kernel": [[1]], "padding": -3})", 422, "negative padding"},
-      {"/api/conv2d/steps", R"({"image": [[1,2]], "kernel": [[1,1,1]]})", 422, "dilated kernel size"},
+      {"/api/conv2d/steps", R"({"image": [[1,2]], "kernel": [[1]], "stride": "2"})", 400,
+       "'stride' must be an integer"},
+      {"/api/conv2d/steps", R"({"image": [[1,2]], "kernel": [[1]], "stride": 99999999999})", 400,
+       "between"},
+      // Not a number: refused with what was sent, never computed with the default stride.
+      {"/api/conv2d/steps", R"({"image": [[1,2]], "kernel": [[1]], "stride": "abc"})", 400,
+       R"('stride' must be an integer or [h, w] pair, got "abc")"},
+      {"/api/conv2d/steps", R"({"image": [[1,2]], "kernel": [[1]], "stride": null})", 400,
+       "'stride' must be an integer or [h, w] pair, got null"},
+      {"/api/maxpool2d/steps", R"({"image": [[1,2]], "kernel_size": "2,"})", 400,
+       R"('kernel_size' must be an integer or [h, w] pair, got "2,")"},
+      {"/api/shapes", R"({"input": [1,28,28], "layers": [{"type":"MaxPool2d","padding":"abc"}]})",
+       400, R"(layer 1: 'padding' must be an integer or [h, w] pair, got "abc")"},
+      {"/api/conv2d/steps", R"({"image": [[1,2]], "kernel": [[1]], "padding": -3})", 422,
+       "negative padding"},
+      {"/api/conv2d/steps", R"({"image": [[1,2]], "kernel": [[1,1,1]]})", 422,
+       "dilated kernel size"},
       {"/api/maxpool2d/steps", R"({"image": [[1,2]]})", 400, "kernel_size"},
-      {"/api/maxpool2d/steps", R"({"image": [[1,2]], "kernel_size": 2, "ceil_mode": 1})", 400, "ceil_mode"},
+      {"/api/maxpool2d/steps", R"({"image": [[1,2]], "kernel_size": 2, "ceil_mode": 1})", 400,
+       "ceil_mode"},
       {"/api/shapes", R"({"input": [1,-28,28], "layers": []})", 400, "input H"},
-      {"/api/shapes", R"({"input": [1,28,28], "layers": [{"type":"Resnet"}]})", 400, "unknown type"},
+      {"/api/shapes", R"({"input": [1,28,28], "layers": [{"type":"Resnet"}]})", 400,
+       "unknown type"},
       {"/api/predict", R"({"pixels": [[255,255],[255,255]]})", 422, "blank"},
       {"/api/predict", R"({"pixels": [[300]]})", 400, "between 0 and 255"},
       {"/api/inside", R"({"pixels": [[0.5]]})", 400, "28x28"},
-      {"/api/inside/step", (R"({"channel": 16, "row": 0, "col": 0, "pixels": )" +
-                            json(std::vector<std::vector<int>>(28, std::vector<int>(28, 0))).dump() + "}"),
+      {"/api/inside/step",
+       (R"({"channel": 16, "row": 0, "col": 0, "pixels": )" +
+        json(std::vector<std::vector<int>>(28, std::vector<int>(28, 0))).dump() + "}"),
        400, "'channel' must be in [0, 16)"},
   };
   for (const Case& c : cases) {
@@ -160,7 +185,10 @@ TEST_F(Serve, BadRequestsGet4xxWithAMessage) {
     EXPECT_NE(j["error"].get<std::string>().find(c.fragment), std::string::npos) << j.dump();
   }
   // A big grid is refused before any work.
-  auto [s_big, j_big] = post("/api/conv2d/steps", R"({"image": )" + json(std::vector<std::vector<int>>(40, std::vector<int>(40, 1))).dump() + R"(, "kernel": [[1]]})");
+  auto [s_big, j_big] = post(
+      "/api/conv2d/steps",
+      R"({"image": )" + json(std::vector<std::vector<int>>(40, std::vector<int>(40, 1))).dump() +
+          R"(, "kernel": [[1]]})");
   EXPECT_EQ(s_big, 400) << j_big.dump();
   EXPECT_TRUE(server->alive());
 }
@@ -180,8 +208,8 @@ TEST_F(Serve, OnlyItsOwnAssets) {
   EXPECT_EQ(index->status, 200);
   EXPECT_NE(index->body.find("cnn explorer"), std::string::npos);
   EXPECT_EQ(c.Get("/app.js")->status, 200);
-  for (const char* path : {"/etc/passwd", "/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/CMakeLists.txt",
-                           "/web/app.js", "/api/unknown"}) {
+  for (const char* path : {"/etc/passwd", "/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
+                           "/CMakeLists.txt", "/web/app.js", "/api/unknown"}) {
     auto res = c.Get(path);
     ASSERT_TRUE(res) << path;
     EXPECT_EQ(res->status, 404) << path;
@@ -225,7 +253,8 @@ TEST_F(Serve, AConv2PixelTakenApart) {
   request["channel"] = 0, request["row"] = 7, request["col"] = 0;
   const auto [s_bad, j_bad] = post("/api/inside/conv2-step", request.dump());
   EXPECT_EQ(s_bad, 400);
-  EXPECT_NE(j_bad["error"].get<std::string>().find("'row' must be in [0, 7)"), std::string::npos) << j_bad.dump();
+  EXPECT_NE(j_bad["error"].get<std::string>().find("'row' must be in [0, 7)"), std::string::npos)
+      << j_bad.dump();
 }
 
 TEST_F(Serve, ConcurrentRequestsGetTheSameAnswers) {

@@ -33,23 +33,48 @@ int64_t integer(const json& j, const std::string& what, int64_t lo, int64_t hi) 
   return v;
 }
 
-// An int or an [h, w] pair. The range is wide on purpose: a stride of 0 or a negative padding
-// reaches the library, whose error the page shows.
+// An int or an [h, w] pair; absent: the fallback. The range is wide on purpose: a stride of 0 or
+// a negative padding reaches the library, whose error the page shows. Anything else present is
+// refused, null included: JSON has no NaN, so a number the page could not read arrives as null
+// (or, from the explorer, as the text typed), and computing with the default instead would show
+// a figure for options the user did not give. Leaving the field out is how to ask for the default.
 Size2 size2(const json& request, const char* name, Size2 fallback, int64_t lo, int64_t hi) {
-  if (!request.contains(name) || request.at(name).is_null()) return fallback;
+  if (!request.contains(name)) return fallback;
   const json& j = request.at(name);
+  const auto refuse = [&] {
+    bad(std::string("'") + name + "' must be an integer or [h, w] pair, got " + j.dump());
+  };
   if (j.is_array()) {
-    if (j.size() != 2) bad(std::string("'") + name + "' must be an integer or a pair [h, w]");
+    if (j.size() != 2 || !j[0].is_number_integer() || !j[1].is_number_integer()) refuse();
     return Size2(integer(j[0], name, lo, hi), integer(j[1], name, lo, hi));
   }
+  if (!j.is_number_integer()) refuse();
   return Size2(integer(j, name, lo, hi));
+}
+
+// request[name], a number; absent: the fallback (null and text refused, as for size2).
+double real(const json& request, const char* name, double fallback) {
+  if (!request.contains(name)) return fallback;
+  const json& j = request.at(name);
+  if (!j.is_number()) bad(std::string("'") + name + "' must be a number, got " + j.dump());
+  return j.get<double>();
+}
+
+// request[name], true or false; absent: false.
+bool boolean(const json& request, const char* name) {
+  if (!request.contains(name)) return false;
+  const json& j = request.at(name);
+  if (!j.is_boolean()) bad(std::string("'") + name + "' must be true or false, got " + j.dump());
+  return j.get<bool>();
 }
 
 // A 2-D grid of numbers, rectangular, within the limits.
 Tensor grid(const json& j, const char* name, int64_t max_side) {
-  if (!j.is_array() || j.empty()) bad(std::string("'") + name + "' must be a non-empty 2-D array of numbers");
+  if (!j.is_array() || j.empty())
+    bad(std::string("'") + name + "' must be a non-empty 2-D array of numbers");
   const auto rows = static_cast<int64_t>(j.size());
-  if (!j[0].is_array() || j[0].empty()) bad(std::string("'") + name + "' must be a non-empty 2-D array of numbers");
+  if (!j[0].is_array() || j[0].empty())
+    bad(std::string("'") + name + "' must be a non-empty 2-D array of numbers");
   const auto cols = static_cast<int64_t>(j[0].size());
   if (rows > max_side || cols > max_side) {
     bad(std::string("'") + name + "' is " + std::to_string(rows) + "x" + std::to_string(cols) +
@@ -62,7 +87,10 @@ Tensor grid(const json& j, const char* name, int64_t max_side) {
       bad(std::string("'") + name + "' must be rectangular: row " + std::to_string(r) + " differs");
     }
     for (int64_t c = 0; c < cols; ++c) {
-      if (!row[c].is_number()) bad(std::string("'") + name + "' holds a non-number: " + row[c].dump());
+      if (!row[c].is_number()) {
+        bad(std::string("'") + name + "' holds a non-number at row " + std::to_string(r) +
+            ", column " + std::to_string(c) + ": " + row[c].dump());
+      }
       t[r * cols + c] = row[c].get<float>();
     }
   }
@@ -97,8 +125,11 @@ json steps_json(const StepThrough& st) {
                       {"input", number(t.input)},
                       {"weight", t.weight}});
     }
-    json step = {{"out_row", s.out_row}, {"out_col", s.out_col}, {"value", number(s.value)},
-                 {"expression", s.expression}, {"taps", taps}};
+    json step = {{"out_row", s.out_row},
+                 {"out_col", s.out_col},
+                 {"value", number(s.value)},
+                 {"expression", s.expression},
+                 {"taps", taps}};
     if (s.winner >= 0) step["winner"] = s.winner;
     steps.push_back(step);
   }
@@ -129,22 +160,20 @@ json ExplorerApi::conv2d_steps(const json& request) const {
   const Size2 stride = size2(request, "stride", 1, -m, m);
   const Size2 padding = size2(request, "padding", 0, -m, m);
   const Size2 dilation = size2(request, "dilation", 1, -m, m);
-  return library([&] { return steps_json(cnn::conv2d_steps(image, kernel, stride, padding, dilation)); });
+  return library(
+      [&] { return steps_json(cnn::conv2d_steps(image, kernel, stride, padding, dilation)); });
 }
 
 json ExplorerApi::maxpool2d_steps(const json& request) const {
   const Tensor image = grid(field(request, "image"), "image", limits_.max_grid);
   const int64_t m = limits_.max_option;
   Pool2dGeometry g;
+  if (!request.is_object() || !request.contains("kernel_size")) bad("missing field 'kernel_size'");
   g.kernel = size2(request, "kernel_size", Size2(0), -limits_.max_kernel, limits_.max_kernel);
-  if (!request.contains("kernel_size")) bad("missing field 'kernel_size'");
   g.stride = size2(request, "stride", g.kernel, -m, m);
   g.padding = size2(request, "padding", 0, -m, m);
   g.dilation = size2(request, "dilation", 1, -m, m);
-  if (request.contains("ceil_mode")) {
-    if (!request["ceil_mode"].is_boolean()) bad("'ceil_mode' must be true or false");
-    g.ceil_mode = request["ceil_mode"].get<bool>();
-  }
+  g.ceil_mode = boolean(request, "ceil_mode");
   return library([&] { return steps_json(cnn::maxpool2d_steps(image, g)); });
 }
 
@@ -174,29 +203,34 @@ json ExplorerApi::shapes(const json& request) const {
         const std::string type = l["type"];
         Generator scratch(0);
         if (type == "Conv2d") {
-          if (shape.size() != 3) throw Error("Conv2d needs an image input (C, H, W), got " + shape_str(shape));
-          const int64_t out = integer(field(l, "out_channels"), "out_channels", -limits_.max_channels, limits_.max_channels);
-          mod = std::make_shared<Conv2d>(Conv2dOptions(shape[0], out, size2(l, "kernel_size", 3, -limits_.max_kernel, limits_.max_kernel))
-                                             .stride(size2(l, "stride", 1, -m, m))
-                                             .padding(Conv2dPadding(size2(l, "padding", 0, -m, m)))
-                                             .dilation(size2(l, "dilation", 1, -m, m)),
-                                         scratch);
+          if (shape.size() != 3)
+            throw Error("Conv2d needs an image input (C, H, W), got " + shape_str(shape));
+          const int64_t out = integer(field(l, "out_channels"), "out_channels",
+                                      -limits_.max_channels, limits_.max_channels);
+          mod = std::make_shared<Conv2d>(
+              Conv2dOptions(shape[0], out,
+                            size2(l, "kernel_size", 3, -limits_.max_kernel, limits_.max_kernel))
+                  .stride(size2(l, "stride", 1, -m, m))
+                  .padding(Conv2dPadding(size2(l, "padding", 0, -m, m)))
+                  .dilation(size2(l, "dilation", 1, -m, m)),
+              scratch);
         } else if (type == "MaxPool2d") {
           const Size2 k = size2(l, "kernel_size", 2, -limits_.max_kernel, limits_.max_kernel);
           mod = std::make_shared<MaxPool2d>(MaxPool2dOptions(k)
                                                 .stride(size2(l, "stride", k, -m, m))
                                                 .padding(size2(l, "padding", 0, -m, m))
                                                 .dilation(size2(l, "dilation", 1, -m, m))
-                                                .ceil_mode(l.value("ceil_mode", false)));
+                                                .ceil_mode(boolean(l, "ceil_mode")));
         } else if (type == "ReLU") {
           mod = std::make_shared<ReLU>();
         } else if (type == "Flatten") {
           mod = std::make_shared<Flatten>(1, -1);
         } else if (type == "Linear") {
-          const int64_t out = integer(field(l, "out_features"), "out_features", -limits_.max_channels, limits_.max_channels);
+          const int64_t out = integer(field(l, "out_features"), "out_features",
+                                      -limits_.max_channels, limits_.max_channels);
           mod = std::make_shared<Linear>(LinearOptions(shape.back(), out), scratch);
         } else if (type == "Dropout") {
-          mod = std::make_shared<Dropout>(l.value("p", 0.5));
+          mod = std::make_shared<Dropout>(real(l, "p", 0.5));
         } else {
           bad("layer " + std::to_string(i + 1) + ": unknown type '" + type +
               "' (Conv2d, ReLU, MaxPool2d, Flatten, Linear, Dropout)");
@@ -212,6 +246,12 @@ json ExplorerApi::shapes(const json& request) const {
         // Name the layer as the page numbers it, whether its options or its input are wrong.
         e.prepend_path("layer " + std::to_string(i + 1));
         throw;
+      } catch (const ApiError& e) {
+        const std::string where = "layer " + std::to_string(i + 1);
+        const std::string message = e.what();
+        if (message.rfind(where + " ", 0) == 0 || message.rfind(where + ":", 0) == 0)
+          throw;  // named
+        throw ApiError(e.status, where + ": " + message);
       }
       seq.push_back(mod);
     }

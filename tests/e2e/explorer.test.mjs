@@ -132,6 +132,69 @@ test("an impossible configuration shows the library's error and the page keeps w
   assert.equal(await text("#shapes-total"), "Total params: 55,338");
 });
 
+// Types into a field and leaves it, as a user does, then waits for the error shown in place.
+async function typeAndWaitForError(field, value, errorSelector, message) {
+  await page.fill(field, value);
+  await page.press(field, "Tab");
+  await page.waitForFunction(([sel, want]) => document.querySelector(sel).textContent === want,
+                             [errorSelector, message], { timeout: 10000 })
+    .catch(async () => assert.equal(await text(errorSelector), message, `${field} = ${JSON.stringify(value)}`));
+}
+
+test("what is not a number shows the library's error in place, never a default's figure", async () => {
+  // The convolution: a stride of "abc" is not stride 1. Each refusal is the API's own message,
+  // and the figure is cleared rather than computed with a default.
+  for (const [typed, sent] of [["abc", '"abc"'], ["", '""'], ["2,", '"2,"'], ["1.5", "1.5"]]) {
+    await typeAndWaitForError("#conv-stride", typed, "#conv-error",
+                              `'stride' must be an integer or [h, w] pair, got ${sent}`);
+    assert.equal(await text("#conv-counter"), "0/0", `stride ${JSON.stringify(typed)}`);
+    assert.deepEqual(await cells("#conv-output-grid"), []);
+    assert.deepEqual(await cells("#conv-input-grid"), []);
+    // Text is outlined as the field at fault; a number that is no integer is left to the message.
+    assert.equal(await page.$eval("#conv-stride", (el) => el.classList.contains("invalid")), sent.startsWith('"'));
+    await page.click("#conv-next");  // nothing to step through
+    assert.equal(await text("#conv-counter"), "0/0");
+    assert.equal(await text("#conv-expression"), "");
+    assert.deepEqual(await cells("#conv-kernel-grid"), []);
+    if (typed === "abc") await page.screenshot({ path: path.join(artifacts, "stride-not-a-number.png"), fullPage: true });
+  }
+  // The same message as the API's over HTTP: the page only relays it.
+  const direct = await api("/api/conv2d/steps", { image: [[1]], kernel: [[1]], stride: "abc" });
+  assert.equal(direct.error, `'stride' must be an integer or [h, w] pair, got "abc"`);
+  await typeAndWaitForError("#conv-stride", "1", "#conv-error", "");
+  assert.match(await text("#conv-counter"), /^0\/[1-9]/);
+  assert.ok(!(await page.$eval("#conv-stride", (el) => el.classList.contains("invalid"))));
+  // A cell of the kernel.
+  await typeAndWaitForError("#conv-kernel", "1 x", "#conv-error",
+                            `'kernel' holds a non-number at row 0, column 1: "x"`);
+  assert.deepEqual(await cells("#conv-output-grid"), []);
+  await typeAndWaitForError("#conv-kernel", "1", "#conv-error", "");
+
+  // Pooling: a kernel of "abc" is not the default of anything.
+  await typeAndWaitForError("#pool-kernel", "abc", "#pool-error",
+                            `'kernel_size' must be an integer or [h, w] pair, got "abc"`);
+  assert.equal(await text("#pool-counter"), "0/0");
+  assert.deepEqual(await cells("#pool-output-grid"), []);
+  await typeAndWaitForError("#pool-kernel", "2", "#pool-error", "");
+  assert.equal(await text("#pool-counter"), "0/4");
+
+  // The layer stack: no shapes or total are shown for a stack the library refused.
+  const conv1Stride = '#shapes-table input[data-layer="0"][data-key="stride"]';
+  await typeAndWaitForError(conv1Stride, "abc", "#shapes-error",
+                            `layer 1: 'stride' must be an integer or [h, w] pair, got "abc"`);
+  assert.equal(await text("#shapes-total"), "");
+  const shapes = await page.$$eval("#shapes-table tr", (trs) => trs.slice(1).map((tr) => tr.cells[2].textContent));
+  assert.deepEqual(shapes, shapes.map(() => ""));
+  assert.equal(await page.inputValue(conv1Stride), "abc");  // what was typed stays, marked
+  assert.ok(await page.$eval(conv1Stride, (el) => el.classList.contains("invalid")));
+  await typeAndWaitForError(conv1Stride, "1", "#shapes-error", "");
+  const dropout = '#shapes-table input[data-layer="9"][data-key="p"]';
+  await typeAndWaitForError(dropout, "", "#shapes-error", `layer 10: 'p' must be a number, got ""`);
+  assert.equal(await text("#shapes-total"), "");
+  await typeAndWaitForError(dropout, "0.3", "#shapes-error", "");
+  assert.equal(await text("#shapes-total"), "Total params: 55,338");
+});
+
 // Strokes on the drawing pad, in pad pixels.
 async function draw(strokes) {
   await page.click("#draw-clear");

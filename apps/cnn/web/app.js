@@ -11,15 +11,30 @@ async function api(path, body) {
   return data;
 }
 
-// "9 3 5\n6 2 3" -> [[9, 3, 5], [6, 2, 3]]
-function parseGrid(text) {
-  return text.trim().split(/\n+/).map((line) =>
-    line.trim().split(/[\s,]+/).map((v) => (v === "" ? NaN : Number(v))));
+// The page reads numbers but judges nothing: what is not a number is sent as typed, and the
+// library's API refuses it with a message shown in place (JSON has no NaN; NaN would go as null).
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+// "2" -> 2, "0.5" -> 0.5; anything else ("abc", "", "0x10", "1e999") -> the text itself
+function parseNumber(text) {
+  const t = text.trim();
+  const v = Number(t);
+  return NUMBER.test(t) && Number.isFinite(v) ? v : text;
 }
-// "2" -> 2, "2,3" -> [2, 3]
+// "9 3 5\n6 2 3" -> [[9, 3, 5], [6, 2, 3]]; a cell that is not a number stays text; "" -> []
+function parseGrid(text) {
+  if (text.trim() === "") return [];
+  return text.trim().split(/\n+/).map((line) => line.trim().split(/[\s,]+/).map(parseNumber));
+}
+// "2" -> 2, "2,3" or "2 3" -> [2, 3]; "abc", "", "2," -> the text as typed
 function parsePair(text) {
-  const parts = text.split(/[\s,]+/).filter((p) => p !== "").map(Number);
+  const parts = text.trim().split(/\s*,\s*|\s+/).map(parseNumber);
+  if (parts.some((p) => typeof p !== "number")) return text;
   return parts.length === 1 ? parts[0] : parts;
+}
+// Marks a field whose text is not a number (or pair, or grid of numbers); the message is the API's.
+function markInvalid(input, value) {
+  const text = (v) => (Array.isArray(v) ? v.length === 0 || v.some(text) : typeof v !== "number");
+  input.classList.toggle("invalid", text(value));
 }
 function show(value) {
   return typeof value === "number" ? String(Math.round(value * 10000) / 10000) : String(value);
@@ -47,6 +62,9 @@ class StepThrough {
     this.stop();
     // Edits can overtake each other's answers: only the latest request's answer is drawn.
     const ticket = (this.ticket = (this.ticket || 0) + 1);
+    for (const input of document.querySelectorAll(`#${this.prefix} .controls textarea, #${this.prefix} .controls input:not([type=checkbox])`)) {
+      markInvalid(input, input.tagName === "TEXTAREA" ? parseGrid(input.value) : parsePair(input.value));
+    }
     let data = null, error = "";
     try {
       data = await api(this.endpoint, this.request());
@@ -61,7 +79,10 @@ class StepThrough {
   }
 
   // The fifth click of a 4-step figure clears the outputs and returns to 0/4.
-  next() { this.go(this.data && this.k >= this.data.steps.length ? 0 : this.k + 1); }
+  // Without an answer (a refused configuration) there are no steps to go through.
+  next() {
+    if (this.data) this.go(this.k >= this.data.steps.length ? 0 : this.k + 1);
+  }
   play() {
     if (this.timer) return this.stop();
     this.go(0);
@@ -115,6 +136,7 @@ class StepThrough {
   drawKernel(step) {
     const table = this.el("kernel-grid");
     table.innerHTML = "";
+    if (!this.data) return;
     const kernel = parseGrid(this.el("kernel").value);
     for (const row of kernel) {
       const tr = table.insertRow();
@@ -199,10 +221,11 @@ async function updateShapes() {
       label.textContent = ` ${key} `;
       const input = document.createElement("input");
       input.value = value;
+      markInvalid(input, value);
       input.dataset.layer = i;
       input.dataset.key = key;
       input.addEventListener("change", () => {
-        layer[key] = key === "p" ? Number(input.value) : parsePair(input.value);
+        layer[key] = parsePair(input.value);
         updateShapes();
       });
       label.appendChild(input);
@@ -354,12 +377,17 @@ async function predictDrawing() {
 document.getElementById("test-show").addEventListener("click", async () => {
   const info = document.getElementById("test-info");
   try {
-    const t = await api("/api/test-image", { index: Number(document.getElementById("test-index").value) });
+    const input = document.getElementById("test-index");
+    const index = parseNumber(input.value);
+    markInvalid(input, index);
+    const t = await api("/api/test-image", { index });
     info.textContent = `test #${t.index}: label ${t.label}, predicted ${t.pred}`;
+    info.classList.remove("error");
     insideInput = t.pixels;
     showInside();
   } catch (e) {
     info.textContent = e.message;
+    info.classList.add("error");
   }
 });
 
