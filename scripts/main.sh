@@ -16,8 +16,9 @@ echo "== the tutorial's model =="
 $cnn summary
 echo
 echo "== training (Adam, lr 1e-3, batch 64, 5 epochs) =="
+# --overwrite: the main job refreshes its own checkpoint (without it, an existing one is refused).
 $cnn train --dataset mnist --epochs 5 --batch-size 64 --lr 1e-3 --optimizer adam --seed 0 \
-  --out "$ckpt" --json checkpoints/mnist-tutorial.json "$@"
+  --out "$ckpt" --json checkpoints/mnist-tutorial.json --overwrite "$@"
 echo
 echo "== one prediction: the first test image =="
 $cnn predict --weights "$ckpt" --index 0

@@ -1,6 +1,8 @@
 // The `cnn` command end to end on a tiny dataset the test writes: the printed formats, the
 // figures, and a one-line error with a non-zero exit for every kind of bad input, leaving
 // existing files untouched.
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -16,6 +18,10 @@
 #include "testing.h"
 
 namespace cnn::testing {
+
+std::string encode_rgba_png(int64_t w, int64_t h,
+                            const std::vector<uint8_t>& rgba);  // test_data.cpp
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -25,8 +31,9 @@ struct Result {
   std::string out;  // stdout and stderr
 };
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(CNN_BINARY) + " " + args + " 2>&1";
+// `prefix` runs before the binary: "cd DIR && " for another working directory, "timeout 10 ".
+Result run(const std::string& args, const std::string& prefix = "") {
+  const std::string cmd = prefix + std::string(CNN_BINARY) + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -49,8 +56,9 @@ class Cli : public ::testing::Test {
     root = fs::path(::testing::TempDir()) / ("cnn_cli_" + std::to_string(getpid()));
     fs::remove_all(root);
     make_data(root / "data", 64, 32);
-    const Result r = run("train --data-dir " + (root / "data").string() + " --max-steps 3 --batch-size 16 --out " +
-                         (root / "model.cnnt").string() + " --json " + (root / "train.json").string());
+    const Result r = run("train --data-dir " + (root / "data").string() +
+                         " --max-steps 3 --batch-size 16 --out " + (root / "model.cnnt").string() +
+                         " --json " + (root / "train.json").string());
     ASSERT_EQ(r.code, 0) << r.out;
   }
   static void TearDownTestSuite() { fs::remove_all(root); }
@@ -63,7 +71,8 @@ class Cli : public ::testing::Test {
         labels[i] = static_cast<uint8_t>(i % 10);
         // A bar whose position encodes the label.
         for (int64_t y = 4; y < 24; ++y) {
-          for (int64_t x = 2 + 2 * labels[i]; x < 5 + 2 * labels[i]; ++x) img.pixels[i * 784 + y * 28 + x] = 255;
+          for (int64_t x = 2 + 2 * labels[i]; x < 5 + 2 * labels[i]; ++x)
+            img.pixels[i * 784 + y * 28 + x] = 255;
         }
       }
       write_idx_images((dir / (prefix + "-images-idx3-ubyte")).string(), img);
@@ -75,7 +84,8 @@ class Cli : public ::testing::Test {
     EXPECT_NE(r.code, 0) << r.out;
     EXPECT_EQ(r.out.rfind("cnn: error: ", 0), 0u) << r.out;
     EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
-    for (const auto& f : fragments) EXPECT_NE(r.out.find(f), std::string::npos) << "'" << f << "' not in: " << r.out;
+    for (const auto& f : fragments)
+      EXPECT_NE(r.out.find(f), std::string::npos) << "'" << f << "' not in: " << r.out;
   }
   std::string model() const { return (root / "model.cnnt").string(); }
   std::string data() const { return (root / "data").string(); }
@@ -84,7 +94,8 @@ class Cli : public ::testing::Test {
     const fs::path dir = root / ("broken_" + name);
     fs::remove_all(dir);
     fs::create_directories(dir);
-    for (const auto& e : fs::directory_iterator(root / "data")) fs::copy(e.path(), dir / e.path().filename());
+    for (const auto& e : fs::directory_iterator(root / "data"))
+      fs::copy(e.path(), dir / e.path().filename());
     return dir.string();
   }
 };
@@ -121,8 +132,8 @@ TEST_F(Cli, PredictPrintsTheTutorialsFormat) {
   const Result r = run("predict --weights " + model() + " --data-dir " + data() + " --index 3");
   ASSERT_EQ(r.code, 0) << r.out;
   const std::string num = R"(-?\d+\.\d{3})";
-  const std::regex want("Logits: (" + num + ", ){9}" + num + "\n" + R"( Probs:  (\d\.\d{3}, ){9}\d\.\d{3})" +
-                        "\n  Pred:  \\d\n  True:  3\n");
+  const std::regex want("Logits: (" + num + ", ){9}" + num + "\n" +
+                        R"( Probs:  (\d\.\d{3}, ){9}\d\.\d{3})" + "\n  Pred:  \\d\n  True:  3\n");
   EXPECT_TRUE(std::regex_match(r.out, want)) << r.out;
 }
 
@@ -139,17 +150,18 @@ TEST_F(Cli, PredictAnImageFileHasNoTrueLine) {
 
 TEST_F(Cli, VisualizeWritesFiveReadablePictures) {
   const std::string out = (root / "figures").string();
-  const Result r = run("visualize --weights " + model() + " --data-dir " + data() + " --index 0 --out " + out);
+  const Result r =
+      run("visualize --weights " + model() + " --data-dir " + data() + " --index 0 --out " + out);
   ASSERT_EQ(r.code, 0) << r.out;
   struct Want {
     const char* file;
     int64_t min_w, min_h;
     std::size_t min_colours;  // below the title; the test digit is black and white
   };
-  for (const Want& w : {Want{"input.png", 280, 280, 3}, Want{"conv1_maps.png", 4 * 140, 4 * 140, 16},
-                        Want{"conv2_maps.png", 8 * 112, 4 * 112, 16},
-                        Want{"conv1_filters.png", 4 * 96, 4 * 96, 16},
-                        Want{"conv2_filters.png", 8 * 96, 4 * 96, 16}}) {
+  for (const Want& w :
+       {Want{"input.png", 280, 280, 3}, Want{"conv1_maps.png", 4 * 140, 4 * 140, 16},
+        Want{"conv2_maps.png", 8 * 112, 4 * 112, 16}, Want{"conv1_filters.png", 4 * 96, 4 * 96, 16},
+        Want{"conv2_filters.png", 8 * 96, 4 * 96, 16}}) {
     SCOPED_TRACE(w.file);
     const RgbImage img = read_rgb_image(out + "/" + w.file);
     EXPECT_GE(img.width, w.min_w);
@@ -181,7 +193,8 @@ TEST_F(Cli, EvalPrintsAccuracyAndConfusion) {
 
 TEST_F(Cli, MissingDataDirectoryLeavesCheckpointUntouched) {
   const std::string before = slurp(model());
-  const Result r = run("train --data-dir " + (root / "nowhere").string() + " --out " + model());
+  const Result r =
+      run("train --data-dir " + (root / "nowhere").string() + " --overwrite --out " + model());
   expect_one_line_error(r, {(root / "nowhere").string(), "data directory not found"});
   EXPECT_EQ(slurp(model()), before);
 }
@@ -241,16 +254,18 @@ TEST_F(Cli, TruncatedAndCorruptedCheckpoints) {
   std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 3);
   const std::string json = (root / "keep.json").string();
   std::ofstream(json) << "{\"keep\": true}\n";
-  expect_one_line_error(run("eval --weights " + truncated + " --data-dir " + data() + " --json " + json),
-                        {truncated});
+  expect_one_line_error(
+      run("eval --weights " + truncated + " --data-dir " + data() + " --json " + json),
+      {truncated});
   EXPECT_EQ(slurp(json), "{\"keep\": true}\n");
 
   std::string flipped = bytes;
   flipped[bytes.size() / 2] ^= 0x10;
   const std::string corrupted = (root / "corrupted.cnnt").string();
   std::ofstream(corrupted, std::ios::binary) << flipped;
-  expect_one_line_error(run("predict --weights " + corrupted + " --data-dir " + data() + " --index 0"),
-                        {corrupted, "checksum mismatch"});
+  expect_one_line_error(
+      run("predict --weights " + corrupted + " --data-dir " + data() + " --index 0"),
+      {corrupted, "checksum mismatch"});
 }
 
 TEST_F(Cli, CheckpointOfAnotherArchitecture) {
@@ -280,9 +295,35 @@ TEST_F(Cli, CheckpointOfAnotherArchitecture) {
 TEST_F(Cli, UnreadableImage) {
   const std::string bad = (root / "bad.png").string();
   std::ofstream(bad) << "this is not a picture";
-  expect_one_line_error(run("predict --weights " + model() + " --image " + bad), {bad, "cannot read image"});
-  expect_one_line_error(run("predict --weights " + model() + " --image " + (root / "missing.png").string()),
-                        {"missing.png", "not found"});
+  expect_one_line_error(run("predict --weights " + model() + " --image " + bad),
+                        {bad, "cannot read image"});
+  expect_one_line_error(
+      run("predict --weights " + model() + " --image " + (root / "missing.png").string()),
+      {"missing.png", "no such file"});
+  expect_one_line_error(run("predict --weights " + model() + " --image " + root.string() + "/"),
+                        {root.string(), "is a directory"});
+}
+
+TEST_F(Cli, BlankImageNamesTheFile) {
+  const std::string blank = (root / "blank.png").string();
+  write_png(blank, RgbImage(20, 20));
+  expect_one_line_error(run("predict --weights " + model() + " --image " + blank),
+                        {blank + ": ", "blank"});
+}
+
+TEST_F(Cli, PredictsADigitOnATransparentBackground) {
+  // Black strokes at alpha 255 on black at alpha 0, as drawing apps save them: read without the
+  // alpha channel this is a blank picture.
+  const int64_t w = 40, h = 40;
+  std::vector<uint8_t> rgba(static_cast<std::size_t>(w * h * 4), 0);
+  for (int64_t y = 5; y < 35; ++y) {
+    for (int64_t x = 18; x < 22; ++x) rgba[(y * w + x) * 4 + 3] = 255;
+  }
+  const std::string png = (root / "transparent.png").string();
+  std::ofstream(png, std::ios::binary) << encode_rgba_png(w, h, rgba);
+  const Result r = run("predict --weights " + model() + " --image " + png);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("  Pred:  "), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, ImpossibleOptions) {
@@ -290,6 +331,239 @@ TEST_F(Cli, ImpossibleOptions) {
   EXPECT_NE(run("train --optimizer rmsprop").code, 0);
   EXPECT_NE(run("predict --weights " + model()).code, 0);
   EXPECT_NE(run("frobnicate").code, 0);
+}
+
+// Every impossible value is refused with a sentence before any work: the data directory given is
+// missing, so a message about it would mean the value got through.
+TEST_F(Cli, OptionValuesAreCheckedFirst) {
+  const std::string nowhere = " --data-dir " + (root / "nowhere").string();
+  const std::string weights = " --weights " + model();
+  struct Case {
+    std::string args;
+    std::vector<std::string> fragments;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"train --epochs 0" + nowhere, {"--epochs must be a positive integer, got 0"}},
+           {"train --max-steps -5" + nowhere, {"--max-steps must be a positive integer, got -5"}},
+           {"train --max-steps 0" + nowhere, {"--max-steps must be a positive integer, got 0"}},
+           {"train --batch-size 2.5" + nowhere,
+            {"--batch-size must be a positive integer, got 2.5"}},
+           {"train --lr abc" + nowhere, {"--lr must be a positive number, got 'abc'"}},
+           {"train --lr -1e-3" + nowhere, {"--lr must be a positive number"}},
+           {"train --momentum 1.5" + nowhere, {"--momentum must be a number from 0 to 1, got 1.5"}},
+           {"train --weight-decay -1" + nowhere, {"--weight-decay must be a number >= 0"}},
+           {"train --seed -1" + nowhere, {"--seed must be a non-negative integer, got -1"}},
+           {"train --threads -2" + nowhere, {"--threads must be an integer from 0 to 4096"}},
+           {"train --log-every 0" + nowhere, {"--log-every must be a positive integer"}},
+           {"train --optimizer adamm" + nowhere,
+            {"--optimizer must be one of adam, adamw, sgd", "did you mean 'adam'?"}},
+           {"train --dataset mnsit" + nowhere,
+            {"--dataset must be one of", "did you mean 'mnist'?"}},
+           {"train" + nowhere + " --epochs", {"--epochs needs a value"}},
+           {"train --epochs 2 --epochs 3" + nowhere, {"--epochs takes one value"}},
+           {"eval --split dev" + weights + nowhere,
+            {"--split must be one of train, test, got 'dev'"}},
+           {"predict --index -1" + weights + nowhere,
+            {"--index must be a non-negative integer, got -1"}},
+           {"predict --index 1 --image x.png" + weights,
+            {"--index and --image cannot be given together"}},
+           {"visualize --index 1.5" + weights + nowhere,
+            {"--index must be a non-negative integer"}},
+           {"bench --seconds 0", {"--seconds must be a positive number, got 0"}},
+           {"bench --kernels fats", {"did you mean 'fast'?"}},
+           {"serve --port 70000", {"--port must be an integer from 0 to 65535, got 70000"}},
+           {"summary --num-classes 0",
+            {"--num-classes must be an integer from 1 to 100000, got 0"}},
+           {"eval" + nowhere, {"--weights is required"}},
+       }) {
+    SCOPED_TRACE(c.args);
+    expect_one_line_error(run(c.args), c.fragments);
+  }
+}
+
+TEST_F(Cli, UnknownCommandsAndOptionsSuggestTheNearest) {
+  expect_one_line_error(run("trian"), {"unknown command 'trian'; did you mean 'train'?"});
+  expect_one_line_error(run("evl --weights x"), {"unknown command 'evl'; did you mean 'eval'?"});
+  expect_one_line_error(run("frobnicate"),
+                        {"unknown command 'frobnicate'", "summary, train, eval"});
+  expect_one_line_error(run(""), {"a command is required"});
+  expect_one_line_error(run("train --epoch 3"),
+                        {"unknown option '--epoch'", "did you mean '--epochs'?"});
+  expect_one_line_error(run("train --max-step=3"),
+                        {"unknown option '--max-step'", "did you mean '--max-steps'?"});
+  expect_one_line_error(run("predict --wieghts m.cnnt"),
+                        {"unknown option '--wieghts'", "did you mean '--weights'?"});
+  expect_one_line_error(run("train --frobnicate"),
+                        {"unknown option '--frobnicate'", "cnn train --help"});
+  expect_one_line_error(run("train 3"), {"unexpected argument", "3"});
+  expect_one_line_error(run("--verison"),
+                        {"unknown option '--verison'", "did you mean '--version'?"});
+}
+
+TEST_F(Cli, MaxStepsLogCountsWhatRuns) {
+  // 64 images in batches of 16: 4 steps an epoch.
+  const std::string base = "train --data-dir " + data() + " --batch-size 16 --overwrite --out " +
+                           (root / "steps.cnnt").string();
+  Result r = run(base + " --epochs 5 --max-steps 3");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("3 steps (of epoch 1)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("epoch 1/1  step 3/3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("epoch 1/1  train loss"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("5 epochs"), std::string::npos) << r.out;
+  r = run(base + " --epochs 5 --max-steps 6");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("6 steps (1 epoch and 2 steps)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("epoch 1/2  step 4/4"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("epoch 2/2  step 2/2"), std::string::npos) << r.out;
+  r = run(base + " --epochs 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("batch 16, 1 epoch\n"), std::string::npos) << r.out;
+  r = run(base + " --epochs 5 --max-steps 8");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("batch 16, 2 epochs\n"), std::string::npos) << r.out;
+}
+
+// Without --out a run takes the first free numbered name: another run's checkpoint stays.
+TEST_F(Cli, DefaultCheckpointIsNeverReplaced) {
+  const fs::path cwd = root / "workdir";
+  fs::create_directories(cwd);
+  const std::string args = "train --data-dir " + data() + " --batch-size 16 --max-steps 2";
+  const std::string in_cwd = "cd " + cwd.string() + " && ";
+  Result r = run(args, in_cwd);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("checkpoint: checkpoints/mnist-tutorial.cnnt\n", 0), 0u) << r.out;
+  const std::string first = slurp((cwd / "checkpoints/mnist-tutorial.cnnt").string());
+  ASSERT_FALSE(first.empty());
+  r = run(args + " --seed 1", in_cwd);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("checkpoint: checkpoints/mnist-tutorial-2.cnnt\n", 0), 0u) << r.out;
+  EXPECT_EQ(slurp((cwd / "checkpoints/mnist-tutorial.cnnt").string()), first);
+  EXPECT_TRUE(fs::exists(cwd / "checkpoints/mnist-tutorial-2.cnnt"));
+  r = run(args, in_cwd);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("checkpoint: checkpoints/mnist-tutorial-3.cnnt\n", 0), 0u) << r.out;
+}
+
+TEST_F(Cli, ExistingOutputNeedsOverwrite) {
+  const std::string keep = (root / "keep.cnnt").string(),
+                    json = (root / "keep-train.json").string();
+  fs::copy_file(model(), keep, fs::copy_options::overwrite_existing);
+  std::ofstream(json) << "{}\n";
+  const std::string before = slurp(keep);
+  // Refused before the data are read: the data directory does not exist.
+  expect_one_line_error(run("train --data-dir " + (root / "nowhere").string() + " --out " + keep),
+                        {"--out " + keep, "exists", "--overwrite"});
+  EXPECT_EQ(slurp(keep), before);
+  const std::string fresh = (root / "fresh.cnnt").string();
+  expect_one_line_error(
+      run("train --data-dir " + data() + " --max-steps 1 --out " + fresh + " --json " + json),
+      {"--json " + json, "exists", "--overwrite"});
+  EXPECT_FALSE(fs::exists(fresh));
+  EXPECT_EQ(slurp(json), "{}\n");
+  const Result r =
+      run("train --data-dir " + data() + " --batch-size 16 --max-steps 1 --overwrite --out " +
+          keep + " --json " + json);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(load_checkpoint(keep).meta["global_step"], 1);
+  EXPECT_EQ(nlohmann::json::parse(slurp(json))["checkpoint"], keep);
+}
+
+// An output that cannot be written is found before the data are read (the data directory given
+// does not exist) and named.
+TEST_F(Cli, UnwritableOutputsAreFoundFirst) {
+  const std::string nowhere = " --data-dir " + (root / "nowhere").string();
+  const fs::path dir = root / "a_directory";
+  fs::create_directories(dir);
+  const fs::path file = root / "a_file";
+  std::ofstream(file) << "x";
+  expect_one_line_error(run("train --out " + dir.string() + nowhere),
+                        {"--out " + dir.string(), "is a directory"});
+  expect_one_line_error(run("train --out " + dir.string() + "/" + nowhere), {"is a directory"});
+  expect_one_line_error(
+      run("train --out " + (file / "m.cnnt").string() + nowhere),
+      {"--out " + (file / "m.cnnt").string(), file.string() + " is not a directory"});
+  expect_one_line_error(
+      run("train --out " + (root / "new.cnnt").string() + " --json " + dir.string() + nowhere),
+      {"--json " + dir.string(), "is a directory"});
+  expect_one_line_error(run("eval --weights " + model() + " --json " + dir.string() + nowhere),
+                        {"--json " + dir.string(), "is a directory"});
+  expect_one_line_error(run("bench --seconds 0.01 --json " + (file / "b.json").string()),
+                        {"is not a directory"});
+  expect_one_line_error(
+      run("visualize --weights " + model() + " --index 0 --out " + file.string() + nowhere),
+      {"--out " + file.string(), "is not a directory"});
+  EXPECT_FALSE(fs::exists(root / "new.cnnt"));
+  if (geteuid() != 0) {  // root writes anywhere whatever the permissions
+    const fs::path ro = root / "read_only";
+    fs::create_directories(ro);
+    fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                            fs::perms::group_exec | fs::perms::others_read |
+                            fs::perms::others_exec);
+    expect_one_line_error(run("train --out " + (ro / "m.cnnt").string() + nowhere),
+                          {"--out " + (ro / "m.cnnt").string(), "cannot write in " + ro.string(),
+                           "permission denied"});
+    expect_one_line_error(
+        run("train --out " + (ro / "sub/m.cnnt").string() + nowhere),
+        {"cannot create directory " + (ro / "sub").string(), "permission denied"});
+    expect_one_line_error(
+        run("visualize --weights " + model() + " --index 0 --out " + ro.string() + nowhere),
+        {"--out " + ro.string(), "permission denied"});
+    fs::permissions(ro, fs::perms::owner_all);
+  }
+}
+
+TEST_F(Cli, IndexBeyondTheSplit) {
+  expect_one_line_error(
+      run("predict --weights " + model() + " --data-dir " + data() + " --index 32"),
+      {"--index 32 is out of range", "the test split of mnist has 32 images (0 to 31)"});
+}
+
+// A child `cnn serve --port 0`; the port is read from its first line.
+class ServeProcess {
+ public:
+  explicit ServeProcess(const std::string& data_dir) {
+    int fds[2];
+    if (pipe(fds) != 0) throw std::runtime_error("pipe");
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], STDOUT_FILENO);
+      close(fds[0]);
+      execl(CNN_BINARY, CNN_BINARY, "serve", "--port", "0", "--data-dir", data_dir.c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(fds[1]);
+    out_ = fdopen(fds[0], "r");
+    char line[512] = {};
+    if (!fgets(line, sizeof line, out_)) throw std::runtime_error("cnn serve printed nothing");
+    std::smatch m;
+    const std::string first = line;
+    if (!std::regex_search(first, m, std::regex(R"(http://127\.0\.0\.1:(\d+)/)"))) {
+      throw std::runtime_error("no address in: " + first);
+    }
+    port_ = std::stoi(m[1]);
+  }
+  ~ServeProcess() {
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+    fclose(out_);
+  }
+  int port() const { return port_; }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* out_ = nullptr;
+  int port_ = 0;
+};
+
+// cpp-httplib's default SO_REUSEPORT let a second `cnn serve` bind the same port and silently
+// take half the connections.
+TEST_F(Cli, ServeRefusesAPortInUse) {
+  ServeProcess first(data());
+  const std::string port = std::to_string(first.port());
+  // If it wrongly starts, it serves until killed: the timeout keeps the test from hanging.
+  const Result r = run("serve --port " + port + " --data-dir " + data(), "timeout -s KILL 10 ");
+  expect_one_line_error(r, {"port " + port + " is in use", "127.0.0.1"});
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "cnn/data/dataset.h"
 #include "cnn/data/digit.h"
 #include "cnn/data/idx.h"
+#include "cnn/viz/image.h"
 #include "testing.h"
 
 namespace cnn::testing {
@@ -15,13 +16,20 @@ namespace {
 
 namespace fs = std::filesystem;
 
+}  // namespace
+
+std::string encode_rgba_png(int64_t w, int64_t h, const std::vector<uint8_t>& rgba);
+
+namespace {
+
 // A tiny MNIST-shaped dataset in a fresh directory.
 struct TinyData : ::testing::Test {
   fs::path dir;
   void SetUp() override {
     dir = fs::path(::testing::TempDir()) /
-          ("cnn_data_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-           "_" + std::to_string(getpid()));
+          ("cnn_data_" +
+           std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+           std::to_string(getpid()));
     fs::remove_all(dir);
     fs::create_directories(dir);
     write("train", 50, false);
@@ -33,7 +41,8 @@ struct TinyData : ::testing::Test {
     std::vector<uint8_t> labels(static_cast<std::size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
       labels[i] = static_cast<uint8_t>(i % 10);
-      for (int64_t j = 0; j < 784; ++j) img.pixels[i * 784 + j] = static_cast<uint8_t>((i * 7 + j) % 256);
+      for (int64_t j = 0; j < 784; ++j)
+        img.pixels[i * 784 + j] = static_cast<uint8_t>((i * 7 + j) % 256);
     }
     const std::string ext = gz ? ".gz" : "";
     write_idx_images((dir / (prefix + "-images-idx3-ubyte" + ext)).string(), img);
@@ -65,7 +74,8 @@ TEST_F(TinyData, LoaderBatchesShufflesAndScales) {
     EXPECT_EQ(ba.indices, bb.indices) << "same seed, same order";
     for (std::size_t i = 0; i < ba.indices.size(); ++i) {
       EXPECT_EQ(ba.labels[i], train.labels[ba.indices[i]]);
-      EXPECT_FLOAT_EQ(ba.images[static_cast<int64_t>(i) * 784 + 5], train.image(ba.indices[i])[5] / 255.0f);
+      EXPECT_FLOAT_EQ(ba.images[static_cast<int64_t>(i) * 784 + 5],
+                      train.image(ba.indices[i])[5] / 255.0f);
     }
     seen.insert(seen.end(), ba.indices.begin(), ba.indices.end());
     ++batches;
@@ -93,9 +103,11 @@ TEST_F(TinyData, Normalisation) {
 }
 
 TEST_F(TinyData, MissingDirectoryAndFile) {
-  expect_error([&] { load_dataset("mnist", path("nope"), "train"); }, {path("nope"), "data directory not found"});
+  expect_error([&] { load_dataset("mnist", path("nope"), "train"); },
+               {path("nope"), "data directory not found"});
   fs::remove(path("train-labels-idx1-ubyte"));
-  expect_error([&] { load_dataset("mnist", dir.string(), "train"); }, {"train-labels-idx1-ubyte", "not found"});
+  expect_error([&] { load_dataset("mnist", dir.string(), "train"); },
+               {"train-labels-idx1-ubyte", "not found"});
 }
 
 TEST_F(TinyData, TruncatedFile) {
@@ -164,5 +176,85 @@ TEST(Digit, PreprocessingCropsScalesAndCentres) {
   EXPECT_THROW(preprocess_digit(blank), Error);
 }
 
+// A picture of a "1" in the style of a drawing app: black strokes on a transparent canvas whose
+// colour is black at alpha 0, with one anti-aliased (half-transparent) column.
+std::vector<uint8_t> transparent_digit(int64_t w, int64_t h) {
+  std::vector<uint8_t> rgba(static_cast<std::size_t>(w * h * 4), 0);
+  for (int64_t y = 6; y < h - 6; ++y) {
+    for (int64_t x = w / 2 - 2; x <= w / 2 + 2; ++x)
+      rgba[(y * w + x) * 4 + 3] = x == w / 2 + 2 ? 128 : 255;
+  }
+  return rgba;
+}
+
+TEST(Digit, TransparentBackgroundIsPaper) {
+  const int64_t w = 30, h = 40;
+  const std::string dir = ::testing::TempDir() + "cnn_alpha_" + std::to_string(getpid());
+  fs::create_directories(dir);
+  const std::string png = dir + "/digit.png";
+  std::ofstream(png, std::ios::binary) << encode_rgba_png(w, h, transparent_digit(w, h));
+  const GrayImage g = read_gray_image(png);
+  ASSERT_EQ(g.width, w);
+  EXPECT_EQ(g.at(0, 0), 255) << "transparent black is white paper";
+  EXPECT_EQ(g.at(w / 2, h / 2), 0) << "opaque black stays black";
+  EXPECT_NEAR(g.at(w / 2 + 2, h / 2), 127, 1) << "half-transparent black is half gray";
+  // The same digit drawn black on white gives the same network input.
+  GrayImage paper{w, h, std::vector<uint8_t>(static_cast<std::size_t>(w * h), 255)};
+  for (int64_t y = 6; y < h - 6; ++y) {
+    for (int64_t x = w / 2 - 2; x <= w / 2 + 2; ++x)
+      paper.pixels[y * w + x] = x == w / 2 + 2 ? 127 : 0;
+  }
+  const DigitSteps a = preprocess_digit(g), b = preprocess_digit(paper);
+  EXPECT_TRUE(a.inverted);
+  EXPECT_EQ(a.centered.pixels, b.centered.pixels);
+  fs::remove_all(dir);
+}
+
+TEST(Digit, PathsThatAreNotImages) {
+  const std::string dir = ::testing::TempDir() + "cnn_image_paths_" + std::to_string(getpid());
+  fs::create_directories(dir);
+  expect_error([&] { read_gray_image(dir); }, {dir, "is a directory"});
+  expect_error([&] { read_gray_image(dir + "/missing.png"); },
+               {dir + "/missing.png", "no such file"});
+  const std::string text = dir + "/text.png";
+  std::ofstream(text) << "not a picture";
+  expect_error([&] { read_gray_image(text); }, {text, "cannot read image"});
+  if (geteuid() != 0) {  // root reads a file whatever its permissions
+    fs::permissions(text, fs::perms::none);
+    expect_error([&] { read_gray_image(text); }, {text, "permission denied"});
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
+
+// A PNG with colour type 6 (8-bit RGBA) built by hand with zlib, because the library writes RGB
+// only. Also used by test_cli.cpp.
+std::string encode_rgba_png(int64_t w, int64_t h, const std::vector<uint8_t>& rgba) {
+  const auto be32 = [](uint32_t v) {
+    return std::string{char(v >> 24), char(v >> 16 & 0xff), char(v >> 8 & 0xff), char(v & 0xff)};
+  };
+  const auto chunk = [&](const std::string& type, const std::string& body) {
+    const std::string tb = type + body;
+    return be32(static_cast<uint32_t>(body.size())) + tb +
+           be32(static_cast<uint32_t>(
+               crc32(0, reinterpret_cast<const Bytef*>(tb.data()), static_cast<uInt>(tb.size()))));
+  };
+  std::string raw;
+  for (int64_t y = 0; y < h; ++y) {
+    raw += '\0';  // filter: none
+    raw.append(reinterpret_cast<const char*>(rgba.data()) + y * w * 4,
+               static_cast<std::size_t>(w * 4));
+  }
+  uLongf size = compressBound(static_cast<uLong>(raw.size()));
+  std::string z(size, '\0');
+  compress(reinterpret_cast<Bytef*>(z.data()), &size, reinterpret_cast<const Bytef*>(raw.data()),
+           static_cast<uLong>(raw.size()));
+  z.resize(size);
+  const std::string ihdr =
+      be32(static_cast<uint32_t>(w)) + be32(static_cast<uint32_t>(h)) + std::string{8, 6, 0, 0, 0};
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", z) +
+         chunk("IEND", "");
+}
+
 }  // namespace cnn::testing

@@ -1,8 +1,9 @@
 // cnn bench: how fast the tutorial's model trains and answers on this machine.
+#include "cnn/perf/bench.h"
+
 #include <cstdio>
 
 #include "cnn/models/registry.h"
-#include "cnn/perf/bench.h"
 #include "common.h"
 
 namespace cnn::cli {
@@ -15,12 +16,18 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
-      "bench", "Training and inference images/s, batch-1 latency, GFLOP/s against the measured FMA peak");
-  cmd->add_option("--threads", a->threads, "Threads (0: one per core)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seconds", a->seconds, "Seconds per measurement")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--kernels", a->kernels, "Kernel set")->check(CLI::IsMember({"fast", "reference"}))->capture_default_str();
-  cmd->add_option("--json", a->json, "Write the figures as JSON here");
+      "bench",
+      "Training and inference images/s, batch-1 latency, GFLOP/s against the measured FMA peak");
+  cmd->add_option("--threads", a->threads, "Threads (0: one per core)")->check(integer_in(0, 4096));
+  cmd->add_option("--seconds", a->seconds, "Seconds per measurement")
+      ->check(positive_number())
+      ->capture_default_str();
+  cmd->add_option("--kernels", a->kernels, "Kernel set")
+      ->check(one_of({"fast", "reference"}))
+      ->capture_default_str();
+  cmd->add_option("--json", a->json, "Write the figures as JSON here (replaced if it exists)");
   cmd->callback([a, &exit_code] {
+    if (!a->json.empty()) check_output_file("--json", a->json);
     set_num_threads(a->threads);
     set_kernel_set(a->kernels == "fast" ? KernelSet::Fast : KernelSet::Reference);
     manual_seed(0);
@@ -30,14 +37,15 @@ void add_bench_command(CLI::App& app, int& exit_code) {
     const BenchResult r = run_benchmark(*model, o);
     std::printf("tutorial CNN, %s kernels, %d thread%s, %s\n", a->kernels.c_str(), r.threads,
                 r.threads == 1 ? "" : "s", r.simd.c_str());
-    std::printf("  training   (batch %lld, Adam)  %10s images/s   %6.1f GFLOP/s (%.2f MFLOP/image)\n",
-                (long long)o.train_batch, thousands(r.train_images_per_second).c_str(), r.train_gflops,
-                r.flops.training / 1e6);
+    std::printf(
+        "  training   (batch %lld, Adam)  %10s images/s   %6.1f GFLOP/s (%.2f MFLOP/image)\n",
+        (long long)o.train_batch, thousands(r.train_images_per_second).c_str(), r.train_gflops,
+        r.flops.training / 1e6);
     std::printf("  inference  (batch %lld)      %10s images/s   %6.1f GFLOP/s (%.2f MFLOP/image)\n",
-                (long long)o.infer_batch, thousands(r.infer_images_per_second).c_str(), r.infer_gflops,
-                r.flops.forward / 1e6);
-    std::printf("  latency    (batch 1)          %10.1f us median, %.1f us p90\n", r.latency_us_median,
-                r.latency_us_p90);
+                (long long)o.infer_batch, thousands(r.infer_images_per_second).c_str(),
+                r.infer_gflops, r.flops.forward / 1e6);
+    std::printf("  latency    (batch 1)          %10.1f us median, %.1f us p90\n",
+                r.latency_us_median, r.latency_us_p90);
     std::printf("  FMA peak   (measured)         %10.1f GFLOP/s; training reaches %.1f %% of it\n",
                 r.peak_gflops, 100.0 * r.train_gflops / r.peak_gflops);
     if (!a->json.empty()) {

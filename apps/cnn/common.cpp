@@ -1,12 +1,21 @@
 #include "common.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <system_error>
 
 #include "cnn/io/file.h"
 
 namespace cnn::cli {
+
+namespace fs = std::filesystem;
 
 std::string data_dir_for(const std::string& dataset, const std::string& data_dir) {
   return data_dir.empty() ? "data/" + dataset : data_dir;
@@ -19,6 +28,305 @@ void write_json(const std::string& path, const nlohmann::json& j) {
 std::string thousands(double v) { return with_commas(static_cast<int64_t>(v + 0.5)); }
 
 bool stderr_is_terminal() { return isatty(fileno(stderr)) != 0; }
+
+std::string count_of(int64_t n, const std::string& singular, const std::string& plural) {
+  return std::to_string(n) + " " + (n == 1 ? singular : plural);
+}
+
+namespace {
+
+// "got 0", "got 'abc'": a number as typed, anything else quoted so that spaces and empty text show.
+std::string got(const std::string& text) {
+  char* end = nullptr;
+  std::strtod(text.c_str(), &end);
+  const bool number = !text.empty() && end == text.c_str() + text.size();
+  return "got " + (number ? text : "'" + text + "'");
+}
+
+template <typename T>
+bool parse_whole(const std::string& text, T& value) {
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  return ec == std::errc() && ptr == end;
+}
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string s;
+  for (const auto& item : items) s += (s.empty() ? "" : sep) + item;
+  return s;
+}
+
+// Optimal string alignment distance: Levenshtein plus adjacent transpositions, the commonest typo
+// ("trian").
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+std::vector<std::string> command_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    names.push_back(sub->get_name());
+  }
+  return names;
+}
+
+const CLI::App* command_named(const CLI::App& app, const std::string& name) {
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (sub->get_name() == name) return sub;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> option_names(const CLI::App& cmd) {
+  std::vector<std::string> names;
+  for (const CLI::Option* o : cmd.get_options()) {
+    for (const auto& l : o->get_lnames()) names.push_back("--" + l);
+    for (const auto& s : o->get_snames()) names.push_back("-" + s);
+  }
+  return names;
+}
+
+std::string lowercase_first(std::string s) {
+  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+}  // namespace
+
+CLI::Validator integer_in(int64_t lo, int64_t hi) {
+  std::string what, desc;
+  if (hi == std::numeric_limits<int64_t>::max()) {
+    what = lo == 1   ? "a positive integer"
+           : lo == 0 ? "a non-negative integer"
+                     : "an integer >= " + std::to_string(lo);
+    desc = lo == 1 ? "POSITIVE" : lo == 0 ? "NONNEGATIVE" : ">= " + std::to_string(lo);
+  } else {
+    what = "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+    desc = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  }
+  return CLI::Validator(
+      [lo, hi, what](std::string& text) -> std::string {
+        int64_t v = 0;
+        if (parse_whole(text, v) && v >= lo && v <= hi) return "";
+        return "must be " + what + ", " + got(text);
+      },
+      desc);
+}
+
+CLI::Validator unsigned_integer() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        uint64_t v = 0;
+        if (parse_whole(text, v)) return "";
+        return "must be a non-negative integer, " + got(text);
+      },
+      "NONNEGATIVE");
+}
+
+CLI::Validator positive_number() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (!text.empty() && end == text.c_str() + text.size() && std::isfinite(v) && v > 0) {
+          return "";
+        }
+        return "must be a positive number, " + got(text);
+      },
+      "POSITIVE");
+}
+
+CLI::Validator number_in(double lo, double hi) {
+  char what[64], desc[64];
+  if (std::isinf(hi)) {
+    std::snprintf(what, sizeof what, "a number >= %g", lo);
+    std::snprintf(desc, sizeof desc, ">= %g", lo);
+  } else {
+    std::snprintf(what, sizeof what, "a number from %g to %g", lo, hi);
+    std::snprintf(desc, sizeof desc, "[%g, %g]", lo, hi);
+  }
+  return CLI::Validator(
+      [lo, hi, what = std::string(what)](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (!text.empty() && end == text.c_str() + text.size() && std::isfinite(v) && v >= lo &&
+            v <= hi) {
+          return "";
+        }
+        return "must be " + std::string(what) + ", " + got(text);
+      },
+      desc);
+}
+
+CLI::Validator one_of(std::vector<std::string> choices) {
+  const std::string list = join(choices, ", ");
+  return CLI::Validator(
+      [choices, list](std::string& text) -> std::string {
+        if (std::find(choices.begin(), choices.end(), text) != choices.end()) return "";
+        const std::string near = nearest(text, choices);
+        return "must be one of " + list + ", " + got(text) +
+               (near.empty() ? "" : "; did you mean '" + near + "'?");
+      },
+      "{" + join(choices, ",") + "}");
+}
+
+std::string nearest(const std::string& word, const std::vector<std::string>& candidates) {
+  // A third of the word may be wrong: "trian" -> "train", "--epoch" -> "--epochs", but "x" is
+  // near nothing.
+  const std::size_t limit = std::max<std::size_t>(1, word.size() / 3);
+  std::string best;
+  std::size_t best_distance = limit + 1;
+  for (const auto& c : candidates) {
+    const std::size_t d = edit_distance(word, c);
+    if (d < best_distance) {
+      best = c;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
+std::string unknown_command(const CLI::App& app, int argc, char** argv) {
+  const std::vector<std::string> names = command_names(app);
+  if (argc < 2) return "a command is required: " + join(names, ", ") + " ('cnn --help' says more)";
+  const std::string first = argv[1];
+  // An option of cnn itself (--help, --version, a misspelt one) is CLI11's to parse.
+  if (first.rfind('-', 0) == 0 || command_named(app, first)) return "";
+  const std::string near = nearest(first, names);
+  return "unknown command '" + first + "'" +
+         (near.empty() ? "; the commands are " + join(names, ", ")
+                       : "; did you mean '" + near + "'?");
+}
+
+namespace {
+
+// The first argument that looks like an option and is none of cmd's, as a sentence; empty if none.
+// CLI11 lists the leftovers without saying which one is the unknown option.
+std::string unknown_option(const CLI::App& cmd, const std::string& prefix, int first, int argc,
+                           char** argv) {
+  const std::vector<std::string> names = option_names(cmd);
+  for (int i = first; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    const bool negative_number =
+        arg.size() > 1 && (std::isdigit(static_cast<unsigned char>(arg[1])) || arg[1] == '.');
+    if (arg.size() < 2 || arg[0] != '-' || negative_number) continue;
+    const std::string name = arg.substr(0, arg.find('='));
+    if (std::find(names.begin(), names.end(), name) != names.end()) continue;
+    const std::string near = nearest(name, names);
+    return "unknown option '" + name + "' for '" + prefix + "'" +
+           (near.empty() ? " ('" + prefix + " --help' lists them)"
+                         : "; did you mean '" + near + "'?");
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string describe_parse_error(const CLI::App& app, const CLI::ParseError& e, int argc,
+                                 char** argv) {
+  const std::string what = e.what();
+  const CLI::App* cmd = argc >= 2 ? command_named(app, argv[1]) : nullptr;
+  const std::string prefix = cmd ? "cnn " + cmd->get_name() : "cnn";
+  // A misspelt option explains the rest: "--wieghts" makes "--weights is required".
+  if (dynamic_cast<const CLI::ExtrasError*>(&e) || dynamic_cast<const CLI::RequiredError*>(&e)) {
+    const std::string option = unknown_option(cmd ? *cmd : app, prefix, cmd ? 2 : 1, argc, argv);
+    if (!option.empty()) return option;
+  }
+  if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
+    const std::size_t colon = what.find(": ");
+    return "unexpected argument for '" + prefix +
+           "': " + (colon == std::string::npos ? what : what.substr(colon + 2));
+  }
+  if (what == "A subcommand is required") {
+    // CLI11 checks for a command before it looks at extras: "cnn --verison" lands here.
+    const std::string option = unknown_option(app, "cnn", 1, argc, argv);
+    return option.empty() ? unknown_command(app, 1, argv) : option;
+  }
+  if (dynamic_cast<const CLI::ValidationError*>(&e)) {
+    // "--epochs: must be ..." -> "--epochs must be ..."
+    const std::size_t at = what.find(": must be ");
+    if (at != std::string::npos) return what.substr(0, at) + what.substr(at + 1);
+  }
+  if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) && what.rfind('-', 0) == 0) {
+    // "--epochs: 1 required INT missing", "--epochs: At Most 1 required but received 2"
+    const std::string name = what.substr(0, what.find(':'));
+    if (what.find(" missing") != std::string::npos) return name + " needs a value";
+    if (what.find("At Most") != std::string::npos) return name + " takes one value; give it once";
+  }
+  if (dynamic_cast<const CLI::ExcludesError*>(&e)) {
+    const std::size_t at = what.find(" excludes ");
+    if (at != std::string::npos) {
+      return what.substr(0, at) + " and " + what.substr(at + 10) + " cannot be given together";
+    }
+  }
+  return lowercase_first(what);
+}
+
+namespace {
+
+std::string reason(const std::error_code& ec) { return lowercase_first(ec.message()); }
+
+// A file created and removed in dir: the only sure test of "can write here" (permissions, ACLs,
+// read-only mounts all answer it).
+void probe_directory(const std::string& option, const std::string& path, const fs::path& dir) {
+  const fs::path probe =
+      (dir.empty() ? fs::path(".") : dir) / (".cnn-probe-" + std::to_string(getpid()));
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const std::error_code ec(errno, std::generic_category());
+    throw Error(option + " " + path + ": cannot write in " + (dir.empty() ? "." : dir.string()) +
+                " (" + reason(ec) + ")");
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
+void make_directories(const std::string& option, const std::string& path, const fs::path& dir) {
+  if (dir.empty()) return;
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
+    throw Error(option + " " + path + ": " + dir.string() + " is not a directory");
+  }
+  fs::create_directories(dir, ec);
+  if (ec) {
+    throw Error(option + " " + path + ": cannot create directory " + dir.string() + " (" +
+                reason(ec) + ")");
+  }
+}
+
+}  // namespace
+
+void check_output_file(const std::string& option, const std::string& path) {
+  const fs::path p(path);
+  std::error_code ec;
+  if (fs::is_directory(p, ec) || !p.has_filename()) {
+    throw Error(option + " " + path + ": is a directory (give a file name)");
+  }
+  make_directories(option, path, p.parent_path());
+  probe_directory(option, path, p.parent_path());
+}
+
+void check_output_dir(const std::string& option, const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
+    throw Error(option + " " + dir + ": is not a directory");
+  }
+  make_directories(option, dir, dir);
+  probe_directory(option, dir, dir);
+}
 
 TutorialCNN& as_tutorial(const LoadedModel& loaded, const std::string& path) {
   auto* m = dynamic_cast<TutorialCNN*>(loaded.model.get());

@@ -3,8 +3,11 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "cnn/cnn.h"
 #include "cnn/data/dataset.h"
@@ -22,6 +25,37 @@ void write_json(const std::string& path, const nlohmann::json& j);
 std::string thousands(double v);
 
 bool stderr_is_terminal();
+
+// "1 epoch", "2 epochs"
+std::string count_of(int64_t n, const std::string& singular, const std::string& plural);
+
+// Option checks that say what is wrong in a person's words. Each sees the text as typed, so that
+// "abc" and "-5" get the same sentence as "0". The message reads after the option's name
+// ("--epochs must be a positive integer, got 0"); main() joins the two.
+CLI::Validator integer_in(int64_t lo, int64_t hi = std::numeric_limits<int64_t>::max());
+CLI::Validator unsigned_integer();  // any uint64 (seeds)
+CLI::Validator positive_number();
+CLI::Validator number_in(double lo, double hi = std::numeric_limits<double>::infinity());
+CLI::Validator one_of(std::vector<std::string> choices);
+
+// Of the candidates, the one nearest to word by edit distance, if near enough to be a likely
+// typo; empty otherwise.
+std::string nearest(const std::string& word, const std::vector<std::string>& candidates);
+
+// A command line that CLI11 would reject, as the one line to print after "cnn: error: " (without
+// it), or empty when argv names a known command. Checked before parsing, because CLI11 reports an
+// unknown command as "A subcommand is required".
+std::string unknown_command(const CLI::App& app, int argc, char** argv);
+// CLI11's parse error as a sentence, with the nearest option for an unknown one.
+std::string describe_parse_error(const CLI::App& app, const CLI::ParseError& e, int argc,
+                                 char** argv);
+
+// Output paths are checked before any work, so that a long run does not end in "cannot write":
+// the parent directories are created, a directory is refused, and a probe file is created and
+// removed in the parent. `option` names the flag in the message ("--out").
+void check_output_file(const std::string& option, const std::string& path);
+// The same for a directory of outputs (created when missing).
+void check_output_dir(const std::string& option, const std::string& dir);
 
 // Registers the subcommands; each returns the process exit code through its callback.
 void add_summary_command(CLI::App& app, int& exit_code);

@@ -1,5 +1,6 @@
 // cnn summary, eval, predict, visualize: everything that reads a model without training it.
 #include <cstdio>
+#include <optional>
 
 #include "cnn/data/digit.h"
 #include "cnn/models/registry.h"
@@ -23,8 +24,8 @@ std::string join3(const Tensor& t) {
 
 // The input a command works on: a dataset image (with its label) or a picture file.
 struct Input {
-  Tensor image;       // (1, 1, 28, 28)
-  int64_t label = -1; // -1: unknown
+  Tensor image;        // (1, 1, 28, 28)
+  int64_t label = -1;  // -1: unknown
   std::string caption;
 };
 
@@ -36,24 +37,44 @@ struct InputArgs {
 
 void add_input_options(CLI::App* cmd, InputArgs& a) {
   cmd->add_option("--weights", a.weights, "Checkpoint written by 'cnn train'")->required();
-  auto* index = cmd->add_option("--index", a.index, "Image index in the dataset split")->check(CLI::NonNegativeNumber);
+  auto* index =
+      cmd->add_option("--index", a.index, "Image index in the dataset split")->check(integer_in(0));
   auto* image = cmd->add_option("--image", a.image, "A picture of a digit (PNG, PGM, ...) instead");
   index->excludes(image);
-  cmd->add_option("--split", a.split, "Split for --index")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
-  cmd->add_option("--dataset", a.dataset, "Dataset (default: the checkpoint's)")->check(CLI::IsMember(dataset_names()));
+  cmd->add_option("--split", a.split, "Split for --index")
+      ->check(one_of({"train", "test"}))
+      ->capture_default_str();
+  cmd->add_option("--dataset", a.dataset, "Dataset (default: the checkpoint's)")
+      ->check(one_of(dataset_names()));
   cmd->add_option("--data-dir", a.data_dir, "Directory of the IDX files (default: data/<dataset>)");
 }
 
-Input resolve_input(const LoadedModel& loaded, const InputArgs& a) {
+// A picture file is read before the checkpoint, so that a wrong path is reported first.
+std::optional<Input> read_image_input(const InputArgs& a) {
+  if (a.image.empty()) return std::nullopt;
   Input in;
-  if (!a.image.empty()) {
-    const DigitSteps steps = preprocess_digit(read_gray_image(a.image));
-    in.image = digit_tensor(steps.centered);
-    in.caption = std::filesystem::path(a.image).filename().string();
-    return in;
+  const GrayImage picture = read_gray_image(a.image);
+  DigitSteps steps;
+  try {
+    steps = preprocess_digit(picture);
+  } catch (const Error& e) {
+    throw Error(a.image + ": " + e.what());  // the library does not know the file's name
   }
+  in.image = digit_tensor(steps.centered);
+  in.caption = std::filesystem::path(a.image).filename().string();
+  return in;
+}
+
+Input resolve_input(const LoadedModel& loaded, const InputArgs& a, std::optional<Input> image) {
+  if (image) return *image;
+  Input in;
   const std::string name = dataset_of(loaded, a.dataset);
   const Dataset data = load_dataset(name, data_dir_for(name, a.data_dir), a.split);
+  if (a.index >= data.count) {
+    throw Error("--index " + std::to_string(a.index) + " is out of range: the " + a.split +
+                " split of " + name + " has " + std::to_string(data.count) + " images (0 to " +
+                std::to_string(data.count - 1) + ")");
+  }
   in.image = data.image_tensor(a.index);
   in.label = data.labels[a.index];
   in.caption = a.split + " #" + std::to_string(a.index) + ", label " + std::to_string(in.label);
@@ -82,8 +103,12 @@ void add_summary_command(CLI::App& app, int& exit_code) {
   auto classes = std::make_shared<int64_t>(10);
   auto print_model = std::make_shared<bool>(false);
   auto* cmd = app.add_subcommand("summary", "Print the model's torchsummary table");
-  cmd->add_option("--model", *model_name, "Architecture")->check(CLI::IsMember({"tutorial"}))->capture_default_str();
-  cmd->add_option("--num-classes", *classes, "Output classes")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--model", *model_name, "Architecture")
+      ->check(one_of({"tutorial"}))
+      ->capture_default_str();
+  cmd->add_option("--num-classes", *classes, "Output classes")
+      ->check(integer_in(1, 100000))
+      ->capture_default_str();
   cmd->add_flag("--print-model", *print_model, "Also print the model as PyTorch prints it");
   cmd->callback([=, &exit_code] {
     auto model = build_model({{"name", *model_name}, {"num_classes", *classes}});
@@ -98,13 +123,19 @@ void add_eval_command(CLI::App& app, int& exit_code) {
     std::string weights, dataset, data_dir, split = "test", json;
   };
   auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("eval", "Accuracy, loss, per-class accuracy and confusion matrix of a checkpoint");
+  auto* cmd = app.add_subcommand(
+      "eval", "Accuracy, loss, per-class accuracy and confusion matrix of a checkpoint");
   cmd->add_option("--weights", a->weights, "Checkpoint written by 'cnn train'")->required();
-  cmd->add_option("--dataset", a->dataset, "Dataset (default: the checkpoint's)")->check(CLI::IsMember(dataset_names()));
-  cmd->add_option("--data-dir", a->data_dir, "Directory of the IDX files (default: data/<dataset>)");
-  cmd->add_option("--split", a->split, "Split")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
-  cmd->add_option("--json", a->json, "Write the figures as JSON here");
+  cmd->add_option("--dataset", a->dataset, "Dataset (default: the checkpoint's)")
+      ->check(one_of(dataset_names()));
+  cmd->add_option("--data-dir", a->data_dir,
+                  "Directory of the IDX files (default: data/<dataset>)");
+  cmd->add_option("--split", a->split, "Split")
+      ->check(one_of({"train", "test"}))
+      ->capture_default_str();
+  cmd->add_option("--json", a->json, "Write the figures as JSON here (replaced if it exists)");
   cmd->callback([a, &exit_code] {
+    if (!a->json.empty()) check_output_file("--json", a->json);
     const LoadedModel loaded = load_checkpoint(a->weights);
     const std::string name = dataset_of(loaded, a->dataset);
     const Dataset data = load_dataset(name, data_dir_for(name, a->data_dir), a->split);
@@ -139,12 +170,14 @@ void add_eval_command(CLI::App& app, int& exit_code) {
 
 void add_predict_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<InputArgs>();
-  auto* cmd = app.add_subcommand("predict", "Classify one image and print the tutorial's Logits / Probs / Pred / True block");
+  auto* cmd = app.add_subcommand(
+      "predict", "Classify one image and print the tutorial's Logits / Probs / Pred / True block");
   add_input_options(cmd, *a);
   cmd->callback([a, &exit_code] {
     if (a->index < 0 && a->image.empty()) throw Error("predict needs --index N or --image FILE");
+    std::optional<Input> image = read_image_input(*a);
     const LoadedModel loaded = load_checkpoint(a->weights);
-    const Input in = resolve_input(loaded, *a);
+    const Input in = resolve_input(loaded, *a, std::move(image));
     const Tensor logits = loaded.model->forward(prepare(loaded, in.image));
     const Tensor probs = softmax_forward(logits, 1);
     std::printf("Logits: %s\n", join3(logits).c_str());
@@ -158,14 +191,17 @@ void add_predict_command(CLI::App& app, int& exit_code) {
 void add_visualize_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<InputArgs>();
   auto out = std::make_shared<std::string>("figures");
-  auto* cmd = app.add_subcommand("visualize", "Write the notebook's figures (input, feature maps, filters) as PNG files");
+  auto* cmd = app.add_subcommand(
+      "visualize", "Write the notebook's figures (input, feature maps, filters) as PNG files");
   add_input_options(cmd, *a);
   cmd->add_option("--out", *out, "Directory for the PNG files")->capture_default_str();
   cmd->callback([a, out, &exit_code] {
     if (a->index < 0 && a->image.empty()) throw Error("visualize needs --index N or --image FILE");
+    check_output_dir("--out", *out);
+    std::optional<Input> image = read_image_input(*a);
     const LoadedModel loaded = load_checkpoint(a->weights);
     TutorialCNN& model = as_tutorial(loaded, a->weights);
-    const Input in = resolve_input(loaded, *a);
+    const Input in = resolve_input(loaded, *a, std::move(image));
     FigureOptions fo;
     fo.caption = in.caption;
     for (const auto& path : write_tutorial_figures(model, prepare(loaded, in.image), *out, fo)) {

@@ -17,8 +17,38 @@ struct TrainArgs {
   double lr = 1e-3, momentum = 0.9, weight_decay = 0.0;
   uint64_t seed = 0;
   int threads = 0;
-  bool normalize = false, quiet = false;
+  bool normalize = false, quiet = false, overwrite = false;
 };
+
+// checkpoints/mnist-tutorial.cnnt, else the first free of checkpoints/mnist-tutorial-2.cnnt,
+// -3, ...: a run without --out never replaces the checkpoint of another.
+std::string free_checkpoint_path(const std::string& dataset) {
+  const std::filesystem::path first = "checkpoints/" + dataset + "-tutorial.cnnt";
+  if (!std::filesystem::exists(first)) return first.string();
+  for (int n = 2;; ++n) {
+    std::filesystem::path p = first;
+    p.replace_filename(first.stem().string() + "-" + std::to_string(n) +
+                       first.extension().string());
+    if (!std::filesystem::exists(p)) return p.string();
+  }
+}
+
+// An existing file named by the user is replaced only when asked: it may be a long run's result.
+void refuse_to_replace(const std::string& option, const std::string& path, bool overwrite) {
+  if (!overwrite && std::filesystem::exists(path)) {
+    throw Error(option + " " + path + ": the file exists; pass --overwrite to replace it");
+  }
+}
+
+// "5 epochs", or what a --max-steps run really does: "30 steps (of epoch 1)",
+// "1000 steps (1 epoch and 62 steps)".
+std::string run_length(int64_t total_steps, int64_t steps_per_epoch) {
+  const int64_t full = total_steps / steps_per_epoch, rest = total_steps % steps_per_epoch;
+  if (rest == 0) return count_of(full, "epoch", "epochs");
+  if (full == 0) return count_of(rest, "step", "steps") + " (of epoch 1)";
+  return count_of(total_steps, "step", "steps") + " (" + count_of(full, "epoch", "epochs") +
+         " and " + count_of(rest, "step", "steps") + ")";
+}
 
 std::string clock_str(double seconds) {
   const auto s = static_cast<int64_t>(seconds + 0.5);
@@ -47,7 +77,9 @@ class Progress {
       constexpr int kWidth = 24;
       const int filled = static_cast<int>(kWidth * s.step / s.steps_per_epoch);
       std::string bar(static_cast<std::size_t>(filled), '=');
-      if (filled < kWidth) bar += '>' + std::string(static_cast<std::size_t>(kWidth - filled - 1), ' ');
+      if (filled < kWidth) {
+        bar += '>' + std::string(static_cast<std::size_t>(kWidth - filled - 1), ' ');
+      }
       std::fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s] %lld/%lld  %s", (long long)s.epoch,
                    (long long)s.epochs, bar.c_str(), (long long)s.step,
                    (long long)s.steps_per_epoch, stats);
@@ -70,14 +102,23 @@ class Progress {
 };
 
 int run_train(const TrainArgs& a) {
+  // Everything that can be known wrong before loading data or training is checked first.
+  const std::string out = a.out.empty() ? free_checkpoint_path(a.dataset) : a.out;
+  check_output_file("--out", out);
+  refuse_to_replace("--out", out, a.overwrite);
+  if (!a.json.empty()) {
+    if (std::filesystem::path(a.json).lexically_normal() ==
+        std::filesystem::path(out).lexically_normal()) {
+      throw Error("--json " + a.json + ": the same file as the checkpoint");
+    }
+    check_output_file("--json", a.json);
+    refuse_to_replace("--json", a.json, a.overwrite);
+  }
+
   set_num_threads(a.threads);
   const std::string dir = data_dir_for(a.dataset, a.data_dir);
   const Dataset train = load_dataset(a.dataset, dir, "train");
   const Dataset test = load_dataset(a.dataset, dir, "test");
-  const std::string out =
-      a.out.empty() ? "checkpoints/" + a.dataset + "-tutorial.cnnt" : a.out;
-  const auto parent = std::filesystem::path(out).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
 
   manual_seed(a.seed);
   const auto arch = tutorial_architecture(train.num_classes);
@@ -95,10 +136,14 @@ int run_train(const TrainArgs& a) {
   if (a.normalize) o.normalize = Normalize{0.1307f, 0.3081f};
   Trainer trainer(model, arch, train, &test, o);
 
-  std::printf("training %s on %s: %lld train / %lld test images, %s, lr %g, batch %lld, %lld epochs%s\n",
+  const int64_t epochs = trainer.epochs_to_run();
+  // Said first, since without --out the name depends on the files already there.
+  std::printf("checkpoint: %s\n", out.c_str());
+  std::printf("training %s on %s: %lld train / %lld test images, %s, lr %g, batch %lld, %s%s\n",
               model->type_name().c_str(), a.dataset.c_str(), (long long)train.count,
               (long long)test.count, a.optimizer.c_str(), a.lr, (long long)a.batch_size,
-              (long long)a.epochs, a.schedule == "none" ? "" : (", schedule " + a.schedule).c_str());
+              run_length(trainer.total_steps(), trainer.steps_per_epoch()).c_str(),
+              a.schedule == "none" ? "" : (", schedule " + a.schedule).c_str());
   std::fflush(stdout);
   Progress progress(stderr_is_terminal(), a.log_every, a.quiet);
   const auto t0 = std::chrono::steady_clock::now();
@@ -106,9 +151,11 @@ int run_train(const TrainArgs& a) {
   cb.on_step = [&](const StepInfo& s) { progress.step(s); };
   cb.on_epoch = [&](const EpochRecord& r) {
     progress.end_epoch();
-    std::printf("epoch %lld/%lld  train loss %.5f  acc %.4f  |  test loss %.5f  acc %.4f  |  %.1f s, %s img/s\n",
-                (long long)r.epoch, (long long)a.epochs, r.train_loss, r.train_accuracy,
-                r.test_loss, r.test_accuracy, r.seconds, thousands(r.images_per_second).c_str());
+    std::printf(
+        "epoch %lld/%lld  train loss %.5f  acc %.4f  |  test loss %.5f  acc %.4f  |  %.1f s, %s "
+        "img/s\n",
+        (long long)r.epoch, (long long)epochs, r.train_loss, r.train_accuracy, r.test_loss,
+        r.test_accuracy, r.seconds, thousands(r.images_per_second).c_str());
     std::fflush(stdout);
     trainer.save_checkpoint(out);
   };
@@ -142,32 +189,51 @@ int run_train(const TrainArgs& a) {
 
 void add_train_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<TrainArgs>();
-  auto* cmd = app.add_subcommand("train", "Train the tutorial's CNN and save a checkpoint after every epoch");
+  auto* cmd = app.add_subcommand(
+      "train", "Train the tutorial's CNN and save a checkpoint after every epoch");
   cmd->add_option("--dataset", args->dataset, "Dataset")
-      ->check(CLI::IsMember(dataset_names()))
+      ->check(one_of(dataset_names()))
       ->capture_default_str();
-  cmd->add_option("--data-dir", args->data_dir, "Directory of the IDX files (default: data/<dataset>)");
-  cmd->add_option("--epochs", args->epochs, "Epochs")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--batch-size", args->batch_size, "Batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--data-dir", args->data_dir,
+                  "Directory of the IDX files (default: data/<dataset>)");
+  cmd->add_option("--epochs", args->epochs, "Epochs")->check(integer_in(1))->capture_default_str();
+  cmd->add_option("--batch-size", args->batch_size, "Batch size")
+      ->check(integer_in(1))
+      ->capture_default_str();
   cmd->add_option("--lr", args->lr, "Learning rate (the peak rate with a schedule)")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   cmd->add_option("--optimizer", args->optimizer, "Optimizer")
-      ->check(CLI::IsMember({"adam", "adamw", "sgd"}))
+      ->check(one_of({"adam", "adamw", "sgd"}))
       ->capture_default_str();
-  cmd->add_option("--momentum", args->momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  cmd->add_option("--weight-decay", args->weight_decay, "Weight decay")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--momentum", args->momentum, "SGD momentum")
+      ->check(number_in(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--weight-decay", args->weight_decay, "Weight decay")
+      ->check(number_in(0.0))
+      ->capture_default_str();
   cmd->add_option("--schedule", args->schedule, "Learning-rate schedule, stepped every batch")
-      ->check(CLI::IsMember({"none", "onecycle", "cosine"}))
+      ->check(one_of({"none", "onecycle", "cosine"}))
       ->capture_default_str();
-  cmd->add_option("--seed", args->seed, "Seed of initialisation, shuffling and dropout")->capture_default_str();
-  cmd->add_option("--threads", args->threads, "Threads for the kernels (0: all cores)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--max-steps", args->max_steps, "Stop after this many steps in total (a short run)");
-  cmd->add_flag("--normalize", args->normalize, "Normalise inputs with MNIST's mean and std (0.1307, 0.3081)");
-  cmd->add_option("--out", args->out, "Checkpoint path (default: checkpoints/<dataset>-tutorial.cnnt)");
+  cmd->add_option("--seed", args->seed, "Seed of initialisation, shuffling and dropout")
+      ->check(unsigned_integer())
+      ->capture_default_str();
+  cmd->add_option("--threads", args->threads, "Threads for the kernels (0: all cores)")
+      ->check(integer_in(0, 4096));
+  // Absent: no limit (-1 inside); a user's value must be a real count.
+  cmd->add_option("--max-steps", args->max_steps,
+                  "Stop after this many steps in total (a short run)")
+      ->check(integer_in(1));
+  cmd->add_flag("--normalize", args->normalize,
+                "Normalise inputs with MNIST's mean and std (0.1307, 0.3081)");
+  cmd->add_option(
+      "--out", args->out,
+      "Checkpoint path (default: checkpoints/<dataset>-tutorial.cnnt, or -2, -3, ... when taken)");
   cmd->add_option("--json", args->json, "Write a machine-readable summary here");
+  cmd->add_flag("--overwrite", args->overwrite,
+                "Replace the files --out and --json name if they exist");
   cmd->add_option("--log-every", args->log_every, "Steps between log lines when not on a terminal")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_in(1))
       ->capture_default_str();
   cmd->add_flag("--quiet", args->quiet, "No progress, only the per-epoch lines");
   cmd->callback([args, &exit_code] { exit_code = run_train(*args); });

@@ -155,15 +155,23 @@ Trainer::Trainer(std::shared_ptr<Module> model, nlohmann::json architecture, con
   }
 }
 
+int64_t Trainer::total_steps() const {
+  const int64_t all = steps_per_epoch() * options_.epochs;
+  return options_.max_steps > 0 ? std::min(options_.max_steps, all) : all;
+}
+
+int64_t Trainer::epochs_to_run() const {
+  const int64_t per_epoch = std::max<int64_t>(steps_per_epoch(), 1);
+  return (total_steps() + per_epoch - 1) / per_epoch;
+}
+
 const std::vector<EpochRecord>& Trainer::fit(const TrainCallbacks& callbacks) {
   CrossEntropyLoss loss_fn;
-  const int64_t steps_per_epoch = loader_.batches_per_epoch();
-  const int64_t total_steps = options_.max_steps > 0
-                                  ? std::min(options_.max_steps, steps_per_epoch * options_.epochs)
-                                  : steps_per_epoch * options_.epochs;
+  const int64_t total_steps = this->total_steps(), epochs = epochs_to_run();
   Batch batch;
   for (int64_t epoch = static_cast<int64_t>(history_.size()) + 1;
        epoch <= options_.epochs && global_step_ < total_steps; ++epoch) {
+    const int64_t steps_this_epoch = std::min(steps_per_epoch(), total_steps - global_step_);
     model_->train();
     loader_.reset();
     const auto t0 = Clock::now();
@@ -190,7 +198,7 @@ const std::vector<EpochRecord>& Trainer::fit(const TrainCallbacks& callbacks) {
       ++global_step_;
       if (callbacks.on_step) {
         const double elapsed = seconds_since(t0);
-        callbacks.on_step({epoch, options_.epochs, step, steps_per_epoch, loss_sum / seen,
+        callbacks.on_step({epoch, epochs, step, steps_this_epoch, loss_sum / seen,
                            double(correct) / seen, lr, seen / std::max(elapsed, 1e-9), elapsed});
       }
     }

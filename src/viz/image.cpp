@@ -5,8 +5,11 @@
 #include <stb_image_write.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <system_error>
 
 #include "cnn/error.h"
 #include "cnn/io/file.h"
@@ -34,27 +37,55 @@ std::array<uint8_t, 3> RgbImage::get(int64_t x, int64_t y) const {
   return {p[0], p[1], p[2]};
 }
 
-GrayImage read_gray_image(const std::string& path) {
-  int w = 0, h = 0, channels = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> data(stbi_load(path.c_str(), &w, &h, &channels, 1),
-                                                 stbi_image_free);
+namespace {
+
+using StbPixels = std::unique_ptr<stbi_uc, void (*)(void*)>;
+
+// Decodes with `channels` channels per pixel. The file is opened here rather than by stb, so that
+// a missing, unreadable or directory path is reported as such instead of as "unknown image type".
+StbPixels load_pixels(const std::string& path, int channels, int& w, int& h) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a directory, not an image");
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
+  if (!f) {
+    const int err = errno;
+    const std::string why = err == ENOENT ? "no such file"
+                            : err == EACCES
+                                ? "permission denied"
+                                : std::error_code(err, std::generic_category()).message();
+    throw Error(path + ": cannot open image (" + why + ")");
+  }
+  int file_channels = 0;
+  StbPixels data(stbi_load_from_file(f.get(), &w, &h, &file_channels, channels), stbi_image_free);
   if (!data) {
     const char* why = stbi_failure_reason();
-    if (!std::filesystem::exists(path)) throw Error(path + ": cannot open file (not found)");
     throw Error(path + ": cannot read image (" + std::string(why ? why : "unknown format") + ")");
   }
+  return data;
+}
+
+}  // namespace
+
+GrayImage read_gray_image(const std::string& path) {
+  // Gray and alpha: a digit drawn on a transparent canvas has its background's colour only in
+  // alpha (often black at alpha 0), so gray alone would read it as a blank page. Composited onto
+  // white paper instead, as an image viewer shows it; opaque pixels keep their value exactly.
+  int w = 0, h = 0;
+  const StbPixels data = load_pixels(path, 2, w, h);
   GrayImage g;
   g.width = w;
   g.height = h;
-  g.pixels.assign(data.get(), data.get() + static_cast<std::size_t>(w) * h);
+  g.pixels.resize(static_cast<std::size_t>(w) * h);
+  for (std::size_t i = 0; i < g.pixels.size(); ++i) {
+    const int v = data.get()[2 * i], a = data.get()[2 * i + 1];
+    g.pixels[i] = static_cast<uint8_t>((a * v + (255 - a) * 255 + 127) / 255);
+  }
   return g;
 }
 
 RgbImage read_rgb_image(const std::string& path) {
-  int w = 0, h = 0, channels = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> data(stbi_load(path.c_str(), &w, &h, &channels, 3),
-                                                 stbi_image_free);
-  if (!data) throw Error(path + ": cannot read image");
+  int w = 0, h = 0;
+  const StbPixels data = load_pixels(path, 3, w, h);
   RgbImage img;
   img.width = w;
   img.height = h;
@@ -122,7 +153,8 @@ RgbImage render_grid(const Tensor& maps, int64_t grid_rows, int64_t grid_cols, C
     throw Error("render_grid: " + std::to_string(C) + " maps do not fit a " +
                 std::to_string(grid_rows) + "x" + std::to_string(grid_cols) + " grid");
   }
-  const int64_t gap = 4, margin = 8, text_scale = 2, title_h = title.empty() ? 0 : 12 * text_scale + 8;
+  const int64_t gap = 4, margin = 8, text_scale = 2,
+                title_h = title.empty() ? 0 : 12 * text_scale + 8;
   const int64_t cell_w = W * scale, cell_h = H * scale;
   const int64_t width = std::max(2 * margin + grid_cols * cell_w + (grid_cols - 1) * gap,
                                  2 * margin + text_width(title, text_scale));

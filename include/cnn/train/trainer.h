@@ -51,6 +51,8 @@ struct EpochRecord {
 nlohmann::json to_json(const EpochRecord& r);
 EpochRecord epoch_record_from_json(const nlohmann::json& j);
 
+// What will really run: with max_steps, `epochs` is the epochs the run reaches and
+// `steps_per_epoch` the steps this epoch runs (fewer in the last epoch of a capped run).
 struct StepInfo {
   int64_t epoch = 0, epochs = 0, step = 0, steps_per_epoch = 0;
   double loss = 0;  // running mean over the epoch so far
@@ -77,6 +79,11 @@ class Trainer {
           const Dataset* test, TrainOptions options);
   // Runs the epochs; returns the history.
   const std::vector<EpochRecord>& fit(const TrainCallbacks& callbacks = {});
+  // The plan of fit(): steps in a full epoch, steps in the whole run (options.max_steps caps
+  // it), and the epochs that run reaches (fewer than options.epochs when capped).
+  int64_t steps_per_epoch() const { return loader_.batches_per_epoch(); }
+  int64_t total_steps() const;
+  int64_t epochs_to_run() const;
   const std::vector<EpochRecord>& history() const { return history_; }
   Module& model() { return *model_; }
   Optimizer& optimizer() { return *optimizer_; }

@@ -26,8 +26,9 @@ struct RgbImage {
   std::array<uint8_t, 3> get(int64_t x, int64_t y) const;
 };
 
-// Any format stb_image reads (PNG, PGM/PPM, JPEG, BMP), converted to 8-bit gray. Throws naming
-// the file when it cannot be read or decoded.
+// Any format stb_image reads (PNG, PGM/PPM, JPEG, BMP), converted to 8-bit gray; transparent
+// pixels are composited onto white (v = a*v + (1-a)*255). Throws naming the file and the reason
+// when it is missing, unreadable, a directory or cannot be decoded.
 GrayImage read_gray_image(const std::string& path);
 // Reads a PNG back as RGB (for tests and tools).
 RgbImage read_rgb_image(const std::string& path);
