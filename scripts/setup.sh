@@ -6,6 +6,8 @@ packages=(
   cmake ninja-build g++ pkg-config
   libgtest-dev libbenchmark-dev
   nlohmann-json3-dev zlib1g-dev libcli11-dev libfmt-dev libstb-dev libomp-dev libopenblas-dev libcpp-httplib-dev libssl-dev
+  clang-format   # scripts/format.sh (clang-format 14 on Debian 12)
+  dpkg-dev file  # cpack -G DEB: dpkg-shlibdeps finds the Debian package's dependencies
 )
 
 missing=()
