@@ -14,53 +14,71 @@ TEST(Errors, StrideZero) {
 
 TEST(Errors, KernelLargerThanPaddedInput) {
   Conv2d conv(Conv2dOptions(1, 4, 5).padding(1));
-  expect_error([&] { conv.forward(Tensor({2, 1, 2, 2})); },
-               {"Conv2d(1, 4, kernel_size=(5, 5)", "(2, 1, 2, 2)", "padded input size per channel (4 x 4)",
-                "dilated kernel size (5 x 5)"});
+  expect_error(
+      [&] {
+        conv.forward(Tensor({2, 1, 2, 2}));
+      },
+      {"Conv2d(1, 4, kernel_size=(5, 5)", "(2, 1, 2, 2)", "padded input size per channel (4 x 4)",
+       "dilated kernel size (5 x 5)"});
   Conv2d dilated(Conv2dOptions(1, 1, 3).dilation(3));
   expect_error([&] { dilated.forward(Tensor({1, 1, 6, 9})); }, {"(7 x 7)"});
 }
 
 TEST(Errors, PoolPaddingOverHalfTheKernel) {
-  expect_error([] { MaxPool2d(MaxPool2dOptions(2).padding(2)); },
-               {"MaxPool2d(kernel_size=2, stride=2, padding=2", "pad should be at most half of kernel size",
-                "padding=(2, 2)", "kernel_size=(2, 2)"});
+  expect_error(
+      [] { MaxPool2d(MaxPool2dOptions(2).padding(2)); },
+      {"MaxPool2d(kernel_size=2, stride=2, padding=2", "pad should be at most half of kernel size",
+       "padding=(2, 2)", "kernel_size=(2, 2)"});
   Pool2dGeometry g{3, 1, 2, 1, false};
   expect_error([&] { maxpool2d_forward(Tensor({1, 1, 5, 5}), g); }, {"at most half"});
 }
 
 TEST(Errors, PoolOutputTooSmall) {
   MaxPool2d pool(MaxPool2dOptions(3).stride(1));
-  expect_error([&] { pool.forward(Tensor({1, 2, 2, 2})); },
-               {"MaxPool2d(kernel_size=3", "(1, 2, 2, 2)", "output size (0 x 0)"});
+  expect_error(
+      [&] {
+        pool.forward(Tensor({1, 2, 2, 2}));
+      },
+      {"MaxPool2d(kernel_size=3", "(1, 2, 2, 2)", "output size (0 x 0)"});
 }
 
 TEST(Errors, LinearInFeaturesMismatch) {
   Linear fc(1568, 32);
-  expect_error([&] { fc.forward(Tensor({64, 1500})); },
-               {"Linear(in_features=1568, out_features=32, bias=True)", "in_features=1568",
-                "(64, 1500)"});
+  expect_error(
+      [&] {
+        fc.forward(Tensor({64, 1500}));
+      },
+      {"Linear(in_features=1568, out_features=32, bias=True)", "in_features=1568", "(64, 1500)"});
 }
 
 TEST(Errors, WrongRankInput) {
   Conv2d conv(1, 16, 3);
-  expect_error([&] { conv.forward(Tensor({28, 28})); },
-               {"Conv2d(1, 16", "expected a 4-D input (N, C_in, H, W)", "(28, 28)"});
+  expect_error(
+      [&] {
+        conv.forward(Tensor({28, 28}));
+      },
+      {"Conv2d(1, 16", "expected a 4-D input (N, C_in, H, W)", "(28, 28)"});
   MaxPool2d pool(MaxPool2dOptions(2));
   expect_error([&] { pool.forward(Tensor({16, 28})); }, {"MaxPool2d", "4-D input", "(16, 28)"});
 }
 
 TEST(Errors, WrongChannelCount) {
   Conv2d conv(1, 16, 3);
-  expect_error([&] { conv.forward(Tensor({2, 3, 28, 28})); },
-               {"expected input with 1 channels", "(16, 1, 3, 3)", "(2, 3, 28, 28)"});
+  expect_error(
+      [&] {
+        conv.forward(Tensor({2, 3, 28, 28}));
+      },
+      {"expected input with 1 channels", "(16, 1, 3, 3)", "(2, 3, 28, 28)"});
 }
 
 TEST(Errors, ErrorNamesThePathInTheModel) {
   TutorialCNN model;
   expect_error([&] { model.forward(Tensor({2, 3, 28, 28})); }, {"conv1.0: Conv2d(1, 16"});
-  expect_error([&] { model.forward(Tensor({2, 1, 20, 20})); },
-               {"classifier.1: Linear(in_features=1568", "(2, 800)"});
+  expect_error(
+      [&] {
+        model.forward(Tensor({2, 1, 20, 20}));
+      },
+      {"classifier.1: Linear(in_features=1568", "(2, 800)"});
 }
 
 TEST(Errors, ConvConstructorRules) {
@@ -80,8 +98,11 @@ TEST(Errors, ConvConstructorRules) {
 TEST(Errors, OtherOps) {
   expect_error([] { Dropout(1.5); }, {"Dropout(p=1.5", "between 0 and 1"});
   expect_error([] { softmax_forward(Tensor({2, 3}), 2); }, {"dimension out of range"});
-  expect_error([] { cross_entropy_forward(Tensor({2, 10}), {1, 10}); },
-               {"target 10", "out of bounds for 10 classes"});
+  expect_error(
+      [] {
+        cross_entropy_forward(Tensor({2, 10}), {1, 10});
+      },
+      {"target 10", "out of bounds for 10 classes"});
   expect_error([] { cross_entropy_forward(Tensor({2, 10}), {1}); }, {"expected 2 targets"});
   expect_error([] { flatten_forward(Tensor({2, 3, 4}), 2, 1); }, {"cannot come after end_dim"});
   Conv2d conv(1, 2, 3);
@@ -91,13 +112,22 @@ TEST(Errors, OtherOps) {
 TEST(Errors, LoadStateDictRejectsMismatches) {
   Conv2d conv(1, 2, 3);
   const Tensor before = conv.weight().value.clone();
-  expect_error([&] { conv.load_state_dict({{"weight", Tensor({2, 1, 5, 5})}, {"bias", Tensor({2})}}); },
-               {"size mismatch for weight", "(2, 1, 5, 5)", "(2, 1, 3, 3)"});
-  expect_error([&] { conv.load_state_dict({{"weight", Tensor({2, 1, 3, 3})}}); },
-               {"Missing key(s)", "\"bias\""});
-  expect_error([&] {
-    conv.load_state_dict({{"weight", Tensor({2, 1, 3, 3})}, {"bias", Tensor({2})}, {"x", Tensor({1})}});
-  }, {"Unexpected key(s)", "\"x\""});
+  expect_error(
+      [&] {
+        conv.load_state_dict({{"weight", Tensor({2, 1, 5, 5})}, {"bias", Tensor({2})}});
+      },
+      {"size mismatch for weight", "(2, 1, 5, 5)", "(2, 1, 3, 3)"});
+  expect_error(
+      [&] {
+        conv.load_state_dict({{"weight", Tensor({2, 1, 3, 3})}});
+      },
+      {"Missing key(s)", "\"bias\""});
+  expect_error(
+      [&] {
+        conv.load_state_dict(
+            {{"weight", Tensor({2, 1, 3, 3})}, {"bias", Tensor({2})}, {"x", Tensor({1})}});
+      },
+      {"Unexpected key(s)", "\"x\""});
   EXPECT_TRUE(all_close(conv.weight().value, before, Tol{0, 0})) << "a failed load changed weights";
 }
 

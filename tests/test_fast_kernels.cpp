@@ -160,11 +160,14 @@ TEST(FastKernels, Conv2dWinogradShapesMatchReference) {
       return 0;
     });
     Tensor changed = wt.clone();
-    const Tensor first = with_kernels(KernelSet::Fast, [&] { return conv2d_forward(x, changed, b, g); });
+    const Tensor first =
+        with_kernels(KernelSet::Fast, [&] { return conv2d_forward(x, changed, b, g); });
     EXPECT_TRUE(all_close(first, fast, Tol{0, 0})) << "the same weights again";
     changed[gen.below(static_cast<uint64_t>(changed.numel()))] += 0.5f;  // same storage, new value
-    const Tensor ref2 = with_kernels(KernelSet::Reference, [&] { return conv2d_forward(x, changed, b, g); });
-    const Tensor fast2 = with_kernels(KernelSet::Fast, [&] { return conv2d_forward(x, changed, b, g); });
+    const Tensor ref2 =
+        with_kernels(KernelSet::Reference, [&] { return conv2d_forward(x, changed, b, g); });
+    const Tensor fast2 =
+        with_kernels(KernelSet::Fast, [&] { return conv2d_forward(x, changed, b, g); });
     EXPECT_TRUE(all_close(fast2, ref2, kFastVsReference)) << "weights changed in place";
   }
 }

@@ -124,8 +124,8 @@ void check_unary(const std::string& name, Forward forward, Backward backward) {
     const json& opt = cases[i]["option"];
     const Tensor y = forward(a.get(k + "x"), opt);
     EXPECT_TRUE(all_close(y, a.get(k + "y"), kGolden)) << "y";
-    EXPECT_TRUE(all_close(backward(a.get(k + "x"), y, a.get(k + "dy"), opt), a.get(k + "dx"),
-                          kGolden))
+    EXPECT_TRUE(
+        all_close(backward(a.get(k + "x"), y, a.get(k + "dy"), opt), a.get(k + "dx"), kGolden))
         << "dx";
   }
 }

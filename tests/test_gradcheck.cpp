@@ -91,8 +91,8 @@ TEST_F(GradCheck, SoftmaxAndLogSoftmax) {
 TEST_F(GradCheck, CrossEntropy) {
   Tensor logits = randn({6, 10});
   const std::vector<int64_t> targets = {3, 0, 9, 9, 1, 5};
-  const Tensor dlogits = cross_entropy_backward(cross_entropy_forward(logits, targets).log_probs,
-                                                targets);
+  const Tensor dlogits =
+      cross_entropy_backward(cross_entropy_forward(logits, targets).log_probs, targets);
   const Tensor dloss = Tensor::from({1}, {1.0f});
   auto f = [&] { return Tensor::from({1}, {cross_entropy_forward(logits, targets).loss}); };
   EXPECT_TRUE(gradcheck(f, logits, dlogits, dloss, 1e-2));

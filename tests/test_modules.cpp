@@ -102,8 +102,9 @@ TEST(Modules, GradientsAccumulateUntilZeroGrad) {
 
 TEST(Modules, SequentialChainsForwardAndBackward) {
   Generator gen(9);
-  auto seq = sequential(std::make_shared<Linear>(LinearOptions(5, 4), gen),
-                        std::make_shared<ReLU>(), std::make_shared<Linear>(LinearOptions(4, 3), gen));
+  auto seq =
+      sequential(std::make_shared<Linear>(LinearOptions(5, 4), gen), std::make_shared<ReLU>(),
+                 std::make_shared<Linear>(LinearOptions(4, 3), gen));
   EXPECT_EQ(seq->size(), 3u);
   Tensor x = randn({2, 5}, gen);
   const Tensor dy = randn({2, 3}, gen);
@@ -149,7 +150,8 @@ TEST(Modules, BackwardWithoutInputGradient) {
   EXPECT_FALSE(a.backward(dy, false).defined());
   EXPECT_TRUE(dx.defined());
   std::size_t i = 0;
-  for (auto& [name, p] : a.named_parameters()) EXPECT_TRUE(all_close(p->grad, with[i++], Tol{0, 0})) << name;
+  for (auto& [name, p] : a.named_parameters())
+    EXPECT_TRUE(all_close(p->grad, with[i++], Tol{0, 0})) << name;
 }
 
 }  // namespace

@@ -73,10 +73,11 @@ TEST(Repr, TutorialModelPrintsLikePyTorch) {
 }
 
 TEST(Repr, LayerOptionsPrintLikePyTorch) {
-  EXPECT_EQ(Conv2d(Conv2dOptions(3, 6, {3, 5}).stride(2).padding(1).dilation(2).groups(3).bias(false))
-                .repr(),
-            "Conv2d(3, 6, kernel_size=(3, 5), stride=(2, 2), padding=(1, 1), dilation=(2, 2), "
-            "groups=3, bias=False)");
+  EXPECT_EQ(
+      Conv2d(Conv2dOptions(3, 6, {3, 5}).stride(2).padding(1).dilation(2).groups(3).bias(false))
+          .repr(),
+      "Conv2d(3, 6, kernel_size=(3, 5), stride=(2, 2), padding=(1, 1), dilation=(2, 2), "
+      "groups=3, bias=False)");
   EXPECT_EQ(Conv2d(Conv2dOptions(1, 1, 3).padding("same")).repr(),
             "Conv2d(1, 1, kernel_size=(3, 3), stride=(1, 1), padding=same)");
   EXPECT_EQ(MaxPool2d(MaxPool2dOptions(3).stride(Size2(2, 1)).ceil_mode(true)).repr(),

@@ -67,7 +67,8 @@ TEST(Generator, SeededAndReproducible) {
 }
 
 TEST(Archive, RoundTripAndCorruptionDetection) {
-  const std::string path = ::testing::TempDir() + "/roundtrip_" + std::to_string(getpid()) + ".cnnt";
+  const std::string path =
+      ::testing::TempDir() + "/roundtrip_" + std::to_string(getpid()) + ".cnnt";
   Archive a;
   a.meta["what"] = "test";
   a.add("x", Tensor::from({2, 3}, {1, 2, 3, 4, 5, 6}));

@@ -86,9 +86,9 @@ inline ::testing::AssertionResult all_close(const Tensor& got, const Tensor& wan
 inline ::testing::AssertionResult within_sum_order_bound(const Tensor& got, const Tensor& want,
                                                          const Tensor& magnitude, int64_t terms) {
   if (got.shape() != want.shape() || magnitude.shape() != want.shape()) {
-    return ::testing::AssertionFailure() << "shapes " << shape_str(got.shape()) << ", "
-                                         << shape_str(want.shape()) << ", "
-                                         << shape_str(magnitude.shape()) << " differ";
+    return ::testing::AssertionFailure()
+           << "shapes " << shape_str(got.shape()) << ", " << shape_str(want.shape()) << ", "
+           << shape_str(magnitude.shape()) << " differ";
   }
   const double u = std::ldexp(1.0, -24), gamma = terms * u / (1.0 - terms * u);
   int64_t bad = 0, worst = -1;
@@ -128,8 +128,8 @@ inline ::testing::AssertionResult all_close_but_few(const Tensor& got, const Ten
     }
   }
   if (outside <= max_fraction * got.numel()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "more than " << max_fraction * 100 << " % ("
-                                       << strict.message() << ")";
+  return ::testing::AssertionFailure()
+         << "more than " << max_fraction * 100 << " % (" << strict.message() << ")";
 }
 
 inline Tensor abs(const Tensor& t) {

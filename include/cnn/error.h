@@ -24,7 +24,9 @@ class Error : public std::runtime_error {
     rebuild();
   }
 
-  const char* what() const noexcept override { return message_.empty() ? detail_.c_str() : message_.c_str(); }
+  const char* what() const noexcept override {
+    return message_.empty() ? detail_.c_str() : message_.c_str();
+  }
   const std::string& detail() const { return detail_; }
   const std::string& path() const { return path_; }
 

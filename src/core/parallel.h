@@ -26,7 +26,8 @@ void parallel_chunks(int64_t n, int64_t min_n, F&& f) {
 #else
     const int64_t t = 0, T = 1;
 #endif
-    const int64_t chunk = (n + T - 1) / T, lo = std::min(n, t * chunk), hi = std::min(n, lo + chunk);
+    const int64_t chunk = (n + T - 1) / T, lo = std::min(n, t * chunk),
+                  hi = std::min(n, lo + chunk);
     if (hi > lo) f(lo, hi);
   }
 }

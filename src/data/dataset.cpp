@@ -1,8 +1,9 @@
+#include "cnn/data/dataset.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <numeric>
 
-#include "cnn/data/dataset.h"
 #include "cnn/data/idx.h"
 #include "cnn/error.h"
 
@@ -62,8 +63,8 @@ Dataset load_dataset(const std::string& name, const std::string& dir, const std:
   IdxImages images = read_idx_images(images_path);
   std::vector<uint8_t> labels = read_idx_labels(labels_path);
   if (static_cast<int64_t>(labels.size()) != images.count) {
-    throw Error(labels_path + ": " + std::to_string(labels.size()) + " labels, but " +
-                images_path + " has " + std::to_string(images.count) + " images");
+    throw Error(labels_path + ": " + std::to_string(labels.size()) + " labels, but " + images_path +
+                " has " + std::to_string(images.count) + " images");
   }
   Dataset d;
   d.name = name;
@@ -88,7 +89,8 @@ Dataset load_dataset(const std::string& name, const std::string& dir, const std:
 DataLoader::DataLoader(const Dataset& data, int64_t batch_size, bool shuffle, uint64_t seed,
                        std::optional<Normalize> normalize)
     : data_(data), batch_size_(batch_size), shuffle_(shuffle), gen_(seed), normalize_(normalize) {
-  if (batch_size <= 0) throw Error("batch_size must be positive, got " + std::to_string(batch_size));
+  if (batch_size <= 0)
+    throw Error("batch_size must be positive, got " + std::to_string(batch_size));
   if (normalize && !(normalize->std > 0.0f)) throw Error("normalisation std must be positive");
   order_.resize(static_cast<std::size_t>(data.count));
   reset();

@@ -75,7 +75,8 @@ DigitSteps preprocess_digit(const GrayImage& image) {
   for (int64_t y = 0; y < s.scaled.height; ++y) {
     for (int64_t x = 0; x < s.scaled.width; ++x) {
       const int64_t tx = x + dx, ty = y + dy;
-      if (tx >= 0 && tx < 28 && ty >= 0 && ty < 28) s.centered.pixels[ty * 28 + tx] = s.scaled.at(x, y);
+      if (tx >= 0 && tx < 28 && ty >= 0 && ty < 28)
+        s.centered.pixels[ty * 28 + tx] = s.scaled.at(x, y);
     }
   }
   return s;

@@ -82,7 +82,8 @@ IdxFile read_idx(const std::string& path, uint32_t want_magic, const char* what)
   IdxReader in(path);
   unsigned char head[4 + 4 * 3];
   const uint64_t got_magic = in.read(head, 4);
-  if (got_magic < 4) throw Error(path + ": truncated IDX file (" + std::to_string(got_magic) + " bytes)");
+  if (got_magic < 4)
+    throw Error(path + ": truncated IDX file (" + std::to_string(got_magic) + " bytes)");
   const uint32_t magic = be32(head);
   if (magic != want_magic) {
     throw Error(path + ": wrong magic number " + hex(magic) + ", expected " + hex(want_magic) +

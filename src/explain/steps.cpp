@@ -83,13 +83,13 @@ StepThrough conv2d_steps(const Tensor& image, const Tensor& kernel, Size2 stride
   const int64_t H = image.size(0), W = image.size(1);
   StepThrough st;
   st.output = y.reshape({y.size(2), y.size(3)});
-  st.steps = walk_windows(st.output, H, W, k, stride, g.pad_top, g.pad_left, dilation,
-                          [&](Step& s, StepTap& t) {
-                            t.input = t.padded ? 0.0f : image[t.row * W + t.col];
-                            t.weight = kernel[t.kernel_row * k.w + t.kernel_col];
-                            if (!s.expression.empty()) s.expression += " + ";
-                            s.expression += format_number(t.input) + " x " + format_number(t.weight);
-                          });
+  st.steps = walk_windows(
+      st.output, H, W, k, stride, g.pad_top, g.pad_left, dilation, [&](Step& s, StepTap& t) {
+        t.input = t.padded ? 0.0f : image[t.row * W + t.col];
+        t.weight = kernel[t.kernel_row * k.w + t.kernel_col];
+        if (!s.expression.empty()) s.expression += " + ";
+        s.expression += format_number(t.input) + " x " + format_number(t.weight);
+      });
   for (Step& s : st.steps) {
     if (bias) s.expression += " + " + format_number(*bias);
     s.expression += " = " + format_number(s.value);

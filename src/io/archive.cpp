@@ -54,7 +54,8 @@ Archive read_archive(const std::string& path) {
   if (!in) throw Error(path + ": cannot open file (" + std::strerror(errno) + ")");
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto fail = [&](const std::string& what) { throw Error(path + ": " + what); };
-  if (bytes.size() < sizeof kMagic + 8 + 4) fail("truncated file (" + std::to_string(bytes.size()) + " bytes)");
+  if (bytes.size() < sizeof kMagic + 8 + 4)
+    fail("truncated file (" + std::to_string(bytes.size()) + " bytes)");
   if (std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
     fail("not a cnn archive (bad magic number)");
   }
@@ -71,7 +72,8 @@ Archive read_archive(const std::string& path) {
   a.source = path;
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes.begin() + 16, bytes.begin() + static_cast<long>(data_start));
+    header =
+        nlohmann::json::parse(bytes.begin() + 16, bytes.begin() + static_cast<long>(data_start));
     a.meta = header.value("meta", nlohmann::json::object());
     const std::size_t data_size = bytes.size() - 4 - data_start;
     for (const auto& e : header.at("tensors")) {

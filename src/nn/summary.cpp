@@ -58,8 +58,8 @@ std::string summary(Module& model, const Shape& input_size) {
       shape += (i ? ", " : "") + std::to_string(r.shape[i]);
     }
     shape += "]";
-    out += right(r.name, 20) + "  " + right(shape, 25) + " " + right(with_commas(r.params), 15) +
-           "\n";
+    out +=
+        right(r.name, 20) + "  " + right(shape, 25) + " " + right(with_commas(r.params), 15) + "\n";
     total_output += std::fabs(static_cast<double>(shape_numel(r.shape)));
   }
   int64_t total_params = 0, trainable = 0;

@@ -21,9 +21,12 @@ Conv2dPadding::Conv2dPadding(const std::string& m) {
 
 std::string Conv2dPadding::str() const {
   switch (mode) {
-    case Mode::Valid: return "valid";
-    case Mode::Same: return "same";
-    default: return size.str();
+    case Mode::Valid:
+      return "valid";
+    case Mode::Same:
+      return "same";
+    default:
+      return size.str();
   }
 }
 
@@ -44,7 +47,8 @@ Conv2dGeometry conv2d_geometry(Size2 kernel, Size2 stride, const Conv2dPadding& 
   g.dilation = dilation;
   g.groups = groups;
   switch (padding.mode) {
-    case Conv2dPadding::Mode::Valid: break;
+    case Conv2dPadding::Mode::Valid:
+      break;
     case Conv2dPadding::Mode::Same: {
       if (!stride.all(1)) {
         throw Error("padding='same' is not supported for strided convolutions (stride=" +
@@ -81,19 +85,18 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dGeometry& 
                 std::to_string(g.groups) + ")");
   }
   if (x[1] != w[1] * g.groups) {
-    throw Error("expected input with " + std::to_string(w[1] * g.groups) +
-                " channels (weight " + shape_str(w) + ", groups=" + std::to_string(g.groups) +
-                "), got input of shape " + shape_str(x) + " with " + std::to_string(x[1]) +
-                " channels");
+    throw Error("expected input with " + std::to_string(w[1] * g.groups) + " channels (weight " +
+                shape_str(w) + ", groups=" + std::to_string(g.groups) + "), got input of shape " +
+                shape_str(x) + " with " + std::to_string(x[1]) + " channels");
   }
   const int64_t padded_h = x[2] + g.pad_top + g.pad_bottom;
   const int64_t padded_w = x[3] + g.pad_left + g.pad_right;
   const int64_t eff_h = g.dilation.h * (w[2] - 1) + 1, eff_w = g.dilation.w * (w[3] - 1) + 1;
   if (padded_h < eff_h || padded_w < eff_w) {
-    throw Error("input of shape " + shape_str(x) + " is too small: padded input size per channel (" +
-                std::to_string(padded_h) + " x " + std::to_string(padded_w) +
-                ") is smaller than the dilated kernel size (" + std::to_string(eff_h) + " x " +
-                std::to_string(eff_w) + ")");
+    throw Error("input of shape " + shape_str(x) +
+                " is too small: padded input size per channel (" + std::to_string(padded_h) +
+                " x " + std::to_string(padded_w) + ") is smaller than the dilated kernel size (" +
+                std::to_string(eff_h) + " x " + std::to_string(eff_w) + ")");
   }
   return {x[0], w[0], (padded_h - eff_h) / g.stride.h + 1, (padded_w - eff_w) / g.stride.w + 1};
 }

@@ -17,7 +17,8 @@ void check_targets(const Shape& logits, const std::vector<int64_t>& targets) {
                 " targets for logits of shape " + shape_str(logits) + ", got " +
                 std::to_string(targets.size()));
   }
-  if (logits[0] == 0) throw Error("cross_entropy: empty batch (logits of shape " + shape_str(logits) + ")");
+  if (logits[0] == 0)
+    throw Error("cross_entropy: empty batch (logits of shape " + shape_str(logits) + ")");
   for (std::size_t n = 0; n < targets.size(); ++n) {
     if (targets[n] < 0 || targets[n] >= logits[1]) {
       throw Error("cross_entropy: target " + std::to_string(targets[n]) + " at position " +
@@ -28,7 +29,8 @@ void check_targets(const Shape& logits, const std::vector<int64_t>& targets) {
 }
 }  // namespace
 
-CrossEntropyResult cross_entropy_forward(const Tensor& logits, const std::vector<int64_t>& targets) {
+CrossEntropyResult cross_entropy_forward(const Tensor& logits,
+                                         const std::vector<int64_t>& targets) {
   check_targets(logits.shape(), targets);
   CrossEntropyResult r;
   r.log_probs = log_softmax_forward(logits, 1);

@@ -11,8 +11,8 @@ Shape flatten_output_shape(const Shape& x, int64_t start_dim, int64_t end_dim) {
   const int64_t e = wrap_dim(end_dim, rank, "flatten end_dim");
   if (s > e) {
     throw Error("flatten() has invalid args: start_dim (" + std::to_string(start_dim) +
-                ") cannot come after end_dim (" + std::to_string(end_dim) + ") for input of shape " +
-                shape_str(x));
+                ") cannot come after end_dim (" + std::to_string(end_dim) +
+                ") for input of shape " + shape_str(x));
   }
   Shape out(x.begin(), x.begin() + s);
   int64_t merged = 1;

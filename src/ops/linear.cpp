@@ -39,8 +39,8 @@ void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor*
                      Tensor* db) {
   const Shape y_shape = linear_output_shape(x.shape(), w.shape());
   if (dy.shape() != y_shape) {
-    throw Error("linear_backward: expected grad_output of shape " + shape_str(y_shape) +
-                ", got " + shape_str(dy.shape()));
+    throw Error("linear_backward: expected grad_output of shape " + shape_str(y_shape) + ", got " +
+                shape_str(dy.shape()));
   }
   if (dw && dw->shape() != w.shape()) {
     throw Error("linear_backward: dw has shape " + shape_str(dw->shape()) + ", expected " +

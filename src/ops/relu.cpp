@@ -9,8 +9,8 @@
 namespace cnn {
 
 // As PyTorch: NaN stays NaN (clamp_min propagates it). No __restrict: it may run in place.
-__attribute__((target_clones("avx2", "default"))) void detail::relu_span(const float* in, float* out,
-                                                                         int64_t n) {
+__attribute__((target_clones("avx2", "default"))) void detail::relu_span(const float* in,
+                                                                         float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float v = in[i];
     out[i] = v < 0.0f ? 0.0f : v;
@@ -20,8 +20,10 @@ __attribute__((target_clones("avx2", "default"))) void detail::relu_span(const f
 namespace {
 
 // As PyTorch's threshold_backward: the gradient passes where y > 0 (and where y is NaN).
-__attribute__((target_clones("avx2", "default"))) void relu_grad_span(
-    const float* __restrict y, const float* __restrict dy, float* __restrict dx, int64_t n) {
+__attribute__((target_clones("avx2", "default"))) void relu_grad_span(const float* __restrict y,
+                                                                      const float* __restrict dy,
+                                                                      float* __restrict dx,
+                                                                      int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = dy[i];
     dx[i] = y[i] <= 0.0f ? 0.0f : g;
@@ -32,7 +34,9 @@ __attribute__((target_clones("avx2", "default"))) void relu_grad_span(
 
 Tensor relu_forward(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape());
-  detail::parallel_chunks(x.numel(), 1 << 16, [&](int64_t lo, int64_t hi) { detail::relu_span(x.data() + lo, y.data() + lo, hi - lo); });
+  detail::parallel_chunks(x.numel(), 1 << 16, [&](int64_t lo, int64_t hi) {
+    detail::relu_span(x.data() + lo, y.data() + lo, hi - lo);
+  });
   return y;
 }
 

@@ -1,3 +1,5 @@
+#include "cnn/perf/bench.h"
+
 #include <algorithm>
 #include <chrono>
 
@@ -7,7 +9,6 @@
 #include "cnn/nn/layers.h"
 #include "cnn/nn/loss.h"
 #include "cnn/optim/adam.h"
-#include "cnn/perf/bench.h"
 
 namespace cnn {
 
@@ -15,7 +16,9 @@ std::string simd_level();  // peak.cpp
 
 namespace {
 using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 }  // namespace
 
 FlopCount count_flops(Module& model, const Shape& input) {

@@ -23,7 +23,8 @@ double seconds_since(Clock::time_point t0) {
 struct ModeGuard {
   Module& m;
   bool was_training;
-  explicit ModeGuard(Module& module, bool training) : m(module), was_training(module.is_training()) {
+  explicit ModeGuard(Module& module, bool training)
+      : m(module), was_training(module.is_training()) {
     m.train(training);
   }
   ~ModeGuard() { m.train(was_training); }
@@ -78,24 +79,24 @@ EvalResult evaluate(Module& model, const Dataset& data, int64_t batch_size,
 }
 
 nlohmann::json TrainOptions::to_json() const {
-  nlohmann::json j = {{"epochs", epochs},     {"batch_size", batch_size},
-                      {"lr", lr},             {"optimizer", optimizer},
-                      {"momentum", momentum}, {"weight_decay", weight_decay},
-                      {"schedule", schedule}, {"seed", seed},
+  nlohmann::json j = {{"epochs", epochs},
+                      {"batch_size", batch_size},
+                      {"lr", lr},
+                      {"optimizer", optimizer},
+                      {"momentum", momentum},
+                      {"weight_decay", weight_decay},
+                      {"schedule", schedule},
+                      {"seed", seed},
                       {"max_steps", max_steps}};
   if (normalize) j["normalize"] = {{"mean", normalize->mean}, {"std", normalize->std}};
   return j;
 }
 
 nlohmann::json to_json(const EpochRecord& r) {
-  return {{"epoch", r.epoch},
-          {"steps", r.steps},
-          {"train_loss", r.train_loss},
-          {"train_accuracy", r.train_accuracy},
-          {"test_loss", r.test_loss},
-          {"test_accuracy", r.test_accuracy},
-          {"seconds", r.seconds},
-          {"images_per_second", r.images_per_second}};
+  return {{"epoch", r.epoch},           {"steps", r.steps},
+          {"train_loss", r.train_loss}, {"train_accuracy", r.train_accuracy},
+          {"test_loss", r.test_loss},   {"test_accuracy", r.test_accuracy},
+          {"seconds", r.seconds},       {"images_per_second", r.images_per_second}};
 }
 
 EpochRecord epoch_record_from_json(const nlohmann::json& j) {
@@ -115,7 +116,8 @@ double scheduled_lr(const std::string& schedule, double base_lr, int64_t t, int6
   if (schedule == "none") return base_lr;
   const double pi = std::acos(-1.0);
   if (schedule == "cosine") {
-    return base_lr * 0.5 * (1.0 + std::cos(pi * static_cast<double>(t) / std::max<int64_t>(total, 1)));
+    return base_lr * 0.5 *
+           (1.0 + std::cos(pi * static_cast<double>(t) / std::max<int64_t>(total, 1)));
   }
   if (schedule == "onecycle") {
     const double initial = base_lr / 25.0, final_lr = initial / 1e4;
@@ -139,17 +141,21 @@ Trainer::Trainer(std::shared_ptr<Module> model, nlohmann::json architecture, con
       test_(test),
       options_(std::move(options)),
       loader_(train, options_.batch_size, true, options_.seed, options_.normalize) {
-  if (options_.epochs <= 0) throw Error("epochs must be positive, got " + std::to_string(options_.epochs));
+  if (options_.epochs <= 0)
+    throw Error("epochs must be positive, got " + std::to_string(options_.epochs));
   if (!(options_.lr > 0)) throw Error("the learning rate must be positive");
   scheduled_lr(options_.schedule, options_.lr, 0, 1);  // validates the name
   auto params = model_->parameters();
   if (options_.optimizer == "adam") {
-    optimizer_ = std::make_unique<Adam>(params, AdamOptions(options_.lr).weight_decay(options_.weight_decay));
+    optimizer_ = std::make_unique<Adam>(
+        params, AdamOptions(options_.lr).weight_decay(options_.weight_decay));
   } else if (options_.optimizer == "adamw") {
-    optimizer_ = std::make_unique<AdamW>(params, AdamOptions(options_.lr).weight_decay(options_.weight_decay));
+    optimizer_ = std::make_unique<AdamW>(
+        params, AdamOptions(options_.lr).weight_decay(options_.weight_decay));
   } else if (options_.optimizer == "sgd") {
     optimizer_ = std::make_unique<SGD>(
-        params, SGDOptions(options_.lr).momentum(options_.momentum).weight_decay(options_.weight_decay));
+        params,
+        SGDOptions(options_.lr).momentum(options_.momentum).weight_decay(options_.weight_decay));
   } else {
     throw Error("unknown optimizer '" + options_.optimizer + "' (expected adam, adamw or sgd)");
   }

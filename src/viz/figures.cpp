@@ -54,15 +54,14 @@ std::vector<std::string> write_tutorial_figures(TutorialCNN& model, const Tensor
     RgbImage image;
   };
   const std::vector<Figure> figures = {
-      {"input.png", render_grid(drop_batch(image), 1, 1, Colormap::Gray, scale_for(28, 336),
-                                "input" + suffix)},
-      {"conv1_maps.png", render_grid(drop_batch(maps1), 4, 4, Colormap::Viridis,
-                                     scale_for(14, 140), "conv1 feature maps 16x14x14" + suffix)},
-      {"conv2_maps.png", render_grid(drop_batch(maps2), 4, 8, Colormap::Viridis,
-                                     scale_for(7, 112), "conv2 feature maps 32x7x7" + suffix)},
-      {"conv1_filters.png",
-       render_grid(filters_of_channel(conv1.weight().value, 0), 4, 4, Colormap::Gray,
-                   scale_for(3, 96), "conv1 filters 16x3x3")},
+      {"input.png",
+       render_grid(drop_batch(image), 1, 1, Colormap::Gray, scale_for(28, 336), "input" + suffix)},
+      {"conv1_maps.png", render_grid(drop_batch(maps1), 4, 4, Colormap::Viridis, scale_for(14, 140),
+                                     "conv1 feature maps 16x14x14" + suffix)},
+      {"conv2_maps.png", render_grid(drop_batch(maps2), 4, 8, Colormap::Viridis, scale_for(7, 112),
+                                     "conv2 feature maps 32x7x7" + suffix)},
+      {"conv1_filters.png", render_grid(filters_of_channel(conv1.weight().value, 0), 4, 4,
+                                        Colormap::Gray, scale_for(3, 96), "conv1 filters 16x3x3")},
       {"conv2_filters.png",
        render_grid(filters_of_channel(conv2.weight().value, 0), 4, 8, Colormap::Gray,
                    scale_for(3, 96), "conv2 filters, input channel 0, 32x3x3")},

@@ -14,7 +14,7 @@
 namespace cnn {
 
 struct Dataset {
-  std::string name;  // "mnist", "fashion-mnist"
+  std::string name;   // "mnist", "fashion-mnist"
   std::string split;  // "train", "test"
   int64_t count = 0, rows = 0, cols = 0;
   int64_t num_classes = 0;
@@ -37,9 +37,9 @@ std::vector<std::string> dataset_class_names(const std::string& name);
 Dataset load_dataset(const std::string& name, const std::string& dir, const std::string& split);
 
 struct Batch {
-  Tensor images;                // (B, 1, rows, cols), float in [0, 1] or normalised
-  std::vector<int64_t> labels;  // B
-  std::vector<int64_t> indices; // B, positions in the dataset
+  Tensor images;                 // (B, 1, rows, cols), float in [0, 1] or normalised
+  std::vector<int64_t> labels;   // B
+  std::vector<int64_t> indices;  // B, positions in the dataset
 };
 
 struct Normalize {

@@ -15,11 +15,11 @@
 namespace cnn {
 
 struct StepTap {
-  int64_t row = 0, col = 0;            // input position; outside [0, H) x [0, W) when padded
+  int64_t row = 0, col = 0;  // input position; outside [0, H) x [0, W) when padded
   int64_t kernel_row = 0, kernel_col = 0;
   bool padded = false;
-  float input = 0.0f;                  // 0 (convolution) or -inf (pooling) when padded
-  float weight = 0.0f;                 // convolution only
+  float input = 0.0f;   // 0 (convolution) or -inf (pooling) when padded
+  float weight = 0.0f;  // convolution only
 };
 
 struct Step {
@@ -31,7 +31,7 @@ struct Step {
 };
 
 struct StepThrough {
-  Tensor output;  // (H_out, W_out)
+  Tensor output;            // (H_out, W_out)
   std::vector<Step> steps;  // row by row
 };
 

@@ -8,15 +8,15 @@
 #include "cnn/size2.h"
 
 // Declares a chainable setter `name(value)` and a getter `name()` for an option with a default.
-#define CNN_ARG(T, name, default_value)       \
- public:                                      \
-  auto name(const T& v)->decltype(*this) {    \
-    name##_ = v;                              \
-    return *this;                             \
-  }                                           \
-  const T& name() const { return name##_; }   \
-                                              \
- private:                                     \
+#define CNN_ARG(T, name, default_value)     \
+ public:                                    \
+  auto name(const T& v)->decltype(*this) {  \
+    name##_ = v;                            \
+    return *this;                           \
+  }                                         \
+  const T& name() const { return name##_; } \
+                                            \
+ private:                                   \
   T name##_ = default_value
 
 namespace cnn {

@@ -21,13 +21,13 @@ struct Conv2dPadding {
 
   Conv2dPadding(int64_t p = 0) : size(p) {}  // NOLINT
   Conv2dPadding(int64_t h, int64_t w) : size(h, w) {}
-  Conv2dPadding(Size2 s) : size(s) {}             // NOLINT
+  Conv2dPadding(Size2 s) : size(s) {}  // NOLINT
   // "valid" or "same"; anything else throws. (An array reference, so that a literal 0 still
   // means zero padding rather than a null string.)
   template <std::size_t N>
   Conv2dPadding(const char (&mode)[N]) : Conv2dPadding(std::string(mode)) {}  // NOLINT
-  Conv2dPadding(const std::string& mode);                                      // NOLINT
-  std::string str() const;                        // "1", "(1, 2)", "same"
+  Conv2dPadding(const std::string& mode);                                     // NOLINT
+  std::string str() const;  // "1", "(1, 2)", "same"
 };
 
 // The geometry of one convolution with every option resolved to numbers.

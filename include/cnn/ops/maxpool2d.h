@@ -29,8 +29,8 @@ int64_t pool_output_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int
 // Output shape; throws when x is not 4-D or the output would be empty.
 Shape maxpool2d_output_shape(const Shape& x, const Pool2dGeometry& g);
 
-// indices, if not null (it may be, for inference), receives for every output element the position h * W + w of the
-// winning input element in its (n, c) plane, as PyTorch's return_indices gives.
+// indices, if not null (it may be, for inference), receives for every output element the position h
+// * W + w of the winning input element in its (n, c) plane, as PyTorch's return_indices gives.
 Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g,
                          std::vector<int32_t>* indices = nullptr);
 

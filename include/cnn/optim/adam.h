@@ -46,7 +46,8 @@ class Adam : public Optimizer {
 // AdamW: Adam with decoupled weight decay; PyTorch's default weight_decay is 1e-2.
 class AdamW : public Adam {
  public:
-  AdamW(std::vector<Parameter*> params, const AdamOptions& options = AdamOptions().weight_decay(1e-2))
+  AdamW(std::vector<Parameter*> params,
+        const AdamOptions& options = AdamOptions().weight_decay(1e-2))
       : Adam(std::move(params), options, true) {}
 };
 

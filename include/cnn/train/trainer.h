@@ -33,10 +33,10 @@ struct TrainOptions {
   std::string optimizer = "adam";  // adam | adamw | sgd
   double momentum = 0.9;           // sgd only
   double weight_decay = 0.0;
-  std::string schedule = "none";   // none | onecycle | cosine (per step)
+  std::string schedule = "none";  // none | onecycle | cosine (per step)
   uint64_t seed = 0;
   std::optional<Normalize> normalize;
-  int64_t max_steps = -1;          // stop after this many steps in total (-1: all epochs)
+  int64_t max_steps = -1;  // stop after this many steps in total (-1: all epochs)
 
   nlohmann::json to_json() const;
 };

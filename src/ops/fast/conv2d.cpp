@@ -277,7 +277,8 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
   const Dims d = dims_of(x.shape(), w.shape(), y_shape);
   // 3x3, stride 1 (the tutorial's conv2): Winograd, unless the caller wants the im2col matrices.
   if (!columns && winograd_applies(x.shape(), w.shape(), g, y_shape)) {
-    // The calling thread's, read by all: a thread_local named inside the region would be each's own.
+    // The calling thread's, read by all: a thread_local named inside the region would be each's
+    // own.
     const std::vector<float>& U = winograd_weights_cached(w);
     const float* bias = b.defined() ? b.data() : nullptr;
 #pragma omp parallel for schedule(static) if (d.N > 1)

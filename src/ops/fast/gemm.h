@@ -8,9 +8,8 @@ namespace cnn::fast {
 
 // C (M x N) = alpha * op(A) * op(B) + beta * C, all row-major. op(A) is M x K, op(B) is K x N.
 // lda, ldb, ldc are the row strides of A, B and C as stored.
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc);
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 // y (M) = alpha * A (M x N, row-major, row stride lda) x (N) + beta * y: one image through a
 // fully connected layer, where SGEMM's small-matrix kernels are slower than OpenBLAS's SGEMV.

@@ -94,7 +94,8 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
                 const float* dy_row = dy_plane + oh * d.W_out;
                 const float* x_row = x_plane + (oh * S_h + off_h) * d.W;
                 float row_sum = 0.0f;
-                for (int64_t ow = rw.lo; ow < rw.hi; ++ow) row_sum += dy_row[ow] * x_row[ow * S_w + off_w];
+                for (int64_t ow = rw.lo; ow < rw.hi; ++ow)
+                  row_sum += dy_row[ow] * x_row[ow * S_w + off_w];
                 dw_sum += row_sum;
               }
             }
@@ -123,7 +124,8 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
               for (int64_t oh = rh.lo; oh < rh.hi; ++oh) {
                 const float* dy_row = dy_plane + oh * d.W_out;
                 float* dx_row = dx_plane + (oh * S_h + off_h) * d.W;
-                for (int64_t ow = rw.lo; ow < rw.hi; ++ow) dx_row[ow * S_w + off_w] += wv * dy_row[ow];
+                for (int64_t ow = rw.lo; ow < rw.hi; ++ow)
+                  dx_row[ow * S_w + off_w] += wv * dy_row[ow];
               }
             }
           }
