@@ -37,6 +37,14 @@ TEST(Summary, TutorialModelMatchesTorchsummary) {
   EXPECT_TRUE(model.is_training()) << "summary() must restore the training mode";
 }
 
+TEST(Summary, SameTableUnderNoGradGuard) {
+  // Inference fuses Conv2d -> ReLU -> MaxPool2d into one block; the table must still show each
+  // layer (the fusion is off while a forward hook watches the leaves).
+  TutorialCNN model;
+  NoGradGuard no_grad;
+  EXPECT_EQ(summary(model, {1, 28, 28}), kTutorialSummary);
+}
+
 TEST(Summary, WrongInputSizeNamesTheLayer) {
   TutorialCNN model;
   try {

@@ -10,7 +10,7 @@ int main(int argc, char** argv) {
       "cnn: train, evaluate, predict with and visualise the CNN of the MNIST tutorial.\n"
       "Run 'cnn <command> --help' for a command's options."};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "cnn 0.1.0");
+  app.set_version_flag("--version", "cnn " CNN_VERSION);
   int exit_code = 0;
   cnn::cli::add_summary_command(app, exit_code);
   cnn::cli::add_train_command(app, exit_code);
