@@ -199,8 +199,8 @@ Tensor Sequential::forward_impl(const Tensor& x) {
     // Inference: a Conv2d -> ReLU [-> MaxPool2d] run runs fused, image by image (same result,
     // nothing kept). With gradients on, every layer runs on its own and keeps what it needs; so
     // it does while a forward hook watches each leaf (summary() under a NoGradGuard).
-    auto* conv = grad_enabled() || tls_forward_hook ? nullptr
-                                                    : dynamic_cast<Conv2d*>(kids[i].second.get());
+    auto* conv =
+        grad_enabled() || tls_forward_hook ? nullptr : dynamic_cast<Conv2d*>(kids[i].second.get());
     if (conv && i + 1 < kids.size() && dynamic_cast<ReLU*>(kids[i + 1].second.get())) {
       auto* pool =
           i + 2 < kids.size() ? dynamic_cast<MaxPool2d*>(kids[i + 2].second.get()) : nullptr;
