@@ -15,6 +15,7 @@
 
 #include "cnn/data/idx.h"
 #include "cnn/io/checkpoint.h"
+#include "serve_process.h"
 #include "testing.h"
 
 namespace cnn::testing {
@@ -518,48 +519,10 @@ TEST_F(Cli, IndexBeyondTheSplit) {
       {"--index 32 is out of range", "the test split of mnist has 32 images (0 to 31)"});
 }
 
-// A child `cnn serve --port 0`; the port is read from its first line.
-class ServeProcess {
- public:
-  explicit ServeProcess(const std::string& data_dir) {
-    int fds[2];
-    if (pipe(fds) != 0) throw std::runtime_error("pipe");
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], STDOUT_FILENO);
-      close(fds[0]);
-      execl(CNN_BINARY, CNN_BINARY, "serve", "--port", "0", "--data-dir", data_dir.c_str(),
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(fds[1]);
-    out_ = fdopen(fds[0], "r");
-    char line[512] = {};
-    if (!fgets(line, sizeof line, out_)) throw std::runtime_error("cnn serve printed nothing");
-    std::smatch m;
-    const std::string first = line;
-    if (!std::regex_search(first, m, std::regex(R"(http://127\.0\.0\.1:(\d+)/)"))) {
-      throw std::runtime_error("no address in: " + first);
-    }
-    port_ = std::stoi(m[1]);
-  }
-  ~ServeProcess() {
-    kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-    fclose(out_);
-  }
-  int port() const { return port_; }
-
- private:
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-  int port_ = 0;
-};
-
 // cpp-httplib's default SO_REUSEPORT let a second `cnn serve` bind the same port and silently
 // take half the connections.
 TEST_F(Cli, ServeRefusesAPortInUse) {
-  ServeProcess first(data());
+  ServeProcess first({"--data-dir", data()});
   const std::string port = std::to_string(first.port());
   // If it wrongly starts, it serves until killed: the timeout keeps the test from hanging.
   const Result r = run("serve --port " + port + " --data-dir " + data(), "timeout -s KILL 10 ");

@@ -11,6 +11,7 @@
 #include <regex>
 #include <thread>
 
+#include "serve_process.h"
 #include "testing.h"
 
 namespace cnn::testing {
@@ -18,45 +19,10 @@ namespace {
 
 using nlohmann::json;
 
-// `cnn serve --port 0` in a child process; the port is read from its first line.
-class Server {
+// The explorer's server with its own client.
+class Server : public ServeProcess {
  public:
-  Server() {
-    int fds[2];
-    if (pipe(fds) != 0) throw std::runtime_error("pipe");
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], STDOUT_FILENO);
-      close(fds[0]);
-      execl(CNN_BINARY, CNN_BINARY, "serve", "--port", "0", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(fds[1]);
-    out_ = fdopen(fds[0], "r");
-    char line[512] = {};
-    if (!fgets(line, sizeof line, out_)) throw std::runtime_error("cnn serve printed nothing");
-    first_line_ = line;
-    std::smatch m;
-    if (!std::regex_search(first_line_, m, std::regex(R"(http://([0-9.]+):(\d+)/)"))) {
-      throw std::runtime_error("no address in: " + first_line_);
-    }
-    host_ = m[1];
-    port_ = std::stoi(m[2]);
-  }
-  ~Server() {
-    kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-    fclose(out_);
-  }
-  bool alive() const { return waitpid(pid_, nullptr, WNOHANG) == 0; }
-  httplib::Client client() const { return httplib::Client(host_, port_); }
-  const std::string& host() const { return host_; }
-
- private:
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-  std::string first_line_, host_;
-  int port_ = 0;
+  httplib::Client client() const { return httplib::Client(host(), port()); }
 };
 
 class Serve : public ::testing::Test {
