@@ -1,4 +1,5 @@
-// Hostile files: sizes checked before anything is allocated or inflated, errors that quote only a short excerpt.
+// Hostile files: sizes checked before anything is allocated or inflated, errors that quote only a
+// short excerpt.
 #include "testing.h"
 
 namespace cnn::testing {
