@@ -1,9 +1,10 @@
 # `cpack -G DEB` in the build directory: one Debian package with the cnn command, libcnn.a, the
 # headers, the CMake package and cnn.pc, installed under /usr. dpkg-shlibdeps (dpkg-dev) reads
 # the command's shared libraries and declares their packages (libopenblas0, libgomp1, zlib1g,
-# libstb0, libcpp-httplib0.11, ...); the development files need what no binary reveals, the
-# -dev packages and pkg-config (cnnConfig.cmake finds OpenBLAS and stb through it), declared
-# below. CPack builds the `all` target first (a no-op after a build).
+# libstb0, libpng16-16, libjpeg62-turbo, libcpp-httplib0.11, ...); the development files need
+# what no binary reveals, the -dev packages (libcnn.a links libpng and libjpeg, cnnConfig.cmake
+# finds them with find_dependency) and pkg-config (cnnConfig.cmake finds OpenBLAS and stb through
+# it), declared below. CPack builds the `all` target first (a no-op after a build).
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME cnn)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
@@ -22,7 +23,8 @@ set(CPACK_DEBIAN_PACKAGE_SECTION science)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)   # cnn_0.1.0_amd64.deb
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "nlohmann-json3-dev (>= 3), zlib1g-dev, libopenblas-dev, libstb-dev, pkgconf | pkg-config")
+    "nlohmann-json3-dev (>= 3), zlib1g-dev, libopenblas-dev, libstb-dev, libpng-dev, \
+libjpeg62-turbo-dev | libjpeg-dev, pkgconf | pkg-config")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 include(CPack)

@@ -225,7 +225,8 @@ dpkg-deb -f "$deb"
 depends=$(dpkg-deb -f "$deb" Depends)
 # From dpkg-shlibdeps (the command's shared libraries) and from package.cmake (the -dev ones).
 names=$(tr ',|' '\n' <<<"$depends" | awk 'NF {print $1}')
-for p in libc6 libstdc++6 libgomp1 zlib1g libopenblas0 libstb0 nlohmann-json3-dev; do
+for p in libc6 libstdc++6 libgomp1 zlib1g libopenblas0 libstb0 libpng16-16 libjpeg62-turbo \
+  nlohmann-json3-dev libpng-dev libjpeg62-turbo-dev; do
   grep -qxF "$p" <<<"$names" || fail "Depends lacks $p: $depends"
 done
 # Every dependency is installed here (one alternative of each clause, versions not compared).

@@ -5,6 +5,22 @@
 namespace cnn::testing {
 namespace {
 
+// Issue 10: an error quotes at most a short, printable excerpt of what it was given.
+TEST(Errors, ExcerptIsShortPrintableAndSaysTheSize) {
+  EXPECT_EQ(excerpt("tutorial"), "tutorial");
+  EXPECT_EQ(excerpt("a\nb\x01\x7f"), "a\\x0Ab\\x01\\x7F");
+  EXPECT_EQ(excerpt("caf\xc3\xa9 \xe2\x80\xa6"), "caf\xc3\xa9 \xe2\x80\xa6");  // valid UTF-8 kept
+  EXPECT_EQ(excerpt("\xff\xc3(\xed\xa0\x80\xc2\x85"),
+            "\\xFF\\xC3(\\xED\\xA0\\x80\\xC2\\x85");  // invalid, surrogate, C1 control
+  const std::string deep(100000, '[');
+  const std::string e = excerpt(deep);
+  EXPECT_EQ(e, std::string(limits::kExcerpt, '[') + "\xe2\x80\xa6 (100000 bytes)");
+  EXPECT_EQ(excerpt("abcdef", 3), "abc\xe2\x80\xa6 (6 bytes)");
+  // A character is never cut in two.
+  EXPECT_EQ(excerpt("ab\xc3\xa9", 3), "ab\xe2\x80\xa6 (4 bytes)");
+  EXPECT_EQ(excerpt(""), "");
+}
+
 TEST(Errors, StrideZero) {
   expect_error([] { Conv2d(Conv2dOptions(1, 16, 3).stride(0)); },
                {"Conv2d(1, 16, kernel_size=(3, 3), stride=(0, 0))", "non-positive stride"});

@@ -1,12 +1,17 @@
 // `cnn serve` over HTTP: the explorer's API answers with the library's numbers, refuses bad
 // requests with a 4xx and a message, serves nothing but its own assets, binds 127.0.0.1, and
 // keeps running through all of it.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <regex>
 #include <thread>
@@ -43,6 +48,203 @@ class Serve : public ::testing::Test {
   }
 };
 Server* Serve::server = nullptr;
+
+// A raw TCP connection to the server, for clients that misbehave.
+int dial(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void send_all(int fd, const std::string& s) {
+  for (std::size_t off = 0; off < s.size();) {
+    const ssize_t n = send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return;
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+// What arrives on fd within `wait` (up to 4 KB).
+std::string receive(int fd, std::chrono::milliseconds wait) {
+  std::string got;
+  const auto until = std::chrono::steady_clock::now() + wait;
+  char buf[4096];
+  while (got.size() < sizeof buf) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          until - std::chrono::steady_clock::now())
+                          .count();
+    pollfd p{fd, POLLIN, 0};
+    if (left <= 0 || poll(&p, 1, static_cast<int>(left)) <= 0) break;
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return got;
+}
+
+// A normal request, with a client that gives up after `timeout`: the status, 0 if none came.
+int get_within(const Server& s, const char* path, std::chrono::seconds timeout) {
+  auto c = s.client();
+  c.set_connection_timeout(timeout);
+  c.set_read_timeout(timeout);
+  auto res = c.Get(path);
+  return res ? res->status : 0;
+}
+
+// 60,000 '[' (120 KB) in a stride or an image cell overflowed the server's stack when the 400
+// message printed the value.
+TEST_F(Serve, DeepJsonIsA400) {
+  const std::string deep = std::string(60000, '[') + std::string(60000, ']');
+  for (const std::string& body : {R"({"image": [[1,2]], "kernel": [[1]], "stride": )" + deep + "}",
+                                  R"({"image": [[1, )" + deep + R"(]], "kernel": [[1]]})"}) {
+    auto [status, j] = post("/api/conv2d/steps", body);
+    EXPECT_EQ(status, 400);
+    ASSERT_TRUE(j.contains("error")) << j.dump();
+    EXPECT_NE(j["error"].get<std::string>().find("JSON nested deeper than 64"), std::string::npos)
+        << j.dump();
+    EXPECT_LT(j["error"].get<std::string>().size(), 300u);
+  }
+  EXPECT_TRUE(server->alive());
+  EXPECT_EQ(post("/api/conv2d/steps", R"({"image": [[1,2]], "kernel": [[1]]})").first, 200);
+}
+
+// Invalid UTF-8 in a body was a 500 (printing the parser's message threw); in a path, too.
+TEST_F(Serve, InvalidUtf8IsA400) {
+  for (const char* path : {"/api/conv2d/steps", "/api/shapes", "/api/predict"}) {
+    auto [status, j] = post(path, "{\"image\": [[1, \"\xff\xfe\"]], \"kernel\": [[1]]}");
+    EXPECT_EQ(status, 400) << path;
+    ASSERT_TRUE(j.contains("error")) << path;  // the body parsed: valid JSON, valid UTF-8
+    EXPECT_NE(j["error"].get<std::string>().find("malformed JSON"), std::string::npos) << j.dump();
+  }
+  auto res = server->client().Get("/%FF%FE");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  json parsed;
+  EXPECT_NO_THROW(parsed = json::parse(res->body)) << res->body;
+  EXPECT_TRUE(server->alive());
+}
+
+TEST_F(Serve, IntegersBeyondInt64AreRefused) {
+  auto [status, j] = post("/api/conv2d/steps",
+                          R"({"image": [[1,2]], "kernel": [[1]], "stride": 18446744073709551615})");
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(j["error"], "'stride' must be between -8 and 8, got 18446744073709551615");
+}
+
+// One 2.2 KB request (32 MaxPool2d layers over 1024x256x256) took 170 s of CPU and GBs: shapes
+// are now shape arithmetic, and a stack too big to build is refused by its parameter count.
+TEST_F(Serve, ShapesWithinABudget) {
+  json layers = json::array();
+  for (int i = 0; i < 32; ++i) {
+    layers.push_back({{"type", "MaxPool2d"}, {"kernel_size", 9}, {"stride", 1}, {"padding", 4}});
+  }
+  auto c = server->client();
+  c.set_read_timeout(std::chrono::seconds(5));  // far above what it takes, far under 170 s
+  auto res = c.Post("/api/shapes", json{{"input", {1024, 256, 256}}, {"layers", layers}}.dump(),
+                    "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  auto [status, j] = post("/api/shapes", R"({"input": [1024, 256, 256], "layers": [
+      {"type": "Conv2d", "out_channels": 1024, "kernel_size": 9}]})");
+  EXPECT_EQ(status, 422);
+  EXPECT_NE(j["error"].get<std::string>().find("the explorer builds at most 16777216"),
+            std::string::npos)
+      << j.dump();
+}
+
+// Slow clients (a header line a second, never finishing) held every worker: now a request must
+// arrive within its deadline, and there are workers enough that others are answered meanwhile.
+TEST_F(Serve, SlowClientsDoNotStarveOthers) {
+  std::vector<int> slow;
+  for (int i = 0; i < 16; ++i) {
+    const int fd = dial(server->port());
+    ASSERT_GE(fd, 0);
+    send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n");
+    slow.push_back(fd);
+  }
+  for (int second = 0; second < 4; ++second) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ(get_within(*server, "/api/model", std::chrono::seconds(2)), 200) << second;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    for (int fd : slow) send_all(fd, "X-Slow-" + std::to_string(second) + ": 1\r\n");
+  }
+  for (int fd : slow) close(fd);
+  EXPECT_TRUE(server->alive());
+}
+
+// A slow client is cut off once its request's deadline (10 s) has passed.
+TEST_F(Serve, ARequestHasADeadline) {
+  const int fd = dial(server->port());
+  ASSERT_GE(fd, 0);
+  send_all(fd, "GET / HTTP/1.1\r\n");
+  const auto t0 = std::chrono::steady_clock::now();
+  bool closed = false;
+  for (int i = 0; i < 14 && !closed; ++i) {
+    send_all(fd, "X-Slow: 1\r\n");
+    pollfd p{fd, POLLIN, 0};
+    closed = poll(&p, 1, 1000) > 0;  // the server's answer or its end of the connection
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(13));
+  close(fd);
+}
+
+// 200 requests whose clients gave up queued their work behind them (5 s after, a GET still timed
+// out): a request whose client has gone is not computed, and the server answers at once.
+TEST_F(Serve, AbandonedRequestsAreDropped) {
+  std::vector<std::vector<float>> px(28, std::vector<float>(28, 0.0f));
+  for (int r = 6; r < 22; ++r) px[r][13] = px[r][14] = 1.0f;
+  const std::string body = json{{"pixels", px}, {"channel", 3}, {"row", 3}, {"col", 3}}.dump();
+  const std::string request =
+      "POST /api/inside/conv2-step HTTP/1.1\r\nHost: x\r\n"
+      "Content-Type: application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::vector<int> fds;
+  for (int i = 0; i < 200; ++i) {
+    const int fd = dial(server->port());
+    if (fd < 0) continue;
+    send_all(fd, request);
+    fds.push_back(fd);
+  }
+  EXPECT_GE(fds.size(), 190u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (int fd : fds) close(fd);
+  EXPECT_EQ(get_within(*server, "/api/model", std::chrono::seconds(2)), 200);
+  // The API may say it is busy (503) for a moment while the abandoned requests leave the line.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  int status = 0;
+  while ((status = post("/api/inside/conv2-step", body).first) == 503 &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(status, 200);
+  EXPECT_TRUE(server->alive());
+}
+
+// Connections beyond the workers and the queue are refused with a 503 at once, not queued.
+TEST_F(Serve, ConnectionsBeyondTheQueueGet503) {
+  std::vector<int> idle;
+  for (int i = 0; i < 64 + 256 + 40; ++i) {
+    const int fd = dial(server->port());
+    if (fd >= 0) idle.push_back(fd);
+  }
+  // The last 40 found the 64 workers busy (waiting for their idle clients) and 256 queued.
+  int refused = 0;
+  for (auto it = idle.end() - 40; it != idle.end(); ++it) {
+    if (receive(*it, std::chrono::milliseconds(1000)).rfind("HTTP/1.1 503", 0) == 0) ++refused;
+  }
+  EXPECT_GE(refused, 20);
+  for (int fd : idle) close(fd);
+  EXPECT_EQ(get_within(*server, "/api/model", std::chrono::seconds(3)), 200);
+  EXPECT_TRUE(server->alive());
+}
 
 TEST_F(Serve, BindsLoopbackByDefault) { EXPECT_EQ(server->host(), "127.0.0.1"); }
 

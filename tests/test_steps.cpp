@@ -1,6 +1,9 @@
 // The step-throughs of the explorer: the tutorial's two figures exactly, and other options
 // against the library's ops.
+#include <chrono>
+
 #include "cnn/explore/api.h"
+#include "cnn/limits.h"
 #include "testing.h"
 
 namespace cnn::testing {
@@ -150,6 +153,223 @@ TEST(Steps, ApiRefusesOptionsThatAreNotNumbers) {
   EXPECT_EQ(shapes({{"type", "Resnet"}}).second.rfind("layer 2: unknown type", 0), 0u);
   // An impossible configuration is still the library's (422), named the same way.
   EXPECT_EQ(shapes({{"type", "Dropout"}, {"p", 2}}).first, 422);
+}
+
+// What an API call refuses: its status and message ({200, ""} when it answers).
+std::pair<int, std::string> refusal(const std::function<nlohmann::json()>& f) {
+  try {
+    f();
+  } catch (const ApiError& e) {
+    return {e.status, e.what()};
+  }
+  return {200, ""};
+}
+
+bool valid_utf8(const std::string& s) {
+  try {
+    (void)nlohmann::json(s).dump();
+    return true;
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
+// A request body nested 60,000 deep (120 KB) overflowed the stack when its 400 message printed it:
+// the depth is refused before parsing, and the message quotes an excerpt.
+TEST(Steps, RequestBodiesHaveADepthLimit) {
+  const std::string deep = std::string(60000, '[') + std::string(60000, ']');
+  for (const std::string& body : {R"({"image": [[1]], "kernel": [[1]], "stride": )" + deep + "}",
+                                  R"({"image": [[1, )" + deep + R"(]], "kernel": [[1]]})"}) {
+    const auto [status, what] = refusal([&] { return parse_request(body); });
+    EXPECT_EQ(status, 400);
+    EXPECT_NE(what.find("JSON nested deeper than 64"), std::string::npos) << what;
+    EXPECT_LT(what.size(), 300u);
+  }
+  // As deep as allowed is parsed.
+  const int ok = limits::kMaxJsonDepth;
+  EXPECT_NO_THROW(parse_request(std::string(ok, '[') + std::string(ok, ']')));
+  EXPECT_EQ(refusal([&] {
+              return parse_request(std::string(ok + 1, '[') + std::string(ok + 1, ']'));
+            }).first,
+            400);
+}
+
+// Invalid UTF-8 was a 500 (printing the parser's message threw): a 400 whose message is valid
+// UTF-8 and short.
+TEST(Steps, InvalidUtf8IsA400WithAMessage) {
+  for (const std::string& body :
+       {std::string("{\"image\": [[1, \"\xff\xfe\"]]}"), std::string("{\"\xc3\x28\": 1}"),
+        std::string("\xff"), std::string("{\"stride\": \"\xed\xa0\x80\"}")}) {
+    const auto [status, what] = refusal([&] { return parse_request(body); });
+    EXPECT_EQ(status, 400) << what;
+    EXPECT_NE(what.find("malformed JSON"), std::string::npos) << what;
+    EXPECT_TRUE(valid_utf8(what)) << what;
+    EXPECT_LT(what.size(), 500u);
+  }
+}
+
+// An error message quotes a short excerpt of the value, whatever its depth or size, as valid text.
+TEST(Steps, ErrorsQuoteAnExcerptOfTheValue) {
+  using nlohmann::json;
+  const ExplorerApi api(nullptr, json::object());
+  json request = {{"image", {{1, 2}}}, {"kernel", {{1}}}};
+  json deep = 7;
+  for (int i = 0; i < 5000; ++i) deep = json::array({std::move(deep)});
+  request["stride"] = deep;
+  auto [status, what] = refusal([&] { return api.conv2d_steps(request); });
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(what.rfind("'stride' must be an integer or [h, w] pair, got [[[[", 0), 0u) << what;
+  EXPECT_LT(what.size(), 200u);
+  request["stride"] = std::string(100000, 'x');
+  std::tie(status, what) = refusal([&] { return api.conv2d_steps(request); });
+  EXPECT_EQ(status, 400);
+  EXPECT_LT(what.size(), 200u);
+  // Bytes that are not UTF-8 inside a string value (possible through the C++ API).
+  request["stride"] = std::string("\xff\xfe");
+  std::tie(status, what) = refusal([&] { return api.conv2d_steps(request); });
+  EXPECT_EQ(status, 400);
+  EXPECT_TRUE(valid_utf8(what)) << what;
+  request.erase("stride");
+  request["image"] = {{1, {{"a", deep}}}};
+  std::tie(status, what) = refusal([&] { return api.conv2d_steps(request); });
+  EXPECT_EQ(status, 400);
+  EXPECT_LT(what.size(), 200u);
+}
+
+// 18446744073709551615 is stored unsigned by nlohmann; read as int64 it was -1, within the range.
+TEST(Steps, IntegersBeyondInt64AreRefused) {
+  using nlohmann::json;
+  const ExplorerApi api(nullptr, json::object());
+  for (const char* big : {"18446744073709551615", "9223372036854775808"}) {
+    json request = parse_request(std::string(R"({"image": [[1, 2]], "kernel": [[1]], "stride": )") +
+                                 big + "}");
+    ASSERT_TRUE(request["stride"].is_number_unsigned());
+    EXPECT_EQ(refusal([&] { return api.conv2d_steps(request); }),
+              std::make_pair(400, std::string("'stride' must be between -8 and 8, got ") + big));
+    request["stride"] = json::array({1, request["stride"]});
+    EXPECT_EQ(refusal([&] { return api.conv2d_steps(request); }).first, 400);
+    json layer = {{"type", "Conv2d"}, {"out_channels", json::parse(big)}};
+    EXPECT_EQ(refusal([&] {
+                return api.shapes({{"input", {1, 28, 28}}, {"layers", {layer}}});
+              }).first,
+              400);
+    json step = {{"pixels", std::vector<std::vector<int>>(28, std::vector<int>(28, 0))},
+                 {"channel", json::parse(big)},
+                 {"row", 0},
+                 {"col", 0}};
+    EXPECT_EQ(refusal([&] { return api.inside_step(step); }),
+              std::make_pair(400, std::string("'channel' must be in [0, 16), got ") + big));
+  }
+}
+
+// The layer stack's shapes are shape arithmetic: the same rows as running the layers, for a stack
+// with every option, but nothing is computed.
+TEST(Steps, ShapesAreTheLayersShapes) {
+  using nlohmann::json;
+  const ExplorerApi api(nullptr, json::object());
+  const json layers = json::parse(R"([
+      {"type": "Conv2d", "out_channels": 5, "kernel_size": [3, 2], "stride": [2, 1],
+       "padding": [1, 2], "dilation": [1, 3]},
+      {"type": "ReLU"},
+      {"type": "MaxPool2d", "kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": true},
+      {"type": "Dropout", "p": 0.25},
+      {"type": "MaxPool2d", "kernel_size": [2, 1], "dilation": [2, 1]},
+      {"type": "Linear", "out_features": 4},
+      {"type": "Flatten"},
+      {"type": "Linear", "out_features": 10}])");
+  const json got = api.shapes({{"input", {3, 29, 23}}, {"layers", layers}});
+  Generator gen(0);
+  Sequential seq;
+  seq.push_back(std::make_shared<Conv2d>(Conv2dOptions(3, 5, Size2(3, 2))
+                                             .stride(Size2(2, 1))
+                                             .padding(Size2(1, 2))
+                                             .dilation(Size2(1, 3)),
+                                         gen));
+  seq.push_back(std::make_shared<ReLU>());
+  seq.push_back(
+      std::make_shared<MaxPool2d>(MaxPool2dOptions(3).stride(2).padding(1).ceil_mode(true)));
+  seq.push_back(std::make_shared<Dropout>(0.25));
+  seq.push_back(std::make_shared<MaxPool2d>(MaxPool2dOptions(Size2(2, 1)).dilation(Size2(2, 1))));
+  std::vector<Shape> want;
+  seq.trace_leaves({3, 29, 23}, [&](const Module&, const Tensor& y) { want.push_back(y.shape()); });
+  const Shape last = want.back();  // (1, 5, H, W): Linear over W, then Flatten, then Linear
+  want.push_back({1, last[1], last[2], 4});
+  want.push_back({1, last[1] * last[2] * 4});
+  want.push_back({1, 10});
+  ASSERT_EQ(got["rows"].size(), want.size());
+  int64_t total = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    Shape s = want[i];
+    s[0] = -1;
+    EXPECT_EQ(got["rows"][i]["output_shape"].get<Shape>(), s) << i;
+    total += got["rows"][i]["params"].get<int64_t>();
+  }
+  EXPECT_EQ(got["rows"][0]["layer"],
+            "Conv2d(3, 5, kernel_size=(3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 3))");
+  EXPECT_EQ(got["rows"][0]["params"], 5 * 3 * 3 * 2 + 5);
+  EXPECT_EQ(got["rows"][7]["params"], last[1] * last[2] * 4 * 10 + 10);
+  EXPECT_EQ(got["total_params"], total);
+}
+
+// 32 MaxPool2d layers over a 1024x256x256 input took 170 s and GBs when the layers were run; and
+// a stack whose parameters would not fit is refused by its count before anything is built.
+TEST(Steps, ShapesHaveAComputeBudget) {
+  using nlohmann::json;
+  const ExplorerApi api(nullptr, json::object());
+  json pools = json::array();
+  for (int i = 0; i < 32; ++i) {
+    pools.push_back({{"type", "MaxPool2d"}, {"kernel_size", 9}, {"stride", 1}, {"padding", 4}});
+  }
+  // Not a benchmark: a bound far above what it takes on any machine (ASan included), far under
+  // the minutes it took.
+  const auto t0 = std::chrono::steady_clock::now();
+  const json got = api.shapes({{"input", {1024, 256, 256}}, {"layers", pools}});
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  EXPECT_EQ(got["rows"][31]["output_shape"], json::parse("[-1, 1024, 256, 256]"));
+
+  const auto shapes = [&](const json& layers) {
+    return refusal([&] { return api.shapes({{"input", {1024, 256, 256}}, {"layers", layers}}); });
+  };
+  const auto [s_conv, conv] =
+      shapes(json::parse(R"([{"type": "Conv2d", "out_channels": 1024, "kernel_size": 9}])"));
+  EXPECT_EQ(s_conv, 422);
+  EXPECT_EQ(
+      conv,
+      "layer 1: the layers would hold 84935680 parameters; the explorer builds at most 16777216");
+  const auto [s_lin, lin] =
+      shapes(json::parse(R"([{"type": "Flatten"}, {"type": "Linear", "out_features": 2}])"));
+  EXPECT_EQ(s_lin, 422);
+  EXPECT_NE(lin.find("layer 2: the layers would hold 134217730 parameters"), std::string::npos)
+      << lin;
+  // The budget counts the whole stack.
+  json convs = json::array();
+  for (int i = 0; i < 3; ++i) {
+    convs.push_back({{"type", "Conv2d"}, {"out_channels", 1024}, {"kernel_size", 3}});
+  }
+  EXPECT_EQ(shapes(convs).second.rfind("layer 2: the layers would hold", 0), 0u);
+}
+
+// A step-through's size follows from the grid limits; the largest are refused by their count
+// of multiply-adds before any is written out.
+TEST(Steps, StepThroughsHaveAComputeBudget) {
+  using nlohmann::json;
+  const ExplorerApi api(nullptr, json::object());
+  const auto grid = [](int n) { return std::vector<std::vector<int>>(n, std::vector<int>(n, 1)); };
+  const json big = {{"image", grid(32)}, {"kernel", grid(9)}};
+  EXPECT_EQ(api.conv2d_steps(big)["steps"].size(), 24u * 24u);  // 46,656 taps
+  json padded = big;
+  padded["padding"] = 8;
+  EXPECT_EQ(refusal([&] { return api.conv2d_steps(padded); }),
+            std::make_pair(422, std::string("this step-through would write out 129600 "
+                                            "multiply-adds (1600 outputs x 81 taps); the "
+                                            "explorer shows at most 65536 (a smaller image, "
+                                            "kernel or padding, or a larger stride)")));
+  const json pool = {{"image", grid(32)}, {"kernel_size", 9}, {"stride", 1}, {"padding", 4}};
+  EXPECT_EQ(refusal([&] { return api.maxpool2d_steps(pool); }).first, 422);
+  // An impossible configuration is still the library's error.
+  json zero = big;
+  zero["stride"] = 0;
+  EXPECT_EQ(refusal([&] { return api.conv2d_steps(zero); }).first, 422);
 }
 
 }  // namespace

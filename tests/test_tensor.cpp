@@ -43,6 +43,43 @@ TEST(Tensor, ReshapeChecksNumel) {
   EXPECT_THROW(Tensor({2}, Device::CUDA), Error);
 }
 
+// Issue 10: every size computed from a declared shape goes through one checked multiply.
+TEST(Tensor, CheckedSizesNeverWrap) {
+  const int64_t big = int64_t{1} << 62;
+  EXPECT_EQ(checked_mul(3, 4, "x"), 12);
+  expect_error([&] { checked_mul(big, 32, "the classifier"); }, {"the classifier", "overflows"});
+  expect_error([&] { checked_mul(-1, 2, "rows"); }, {"rows", "negative"});
+  EXPECT_EQ(checked_numel({2, 3, 4}, "x"), 24);
+  EXPECT_EQ(checked_numel({}, "x"), 1);
+  EXPECT_EQ(checked_numel({5, 0, big}, "x"), 0);
+  expect_error(
+      [&] {
+        checked_numel({big, 32}, "weight");
+      },
+      {"weight", "(4611686018427387904, 32)", "overflows"});
+  expect_error([&] { checked_numel({2, -3}, "weight"); }, {"weight", "negative dimension"});
+  expect_error([&] { shape_numel({big, 32}); }, {"overflows"});
+  EXPECT_EQ(shape_numel({-1, 16, 28, 28}), -16 * 28 * 28);  // torchsummary's batch of -1
+}
+
+TEST(Tensor, ShapesOverTheLimitRefusedBeforeAllocating) {
+  const int64_t big = int64_t{1} << 62;
+  // [2^62, 32] wrapped to 0 elements before: a 4-byte tensor that claimed 2^67.
+  expect_error([&] { Tensor({big, 32}); }, {"Tensor", "overflows"});
+  expect_error([&] { Tensor::empty({limits::kMaxTensorElements + 1}); },
+               {"Tensor", "more than the limit"});
+  expect_error([&] { Tensor({2, -1}); }, {"Tensor: negative dimension in shape (2, -1)"});
+}
+
+TEST(Tensor, ReshapeRefusesInvalidDimensions) {
+  Tensor a({2, 3, 4});
+  expect_error([&] { a.reshape({-2, -12}); }, {"invalid dimension -2"});
+  expect_error([&] { a.reshape({int64_t{1} << 62, 32, -1}); }, {"overflows"});
+  Tensor e({0, 4});
+  expect_error([&] { e.reshape({0, -1}); }, {"is invalid for input of size 0"});
+  EXPECT_EQ(e.reshape({4, 0}).shape(), (Shape{4, 0}));
+}
+
 TEST(Generator, SeededAndReproducible) {
   Generator a(42), b(42), c(43);
   std::vector<float> va, vb, vc;

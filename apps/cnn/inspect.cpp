@@ -1,8 +1,10 @@
 // cnn summary, eval, predict, visualize: everything that reads a model without training it.
+#include <cmath>
 #include <cstdio>
 #include <optional>
 
 #include "cnn/data/digit.h"
+#include "cnn/limits.h"
 #include "cnn/models/registry.h"
 #include "cnn/train/trainer.h"
 #include "cnn/viz/figures.h"
@@ -81,10 +83,19 @@ Input resolve_input(const LoadedModel& loaded, const InputArgs& a, std::optional
   return in;
 }
 
+// A checkpoint's file is untrusted: a normalisation that is not two numbers with std > 0 is
+// refused, quoting an excerpt of it.
 std::optional<Normalize> normalization_of(const LoadedModel& loaded) {
   const auto& opts = loaded.meta.value("train_options", nlohmann::json::object());
-  if (!opts.contains("normalize")) return std::nullopt;
-  return Normalize{opts["normalize"]["mean"].get<float>(), opts["normalize"]["std"].get<float>()};
+  if (!opts.is_object() || !opts.contains("normalize")) return std::nullopt;
+  const auto& n = opts["normalize"];
+  if (!n.is_object() || !n.contains("mean") || !n.contains("std") || !n["mean"].is_number() ||
+      !n["std"].is_number() || !std::isfinite(n["mean"].get<float>()) ||
+      !(n["std"].get<float>() > 0.0f) || !std::isfinite(n["std"].get<float>())) {
+    throw Error("the checkpoint's train_options.normalize is not {\"mean\": M, \"std\": S > 0}: " +
+                excerpt(n.dump()));
+  }
+  return Normalize{n["mean"].get<float>(), n["std"].get<float>()};
 }
 
 // Applies the checkpoint's input normalisation, if it was trained with one.
@@ -107,7 +118,7 @@ void add_summary_command(CLI::App& app, int& exit_code) {
       ->check(one_of({"tutorial"}))
       ->capture_default_str();
   cmd->add_option("--num-classes", *classes, "Output classes")
-      ->check(integer_in(1, 100000))
+      ->check(integer_in(1, limits::kMaxClasses))
       ->capture_default_str();
   cmd->add_flag("--print-model", *print_model, "Also print the model as PyTorch prints it");
   cmd->callback([=, &exit_code] {

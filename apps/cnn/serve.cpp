@@ -1,13 +1,27 @@
 // cnn serve: the explorer, a local web page whose every number comes from the library. The page
 // is built into the binary; the JSON API is cnn::ExplorerApi behind cpp-httplib.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <cstring>
+#include <deque>
 #include <filesystem>
+#include <mutex>
 #include <system_error>
+#include <thread>
 
+#include "cnn/error.h"
 #include "cnn/explore/api.h"
 #include "common.h"
 #include "web_assets.h"
@@ -16,21 +30,312 @@ namespace cnn::cli {
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 constexpr std::size_t kMaxBody = 256 * 1024;  // a 224x224 drawing as JSON fits
+
+// Connections. Debian's cpp-httplib 0.11 bounds the wait for each recv() only, not the time a
+// request takes, so a client sending one header line a second holds a worker thread as long as
+// it likes; its pool has 8 threads on a small machine and queues every other connection behind
+// them without bound: eight such clients and the server answered nobody. ExplorerServer below
+// replaces its loop over a connection's requests with one that bounds each, and Workers its pool.
+constexpr int kWorkers = 64;  // connections served at once; the threads mostly wait on sockets
+constexpr std::size_t kMaxQueued = 256;  // accepted connections waiting for a worker; more: 503
+constexpr auto kRequestTime = std::chrono::seconds(10);   // a request's head and body
+constexpr auto kResponseTime = std::chrono::seconds(10);  // writing its response
+constexpr auto kKeepAliveIdle = std::chrono::seconds(2);  // an idle connection is then closed
+constexpr std::size_t kKeepAliveRequests = 100;           // requests per connection
+// The API's requests compute one at a time (they share the model and the machine's cores); this
+// many may wait for their turn, and more are refused with 503 rather than queued.
+constexpr int kMaxComputeWaiting = 32;
+// malloc's arenas. An answer is built as a JSON tree of small blocks; freed, they stay in the
+// arena of the thread that built them, and by default each of the 64 workers came to have its
+// own: 267 MB resident after the load test (docs/RELIABILITY.md). Two arenas: 77 MB, and no
+// slower. (malloc_trim after each large answer held 51 MB but doubled a step-through's time.)
+constexpr int kMallocArenas = 2;
+
+// The connection this worker thread serves (for the handlers' "has the client gone?"), and
+// whether this thread is the one that refuses connections beyond the queue.
+thread_local int tls_socket = -1;
+thread_local bool tls_refusing = false;
 
 void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  // replace: a message quoting invalid UTF-8 is still sent (as U+FFFD), never a throw.
+  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  "application/json");
 }
+
+void socket_address(int fd, bool peer, std::string& ip, int& port) {
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  auto* sa = reinterpret_cast<sockaddr*>(&a);
+  if ((peer ? getpeername(fd, sa, &len) : getsockname(fd, sa, &len)) != 0) return;
+  char host[INET6_ADDRSTRLEN] = {};
+  if (a.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&a);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs(in->sin_port);
+  } else if (a.ss_family == AF_INET6) {
+    const auto* in = reinterpret_cast<const sockaddr_in6*>(&a);
+    inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof host);
+    port = ntohs(in->sin6_port);
+  }
+  ip = host;
+}
+
+// Waits until fd is ready for events or the deadline passes; true: ready (or in error, which the
+// next recv/send reports).
+bool wait_until(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{fd, events, 0};
+    const int r = poll(&p, 1, static_cast<int>(std::min<long long>(left, 60000)));
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) return false;
+  }
+}
+
+// One connection as cpp-httplib reads and writes it, every wait bounded by a deadline: a
+// request's head and body must arrive within kRequestTime of its first byte, its response be
+// taken within kResponseTime.
+class Connection final : public httplib::Stream {
+ public:
+  explicit Connection(int fd) : fd_(fd) {}
+
+  // Waits up to `idle` for the next request's first byte; false: none came.
+  bool next_request(Clock::duration idle) {
+    if (begin_ == end_ && !wait_until(fd_, POLLIN, Clock::now() + idle)) return false;
+    writing_ = false;
+    deadline_ = Clock::now() + kRequestTime;
+    return true;
+  }
+
+  bool is_readable() const override { return begin_ < end_ || wait_until(fd_, POLLIN, deadline_); }
+  bool is_writable() const override {
+    return wait_until(fd_, POLLOUT, writing_ ? deadline_ : Clock::now() + kResponseTime);
+  }
+  // Whether a wait ran past its deadline: cpp-httplib answers that request 400 and would go
+  // on reading the next one from the same client.
+  bool expired() const { return expired_; }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (begin_ == end_) {
+      if (!wait_until(fd_, POLLIN, deadline_)) {
+        expired_ = true;
+        return -1;
+      }
+      ssize_t n;
+      do {
+        n = recv(fd_, buffer_, sizeof buffer_, 0);
+      } while (n < 0 && errno == EINTR);
+      if (n <= 0) return n;
+      begin_ = 0;
+      end_ = static_cast<std::size_t>(n);
+    }
+    const std::size_t k = std::min(size, end_ - begin_);
+    std::memcpy(ptr, buffer_ + begin_, k);
+    begin_ += k;
+    return static_cast<ssize_t>(k);
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!writing_) {
+      writing_ = true;
+      deadline_ = Clock::now() + kResponseTime;
+    }
+    if (!wait_until(fd_, POLLOUT, deadline_)) {
+      expired_ = true;
+      return -1;
+    }
+    ssize_t n;
+    do {
+      n = send(fd_, ptr, size, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    socket_address(fd_, true, ip, port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    socket_address(fd_, false, ip, port);
+  }
+  socket_t socket() const override { return fd_; }
+
+ private:
+  int fd_;
+  Clock::time_point deadline_;
+  bool writing_ = false, expired_ = false;
+  // cpp-httplib reads a request's head a byte at a time.
+  char buffer_[4096];
+  std::size_t begin_ = 0, end_ = 0;
+};
+
+// cpp-httplib's server with the connection loop above: Server::process_and_close_socket is
+// virtual, and its own version bounds no request's total time.
+class ExplorerServer : public httplib::Server {
+ public:
+  // cpp-httplib listens with a backlog of 5: a burst of connections overflowed it while the
+  // accepting thread waited for a core, and each connection over it waited a second for its SYN
+  // to be sent again. Called after binding (a second listen() sets the backlog).
+  void set_backlog(int connections) { ::listen(svr_sock_, connections); }
+
+ private:
+  bool process_and_close_socket(socket_t sock) override {
+    const bool ok = tls_refusing ? refuse(sock) : serve(sock);
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return ok;
+  }
+
+  bool serve(int sock) {
+    // Headers and body go out as two writes: without this, Nagle's algorithm holds the second
+    // until the client's delayed ACK, 40 ms a request on loopback.
+    int yes = 1;
+    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+    tls_socket = sock;
+    Connection conn(sock);
+    bool ok = false;
+    for (std::size_t left = kKeepAliveRequests; left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
+      if (!conn.next_request(kKeepAliveIdle)) break;
+      bool closed = false;
+      ok = process_request(conn, left == 1, closed, nullptr);
+      if (!ok || closed || conn.expired()) break;
+    }
+    tls_socket = -1;
+    return ok;
+  }
+
+  // A connection beyond the queue: 503 at once, its request unread.
+  static bool refuse(int sock) {
+    static const std::string body =
+        R"({"error": "server busy: too many connections are waiting; try again"})";
+    static const std::string response =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body;
+    send(sock, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    // Closing with the request unread would answer it with a reset, which can discard the 503
+    // before the client reads it: read what comes for a moment first (a moment: this thread
+    // refuses every connection beyond the queue, one after the other).
+    ::shutdown(sock, SHUT_WR);
+    const auto until = Clock::now() + std::chrono::milliseconds(20);
+    char sink[4096];
+    while (wait_until(sock, POLLIN, until) && recv(sock, sink, sizeof sink, MSG_DONTWAIT) > 0) {
+    }
+    return false;
+  }
+};
+
+// cpp-httplib's task queue with a bound: kWorkers threads serve connections, at most kMaxQueued
+// wait for one, and those beyond go to one more thread that refuses them (ExplorerServer::refuse).
+class Workers final : public httplib::TaskQueue {
+ public:
+  Workers() {
+    for (int i = 0; i < kWorkers; ++i) threads_.emplace_back([this] { run(jobs_, jobs_ready_); });
+    threads_.emplace_back([this] {
+      tls_refusing = true;
+      run(refused_, refused_ready_);
+    });
+  }
+  void enqueue(std::function<void()> fn) override {
+    bool refuse = false;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      refuse = jobs_.size() >= kMaxQueued;
+      (refuse ? refused_ : jobs_).push_back(std::move(fn));
+    }
+    (refuse ? refused_ready_ : jobs_ready_).notify_one();
+  }
+  void shutdown() override {
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    jobs_ready_.notify_all();
+    refused_ready_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  void run(std::deque<std::function<void()>>& queue, std::condition_variable& ready) {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ready.wait(lock, [&] { return stopping_ || !queue.empty(); });
+        if (queue.empty()) return;
+        fn = std::move(queue.front());
+        queue.pop_front();
+      }
+      fn();
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable jobs_ready_, refused_ready_;
+  std::deque<std::function<void()>> jobs_, refused_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// Whether the client of this worker's connection has closed it (a request abandoned by a client
+// that timed out is not worth computing).
+bool client_gone() {
+  if (tls_socket < 0) return false;
+  pollfd p{tls_socket, POLLRDHUP, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+// The API's turns: one request computes, up to kMaxComputeWaiting wait for theirs, each looking
+// every 50 ms whether its client has gone (a request abandoned leaves the line at once).
+std::mutex turn_mutex;
+std::condition_variable turn_free;
+bool turn_taken = false;
+int turn_callers = 0;  // computing or waiting
 
 // Parses the body and runs a handler, mapping every failure to a 4xx with a message.
 void handle(const httplib::Request& req, httplib::Response& res,
             const std::function<nlohmann::json(const nlohmann::json&)>& f) {
   nlohmann::json body;
   try {
-    body = nlohmann::json::parse(req.body);
-  } catch (const nlohmann::json::exception& e) {
-    send_json(res, 400, {{"error", std::string("malformed JSON: ") + e.what()}});
+    body = parse_request(req.body);
+  } catch (const ApiError& e) {
+    send_json(res, e.status, {{"error", e.what()}});
+    return;
+  }
+  {
+    std::unique_lock<std::mutex> lock(turn_mutex);
+    if (turn_callers > kMaxComputeWaiting) {
+      res.set_header("Retry-After", "1");
+      send_json(res, 503,
+                {{"error", "server busy: " + std::to_string(kMaxComputeWaiting) +
+                               " requests are waiting; try again"}});
+      return;
+    }
+    ++turn_callers;
+    while (turn_taken) {
+      if (turn_free.wait_for(lock, std::chrono::milliseconds(50)) == std::cv_status::timeout &&
+          client_gone()) {
+        --turn_callers;
+        send_json(res, 503, {{"error", "the client went away before its turn"}});
+        return;
+      }
+    }
+    turn_taken = true;
+  }
+  struct Release {
+    ~Release() {
+      {
+        const std::lock_guard<std::mutex> lock(turn_mutex);
+        turn_taken = false;
+        --turn_callers;
+      }
+      turn_free.notify_one();
+    }
+  } release;
+  if (client_gone()) {
+    send_json(res, 503, {{"error", "the client went away before its turn"}});
     return;
   }
   try {
@@ -38,7 +343,8 @@ void handle(const httplib::Request& req, httplib::Response& res,
   } catch (const ApiError& e) {
     send_json(res, e.status, {{"error", e.what()}});
   } catch (const nlohmann::json::exception& e) {
-    send_json(res, 400, {{"error", std::string("wrong type in request: ") + e.what()}});
+    send_json(res, 400,
+              {{"error", "wrong type in request: " + excerpt(e.what(), 4 * limits::kExcerpt)}});
   } catch (const Error& e) {
     send_json(res, 422, {{"error", e.what()}});
   }
@@ -78,7 +384,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "MNIST's IDX files, for the test images (default: data/mnist if present)");
   cmd->callback([a, &exit_code] {
     // The port first: a port in use is found before loading anything.
-    httplib::Server server;
+    mallopt(M_ARENA_MAX, kMallocArenas);
+    ExplorerServer server;
+    server.new_task_queue = [] { return new Workers(); };
     // cpp-httplib's default sets SO_REUSEPORT, with which a second server binds a port that another
     // already listens on and the kernel splits the connections between them. SO_REUSEADDR alone
     // still allows a restart while the last run's connections linger in TIME_WAIT.
@@ -89,10 +397,15 @@ void add_serve_command(CLI::App& app, int& exit_code) {
     server.set_payload_max_length(kMaxBody);
     server.set_read_timeout(5, 0);
     server.set_write_timeout(5, 0);
+    // What the responses' Keep-Alive header says; ExplorerServer's loop enforces them.
+    server.set_keep_alive_max_count(kKeepAliveRequests);
+    server.set_keep_alive_timeout(
+        std::chrono::duration_cast<std::chrono::seconds>(kKeepAliveIdle).count());
     errno = 0;
     const int port = a->port == 0 ? server.bind_to_any_port(a->host)
                                   : (server.bind_to_port(a->host, a->port) ? a->port : -1);
     if (port < 0) throw Error(bind_failure(a->host, a->port, errno));
+    server.set_backlog(static_cast<int>(kMaxQueued));
     std::shared_ptr<Module> model;
     nlohmann::json meta;
     if (!a->weights.empty()) {
@@ -140,7 +453,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       const char* what = status == 404   ? "not found"
                          : status == 413 ? "request body too large (at most 256 KiB)"
                                          : "bad request";
-      send_json(res, status, {{"error", std::string(what) + ": " + req.path}});
+      send_json(res, status, {{"error", std::string(what) + ": " + excerpt(req.path)}});
     });
     server.set_exception_handler(
         [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {

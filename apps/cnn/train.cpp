@@ -161,6 +161,9 @@ int run_train(const TrainArgs& a) {
   };
   const auto& history = trainer.fit(cb);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // The Trainer refuses an empty dataset, so an epoch always runs; history.back() is still never
+  // reached on an empty history.
+  if (history.empty()) throw Error("training ran no epoch: nothing to report");
   const EpochRecord& last = history.back();
   double images = 0, train_seconds = 0;
   for (const auto& r : history) {

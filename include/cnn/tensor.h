@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cnn {
@@ -18,14 +19,26 @@ std::string to_string(Device device);
 
 // "(2, 3, 28, 28)": the form used in every error message.
 std::string shape_str(const Shape& shape);
+// The product of the dimensions, which may be negative (torchsummary's batch of -1); throws
+// cnn::Error when it does not fit in int64 instead of wrapping.
 int64_t shape_numel(const Shape& shape);
+
+// Every size and byte count computed from what a file or a request declares goes through these:
+// they never wrap. checked_mul: a * b for a, b >= 0; throws cnn::Error naming `what` (and the
+// operands) when either is negative or the product does not fit in int64.
+int64_t checked_mul(int64_t a, int64_t b, std::string_view what);
+// The number of elements of a shape whose dimensions must all be >= 0; throws cnn::Error naming
+// `what` and the shape for a negative dimension or a product that does not fit in int64. (The
+// limit on a tensor's elements, limits::kMaxTensorElements, is the Tensor constructor's to check.)
+int64_t checked_numel(const Shape& shape, std::string_view what);
 
 class Tensor {
  public:
   static constexpr std::size_t kAlignment = 64;
 
   Tensor() = default;  // undefined: defined() is false
-  // Zero-filled tensor of the given shape. Every dimension must be >= 0.
+  // Zero-filled tensor of the given shape. Every dimension must be >= 0 and the elements at most
+  // limits::kMaxTensorElements (cnn/limits.h); throws cnn::Error naming the shape otherwise.
   explicit Tensor(Shape shape, Device device = Device::CPU);
 
   static Tensor zeros(Shape shape) { return Tensor(std::move(shape)); }

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "cnn/error.h"
+#include "cnn/limits.h"
 
 namespace cnn {
 
@@ -26,7 +27,38 @@ std::string shape_str(const Shape& shape) {
 
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape) {
+    if (__builtin_mul_overflow(n, d, &n)) {
+      throw Error("shape " + shape_str(shape) + ": the number of elements overflows int64");
+    }
+  }
+  return n;
+}
+
+int64_t checked_mul(int64_t a, int64_t b, std::string_view what) {
+  int64_t r = 0;
+  if (a < 0 || b < 0) {
+    throw Error(std::string(what) + ": negative size (" + std::to_string(a) + " x " +
+                std::to_string(b) + ")");
+  }
+  if (__builtin_mul_overflow(a, b, &r)) {
+    throw Error(std::string(what) + ": " + std::to_string(a) + " x " + std::to_string(b) +
+                " overflows int64");
+  }
+  return r;
+}
+
+int64_t checked_numel(const Shape& shape, std::string_view what) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) {
+      throw Error(std::string(what) + ": negative dimension in shape " + shape_str(shape));
+    }
+    if (__builtin_mul_overflow(n, d, &n)) {
+      throw Error(std::string(what) + ": shape " + shape_str(shape) +
+                  ": the number of elements overflows int64");
+    }
+  }
   return n;
 }
 
@@ -90,10 +122,12 @@ Tensor::Tensor(Shape shape, Device device) : Tensor(std::move(shape), true) {
 }
 
 Tensor::Tensor(Shape shape, bool zero) : shape_(std::move(shape)) {
-  for (int64_t d : shape_) {
-    if (d < 0) throw Error("Tensor: negative dimension in shape " + shape_str(shape_));
+  numel_ = checked_numel(shape_, "Tensor");
+  if (numel_ > limits::kMaxTensorElements) {
+    throw Error("Tensor: shape " + shape_str(shape_) + " has " + std::to_string(numel_) +
+                " elements, more than the limit of " + std::to_string(limits::kMaxTensorElements) +
+                " (cnn/limits.h)");
   }
-  numel_ = shape_numel(shape_);
   // At least one element, so that an empty tensor is still defined.
   const std::size_t bytes = static_cast<std::size_t>(std::max<int64_t>(numel_, 1)) * sizeof(float);
   float* p = BlockCache::instance().get(bytes);
@@ -164,12 +198,16 @@ Tensor Tensor::reshape(Shape shape) const {
     if (shape[i] == -1) {
       if (infer >= 0) throw Error("Tensor::reshape: only one dimension can be inferred");
       infer = static_cast<int64_t>(i);
+    } else if (shape[i] < 0) {
+      throw Error("Tensor::reshape: invalid dimension " + std::to_string(shape[i]) + " in shape " +
+                  shape_str(shape));
     } else {
-      known *= shape[i];
+      known = checked_mul(known, shape[i], "Tensor::reshape");
     }
   }
   if (infer >= 0 && known != 0) shape[infer] = numel_ / known;
-  if (shape_numel(shape) != numel_) {
+  // (With a dimension of 0 beside the -1, the -1 can be any size: refused as PyTorch does.)
+  if ((infer >= 0 && known == 0) || checked_numel(shape, "Tensor::reshape") != numel_) {
     throw Error("Tensor::reshape: shape " + shape_str(shape) + " is invalid for input of size " +
                 std::to_string(numel_) + " (shape " + shape_str(shape_) + ")");
   }

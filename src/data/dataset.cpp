@@ -49,10 +49,10 @@ std::string find_file(const fs::path& dir, const std::string& stem) {
 
 Dataset load_dataset(const std::string& name, const std::string& dir, const std::string& split) {
   if (std::find(dataset_names().begin(), dataset_names().end(), name) == dataset_names().end()) {
-    throw Error("unknown dataset '" + name + "' (expected mnist or fashion-mnist)");
+    throw Error("unknown dataset '" + excerpt(name) + "' (expected mnist or fashion-mnist)");
   }
   if (split != "train" && split != "test") {
-    throw Error("unknown split '" + split + "' (expected train or test)");
+    throw Error("unknown split '" + excerpt(split) + "' (expected train or test)");
   }
   if (!fs::is_directory(dir)) {
     throw Error(dir + ": data directory not found (scripts/fetch-data.sh downloads " + name + ")");
@@ -61,6 +61,10 @@ Dataset load_dataset(const std::string& name, const std::string& dir, const std:
   const std::string images_path = find_file(dir, prefix + "-images-idx3-ubyte");
   const std::string labels_path = find_file(dir, prefix + "-labels-idx1-ubyte");
   IdxImages images = read_idx_images(images_path);
+  if (images.count == 0) {
+    throw Error(images_path + ": holds no images (its header's count is 0): nothing to " +
+                (split == "train" ? "train on" : "evaluate"));
+  }
   std::vector<uint8_t> labels = read_idx_labels(labels_path);
   if (static_cast<int64_t>(labels.size()) != images.count) {
     throw Error(labels_path + ": " + std::to_string(labels.size()) + " labels, but " + images_path +

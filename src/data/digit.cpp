@@ -6,11 +6,24 @@
 #include <cmath>
 
 #include "cnn/error.h"
+#include "cnn/limits.h"
 
 namespace cnn {
 
 DigitSteps preprocess_digit(const GrayImage& image) {
   if (image.width <= 0 || image.height <= 0) throw Error("the image is empty");
+  // A GrayImage may be built by hand: its size is checked before it is indexed, and the limit
+  // keeps every count inside the int that stb's resizer takes.
+  if (image.width > limits::kMaxImagePixels / image.height) {
+    throw Error("the image has " + std::to_string(image.width) + " x " +
+                std::to_string(image.height) + " pixels, more than the limit of " +
+                std::to_string(limits::kMaxImagePixels));
+  }
+  if (image.pixels.size() != static_cast<std::size_t>(image.width * image.height)) {
+    throw Error("the image declares " + std::to_string(image.width) + " x " +
+                std::to_string(image.height) + " pixels but holds " +
+                std::to_string(image.pixels.size()));
+  }
   DigitSteps s;
   // Polarity from the border: a light border means dark strokes on paper.
   double border = 0;

@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include "cnn/error.h"
+#include "cnn/limits.h"
+#include "cnn/tensor.h"
 
 namespace cnn {
 
@@ -44,19 +47,16 @@ class IdxReader {
       if (r == 0) break;
       got += static_cast<uint64_t>(r);
     }
+    // (Z_BUF_ERROR is zlib's "unexpected end of file": a cut gzip stream, even one cut only in
+    // its trailer, is corrupted.)
     int code = 0;
     gzerror(f_, &code);
-    if (code != Z_OK && code != Z_BUF_ERROR) fail_corrupted();
+    if (code != Z_OK) fail_corrupted();
     return got;
   }
 
-  // The number of bytes left (read and discarded).
-  uint64_t rest() {
-    char buf[1 << 14];
-    uint64_t n = 0, r;
-    while ((r = read(buf, sizeof buf)) > 0) n += r;
-    return n;
-  }
+  // Whether the file is read as it is (not gzip). Known once the first bytes are read.
+  bool raw() { return gzdirect(f_) == 1; }
 
  private:
   [[noreturn]] void fail_corrupted() {
@@ -78,6 +78,10 @@ struct IdxFile {
 };
 
 // Checks the magic number, the header and that the file holds exactly what the header promises.
+// Nothing is allocated or inflated before the declared size is known to be possible: a raw file's
+// size must match it, and no file may declare more than limits::kMaxIdxBytes. A gzip file is
+// inflated into the buffer of the declared size and one byte further, never to its end: a byte
+// after the data is refused however many gigabytes of zeros would follow it.
 IdxFile read_idx(const std::string& path, uint32_t want_magic, const char* what) {
   IdxReader in(path);
   unsigned char head[4 + 4 * 3];
@@ -92,27 +96,43 @@ IdxFile read_idx(const std::string& path, uint32_t want_magic, const char* what)
   const std::size_t rank = want_magic & 0xff;
   if (in.read(head + 4, 4 * rank) < 4 * rank) throw Error(path + ": truncated IDX header");
   IdxFile f;
-  // The payload size, refusing headers that promise more than 4 GiB (a corrupted header must
-  // not make us allocate it).
-  uint64_t payload = 1;
+  std::string dims_str;
+  int64_t payload = 1;
   for (std::size_t i = 0; i < rank; ++i) {
     f.dims.push_back(be32(head + 4 + 4 * i));
-    payload *= static_cast<uint64_t>(f.dims.back());
-    if (payload > (uint64_t{1} << 32)) {
-      throw Error(path + ": the header promises more than 4 GiB of data (corrupted header?)");
+    dims_str += (i ? " x " : "") + std::to_string(f.dims.back());
+    payload = checked_mul(payload, f.dims.back(), path + ": the IDX header's size");
+  }
+  const uint64_t header = 4 + 4 * rank, want = header + static_cast<uint64_t>(payload);
+  if (in.raw()) {
+    std::error_code ec;
+    const uint64_t size = std::filesystem::file_size(path, ec);
+    if (!ec && size < want) {
+      throw Error(path + ": truncated IDX file: the header promises " + std::to_string(want) +
+                  " bytes, the file has " + std::to_string(size));
+    }
+    if (!ec && size > want) {
+      throw Error(path + ": " + std::to_string(size - want) +
+                  " unexpected bytes after the data (the header promises " + std::to_string(want) +
+                  " bytes)");
     }
   }
-  const uint64_t header = 4 + 4 * rank, want = header + payload;
-  f.payload.resize(payload);
-  const uint64_t have = header + in.read(f.payload.data(), payload);
+  if (static_cast<uint64_t>(payload) > limits::kMaxIdxBytes) {
+    throw Error(path + ": the header promises " + dims_str + " = " + std::to_string(payload) +
+                " bytes of data, more than the limit of " + std::to_string(limits::kMaxIdxBytes) +
+                " (cnn/limits.h; a corrupted header?)");
+  }
+  f.payload.resize(static_cast<std::size_t>(payload));
+  const uint64_t have = header + in.read(f.payload.data(), static_cast<uint64_t>(payload));
   if (have < want) {
     throw Error(path + ": truncated IDX file: the header promises " + std::to_string(want) +
                 " bytes, the file has " + std::to_string(have));
   }
-  if (const uint64_t extra = in.rest(); extra > 0) {
-    throw Error(path + ": " + std::to_string(extra) +
-                " unexpected bytes after the data (the header promises " + std::to_string(want) +
-                " bytes)");
+  // One byte more: at the real end this also checks the gzip trailer's CRC and length.
+  char extra = 0;
+  if (in.read(&extra, 1) > 0) {
+    throw Error(path + ": unexpected bytes after the data (the header promises " +
+                std::to_string(want) + " bytes; the rest is not read)");
   }
   return f;
 }
@@ -141,6 +161,11 @@ IdxImages read_idx_images(const std::string& path) {
   if (img.rows == 0 || img.cols == 0) {
     throw Error(path + ": images of size " + std::to_string(img.rows) + "x" +
                 std::to_string(img.cols));
+  }
+  if (img.rows * img.cols > limits::kMaxImagePixels) {  // each < 2^32: the product fits
+    throw Error(path + ": images of size " + std::to_string(img.rows) + "x" +
+                std::to_string(img.cols) + ", more pixels than the limit of " +
+                std::to_string(limits::kMaxImagePixels) + " (cnn/limits.h)");
   }
   img.pixels = std::move(f.payload);
   return img;

@@ -1,12 +1,20 @@
 #include "cnn/explore/api.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "cnn/error.h"
 #include "cnn/explain/steps.h"
+#include "cnn/io/json.h"
+#include "cnn/limits.h"
 #include "cnn/models/registry.h"
 #include "cnn/nn/grad_mode.h"
 #include "cnn/nn/layers.h"
+#include "cnn/ops/conv2d.h"
+#include "cnn/ops/flatten.h"
+#include "cnn/ops/linear.h"
+#include "cnn/ops/maxpool2d.h"
 #include "cnn/summary.h"
 
 namespace cnn {
@@ -24,11 +32,16 @@ const json& field(const json& request, const char* name) {
 }
 
 int64_t integer(const json& j, const std::string& what, int64_t lo, int64_t hi) {
-  if (!j.is_number_integer()) bad("'" + what + "' must be an integer, got " + j.dump());
-  const auto v = j.get<int64_t>();
-  if (v < lo || v > hi) {
+  if (!j.is_number_integer()) bad("'" + what + "' must be an integer, got " + quote(j));
+  // nlohmann keeps a number above INT64_MAX as unsigned; get<int64_t>() would wrap it
+  // (18446744073709551615 to -1) into the range.
+  const bool too_big =
+      j.is_number_unsigned() &&
+      j.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  const auto v = too_big ? int64_t{0} : j.get<int64_t>();
+  if (too_big || v < lo || v > hi) {
     bad("'" + what + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
-        ", got " + std::to_string(v));
+        ", got " + quote(j));
   }
   return v;
 }
@@ -42,7 +55,7 @@ Size2 size2(const json& request, const char* name, Size2 fallback, int64_t lo, i
   if (!request.contains(name)) return fallback;
   const json& j = request.at(name);
   const auto refuse = [&] {
-    bad(std::string("'") + name + "' must be an integer or [h, w] pair, got " + j.dump());
+    bad(std::string("'") + name + "' must be an integer or [h, w] pair, got " + quote(j));
   };
   if (j.is_array()) {
     if (j.size() != 2 || !j[0].is_number_integer() || !j[1].is_number_integer()) refuse();
@@ -56,7 +69,7 @@ Size2 size2(const json& request, const char* name, Size2 fallback, int64_t lo, i
 double real(const json& request, const char* name, double fallback) {
   if (!request.contains(name)) return fallback;
   const json& j = request.at(name);
-  if (!j.is_number()) bad(std::string("'") + name + "' must be a number, got " + j.dump());
+  if (!j.is_number()) bad(std::string("'") + name + "' must be a number, got " + quote(j));
   return j.get<double>();
 }
 
@@ -64,7 +77,7 @@ double real(const json& request, const char* name, double fallback) {
 bool boolean(const json& request, const char* name) {
   if (!request.contains(name)) return false;
   const json& j = request.at(name);
-  if (!j.is_boolean()) bad(std::string("'") + name + "' must be true or false, got " + j.dump());
+  if (!j.is_boolean()) bad(std::string("'") + name + "' must be true or false, got " + quote(j));
   return j.get<bool>();
 }
 
@@ -89,7 +102,7 @@ Tensor grid(const json& j, const char* name, int64_t max_side) {
     for (int64_t c = 0; c < cols; ++c) {
       if (!row[c].is_number()) {
         bad(std::string("'") + name + "' holds a non-number at row " + std::to_string(r) +
-            ", column " + std::to_string(c) + ": " + row[c].dump());
+            ", column " + std::to_string(c) + ": " + quote(row[c]));
       }
       t[r * cols + c] = row[c].get<float>();
     }
@@ -136,6 +149,18 @@ json steps_json(const StepThrough& st) {
   return {{"output", grid_json(st.output)}, {"steps", steps}};
 }
 
+// Refuses a step-through bigger than the budget before any of it is computed.
+void check_taps(int64_t positions, int64_t taps_per_position, const ExplorerLimits& limits) {
+  const int64_t taps = positions * taps_per_position;
+  if (taps > limits.max_taps) {
+    throw ApiError(
+        422, "this step-through would write out " + std::to_string(taps) + " multiply-adds (" +
+                 std::to_string(positions) + " outputs x " + std::to_string(taps_per_position) +
+                 " taps); the explorer shows at most " + std::to_string(limits.max_taps) +
+                 " (a smaller image, kernel or padding, or a larger stride)");
+  }
+}
+
 // Runs f, turning the library's errors into 422 with its message.
 template <class F>
 json library(F&& f) {
@@ -146,7 +171,64 @@ json library(F&& f) {
   }
 }
 
+// Appends j to out as dump() writes it (compact), stopping once out holds more than room bytes:
+// each level adds a byte, so the recursion is at most room + 1 deep whatever the value's depth.
+void render(const json& j, std::string& out, std::size_t room) {
+  if (out.size() > room) return;
+  if (!j.is_array() && !j.is_object()) {
+    out += j.dump(-1, ' ', false, json::error_handler_t::replace);
+    return;
+  }
+  out += j.is_array() ? '[' : '{';
+  bool first = true;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (out.size() > room) return;
+    if (!first) out += ',';
+    first = false;
+    if (j.is_object()) {
+      out += json(it.key()).dump(-1, ' ', false, json::error_handler_t::replace) + ':';
+    }
+    render(*it, out, room);
+  }
+  out += j.is_array() ? ']' : '}';
+}
+
+// The parameters a layer will hold, from its options, before it is built (0 for what the
+// layer's constructor refuses anyway).
+int64_t conv_params(int64_t c_in, int64_t c_out, Size2 k) {
+  const auto pos = [](int64_t v) { return std::max<int64_t>(v, 0); };
+  return pos(c_out) * pos(c_in) * pos(k.h) * pos(k.w) + pos(c_out);
+}
+
+// A layer's output shape from its input shape (batched), by the op's shape arithmetic; a
+// refusal names the layer as Module::forward would.
+template <class F>
+Shape output_shape(const Module& mod, F&& f) {
+  try {
+    return f();
+  } catch (Error& e) {
+    e.set_layer(mod.type_name() + "(" + mod.extra_repr() + ")");
+    throw;
+  }
+}
+
 }  // namespace
+
+json parse_request(std::string_view body) {
+  try {
+    return parse_json(body, "request body");
+  } catch (const Error& e) {
+    throw ApiError(400, e.what());
+  }
+}
+
+std::string quote(const json& value) {
+  std::string out;
+  render(value, out, limits::kExcerpt);
+  if (out.size() <= limits::kExcerpt) return excerpt(out);
+  out.resize(limits::kExcerpt);
+  return excerpt(out) + "\xE2\x80\xA6";  // "…": cut
+}
 
 ExplorerApi::ExplorerApi(std::shared_ptr<Module> model, nlohmann::json meta, ExplorerLimits limits)
     : model_(std::move(model)), meta_(std::move(meta)), limits_(limits) {
@@ -160,6 +242,16 @@ json ExplorerApi::conv2d_steps(const json& request) const {
   const Size2 stride = size2(request, "stride", 1, -m, m);
   const Size2 padding = size2(request, "padding", 0, -m, m);
   const Size2 dilation = size2(request, "dilation", 1, -m, m);
+  Shape out;
+  try {
+    out = conv2d_output_shape({1, 1, image.size(0), image.size(1)},
+                              {1, 1, kernel.size(0), kernel.size(1)},
+                              conv2d_geometry(Size2(kernel.size(0), kernel.size(1)), stride,
+                                              Conv2dPadding(padding), dilation, 1));
+  } catch (const Error&) {
+    // An impossible configuration: conv2d_steps gives the library's error below.
+  }
+  if (!out.empty()) check_taps(out[2] * out[3], kernel.numel(), limits_);
   return library(
       [&] { return steps_json(cnn::conv2d_steps(image, kernel, stride, padding, dilation)); });
 }
@@ -174,6 +266,13 @@ json ExplorerApi::maxpool2d_steps(const json& request) const {
   g.padding = size2(request, "padding", 0, -m, m);
   g.dilation = size2(request, "dilation", 1, -m, m);
   g.ceil_mode = boolean(request, "ceil_mode");
+  Shape out;
+  try {
+    out = maxpool2d_output_shape({1, 1, image.size(0), image.size(1)}, g);
+  } catch (const Error&) {
+    // An impossible configuration: maxpool2d_steps gives the library's error below.
+  }
+  if (!out.empty()) check_taps(out[2] * out[3], g.kernel.h * g.kernel.w, limits_);
   return library([&] { return steps_json(cnn::maxpool2d_steps(image, g)); });
 }
 
@@ -189,85 +288,105 @@ json ExplorerApi::shapes(const json& request) const {
     bad("at most " + std::to_string(limits_.max_layers) + " layers");
   }
   return library([&] {
-    // Build the stack, each layer taking its input size from the one before, as the page edits it.
-    Sequential seq;
+    // Each layer takes its input size from the one before, as the page edits it. The shapes come
+    // from the ops' shape arithmetic: no layer is run, so the cost of a request is the parameters
+    // it builds, counted from the options and refused above the budget before anything is built.
+    json rows = json::array();
+    int64_t total = 0;
     Shape shape = in;
     const int64_t m = limits_.max_option;
     for (std::size_t i = 0; i < layers.size(); ++i) {
+      const std::string where = "layer " + std::to_string(i + 1);
+      Shape batched = {1};
+      batched.insert(batched.end(), shape.begin(), shape.end());
       std::shared_ptr<Module> mod;
       try {
         const json& l = layers[i];
         if (!l.is_object() || !l.contains("type") || !l["type"].is_string()) {
-          bad("layer " + std::to_string(i + 1) + " needs a 'type'");
+          bad(where + " needs a 'type'");
         }
         const std::string type = l["type"];
         Generator scratch(0);
+        // The parameters the layer will hold, refused before it allocates them.
+        const auto budget = [&](int64_t params) {
+          if (total + params > limits_.max_params) {
+            throw ApiError(422, "the layers would hold " + std::to_string(total + params) +
+                                    " parameters; the explorer builds at most " +
+                                    std::to_string(limits_.max_params));
+          }
+        };
         if (type == "Conv2d") {
           if (shape.size() != 3)
             throw Error("Conv2d needs an image input (C, H, W), got " + shape_str(shape));
           const int64_t out = integer(field(l, "out_channels"), "out_channels",
                                       -limits_.max_channels, limits_.max_channels);
-          mod = std::make_shared<Conv2d>(
-              Conv2dOptions(shape[0], out,
-                            size2(l, "kernel_size", 3, -limits_.max_kernel, limits_.max_kernel))
-                  .stride(size2(l, "stride", 1, -m, m))
-                  .padding(Conv2dPadding(size2(l, "padding", 0, -m, m)))
-                  .dilation(size2(l, "dilation", 1, -m, m)),
-              scratch);
+          const Size2 k = size2(l, "kernel_size", 3, -limits_.max_kernel, limits_.max_kernel);
+          const Size2 stride = size2(l, "stride", 1, -m, m);
+          const Size2 padding = size2(l, "padding", 0, -m, m);
+          const Size2 dilation = size2(l, "dilation", 1, -m, m);
+          budget(conv_params(shape[0], out, k));
+          auto conv = std::make_shared<Conv2d>(Conv2dOptions(shape[0], out, k)
+                                                   .stride(stride)
+                                                   .padding(Conv2dPadding(padding))
+                                                   .dilation(dilation),
+                                               scratch);
+          shape = output_shape(*conv, [&] {
+            return conv2d_output_shape(batched, conv->weight().value.shape(), conv->geometry());
+          });
+          mod = conv;
         } else if (type == "MaxPool2d") {
           const Size2 k = size2(l, "kernel_size", 2, -limits_.max_kernel, limits_.max_kernel);
-          mod = std::make_shared<MaxPool2d>(MaxPool2dOptions(k)
-                                                .stride(size2(l, "stride", k, -m, m))
-                                                .padding(size2(l, "padding", 0, -m, m))
-                                                .dilation(size2(l, "dilation", 1, -m, m))
-                                                .ceil_mode(boolean(l, "ceil_mode")));
+          auto pool = std::make_shared<MaxPool2d>(MaxPool2dOptions(k)
+                                                      .stride(size2(l, "stride", k, -m, m))
+                                                      .padding(size2(l, "padding", 0, -m, m))
+                                                      .dilation(size2(l, "dilation", 1, -m, m))
+                                                      .ceil_mode(boolean(l, "ceil_mode")));
+          shape = output_shape(*pool,
+                               [&] { return maxpool2d_output_shape(batched, pool->geometry()); });
+          mod = pool;
         } else if (type == "ReLU") {
           mod = std::make_shared<ReLU>();
+          shape = batched;
         } else if (type == "Flatten") {
           mod = std::make_shared<Flatten>(1, -1);
+          shape = output_shape(*mod, [&] { return flatten_output_shape(batched, 1, -1); });
         } else if (type == "Linear") {
           const int64_t out = integer(field(l, "out_features"), "out_features",
                                       -limits_.max_channels, limits_.max_channels);
-          mod = std::make_shared<Linear>(LinearOptions(shape.back(), out), scratch);
+          budget(conv_params(shape.back(), out, Size2(1)));
+          auto linear = std::make_shared<Linear>(LinearOptions(shape.back(), out), scratch);
+          shape = output_shape(*linear, [&] {
+            return linear_output_shape(batched, linear->weight().value.shape());
+          });
+          mod = linear;
         } else if (type == "Dropout") {
           mod = std::make_shared<Dropout>(real(l, "p", 0.5));
+          shape = batched;
         } else {
-          bad("layer " + std::to_string(i + 1) + ": unknown type '" + type +
+          bad(where + ": unknown type '" + type +
               "' (Conv2d, ReLU, MaxPool2d, Flatten, Linear, Dropout)");
         }
-        // The output shape of what is built so far: the next layer's input.
-        Shape batched = {1};
-        batched.insert(batched.end(), shape.begin(), shape.end());
-        NoGradGuard no_grad;
-        mod->eval();
-        const Tensor y = mod->forward(Tensor(batched));
-        shape.assign(y.shape().begin() + 1, y.shape().end());
       } catch (Error& e) {
         // Name the layer as the page numbers it, whether its options or its input are wrong.
-        e.prepend_path("layer " + std::to_string(i + 1));
+        e.prepend_path(where);
         throw;
       } catch (const ApiError& e) {
-        const std::string where = "layer " + std::to_string(i + 1);
         const std::string message = e.what();
         if (message.rfind(where + " ", 0) == 0 || message.rfind(where + ":", 0) == 0)
           throw;  // named
         throw ApiError(e.status, where + ": " + message);
       }
-      seq.push_back(mod);
-    }
-    json rows = json::array();
-    int64_t total = 0;
-    seq.trace_leaves(in, [&](const Module& leaf, const Tensor& y) {
       int64_t params = 0;
-      for (const auto& [name, p] : leaf.own_parameters()) params += p->value.numel();
+      for (const auto& [name, p] : mod->own_parameters()) params += p->value.numel();
       total += params;
-      Shape s = y.shape();
-      s[0] = -1;
-      rows.push_back({{"name", leaf.type_name() + "-" + std::to_string(rows.size() + 1)},
-                      {"layer", leaf.type_name() + "(" + leaf.extra_repr() + ")"},
-                      {"output_shape", s},
+      Shape shown = shape;
+      shown[0] = -1;
+      rows.push_back({{"name", mod->type_name() + "-" + std::to_string(i + 1)},
+                      {"layer", mod->type_name() + "(" + mod->extra_repr() + ")"},
+                      {"output_shape", shown},
                       {"params", params}});
-    });
+      shape.erase(shape.begin());  // the next layer's input, without the batch
+    }
     return json{{"rows", rows}, {"total_params", total}};
   });
 }

@@ -33,7 +33,7 @@ std::vector<std::vector<float>> pixels(const json& request, int64_t max_side, fl
     if (!row.is_array() || row.size() != j[0].size()) bad("'pixels' must be rectangular");
     std::vector<float> r;
     for (const json& v : row) {
-      if (!v.is_number()) bad("'pixels' holds a non-number: " + v.dump());
+      if (!v.is_number()) bad("'pixels' holds a non-number: " + quote(v));
       const float f = v.get<float>();
       if (!(f >= 0.0f && f <= hi))
         bad("'pixels' values must be between 0 and " + format_number(hi));
@@ -92,11 +92,14 @@ Tensor input28(const json& request) {
 
 // request[name]: an integer in [0, hi).
 int64_t index_field(const json& request, const char* name, int64_t hi) {
-  if (!request.contains(name) || !request[name].is_number_integer())
+  if (!request.is_object() || !request.contains(name) || !request[name].is_number_integer())
     bad(std::string("'") + name + "' must be an integer");
-  const auto v = request[name].get<int64_t>();
+  const json& j = request[name];
+  // Above INT64_MAX nlohmann keeps it unsigned, and get<int64_t>() would wrap it.
+  const bool too_big = j.is_number_unsigned() && j.get<uint64_t>() >= static_cast<uint64_t>(hi);
+  const auto v = too_big ? int64_t{-1} : j.get<int64_t>();
   if (v < 0 || v >= hi)
-    bad(std::string("'") + name + "' must be in [0, " + std::to_string(hi) + ")");
+    bad(std::string("'") + name + "' must be in [0, " + std::to_string(hi) + "), got " + quote(j));
   return v;
 }
 
@@ -264,13 +267,7 @@ json ExplorerApi::test_image(const json& request) const {
   const std::lock_guard<std::mutex> lock(model_mutex_);
   if (!test_)
     throw ApiError(422, "no test images: start the server with --data-dir DIR (MNIST's files)");
-  if (!request.is_object() || !request.contains("index") || !request["index"].is_number_integer()) {
-    bad("'index' must be an integer");
-  }
-  const auto i = request["index"].get<int64_t>();
-  if (i < 0 || i >= test_->count) {
-    bad("'index' must be in [0, " + std::to_string(test_->count) + ")");
-  }
+  const int64_t i = index_field(request, "index", test_->count);
   const Tensor x = test_->image_tensor(i);
   NoGradGuard no_grad;
   model_->eval();

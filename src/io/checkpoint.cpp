@@ -3,37 +3,48 @@
 #include <map>
 
 #include "cnn/error.h"
+#include "cnn/limits.h"
 #include "cnn/models/registry.h"
 
 namespace cnn {
 
 LoadedModel load_checkpoint(const std::string& path) {
-  const Archive a = read_archive(path);
+  const Archive a = read_archive(path);  // sizes, checksum and JSON depth checked there
   const auto& meta = a.meta;
-  if (meta.value("format", std::string()) != kCheckpointFormat) {
-    throw Error(path + ": not a cnn checkpoint (no \"format\": \"" + kCheckpointFormat +
-                "\" in its header)");
-  }
-  const int version = meta.value("version", 0);
-  if (version != kCheckpointVersion) {
-    throw Error(path + ": checkpoint version " + std::to_string(version) +
-                " is not supported (this build reads version " +
-                std::to_string(kCheckpointVersion) + ")");
-  }
   LoadedModel out;
-  out.meta = meta;
   try {
-    Generator scratch(0);  // the weights are overwritten: keep the default generator untouched
-    out.model = build_model(meta.at("architecture"), scratch);
-    std::map<std::string, Tensor> state;
-    for (const auto& [name, t] : a.tensors) {
-      if (name.rfind("model/", 0) == 0) state[name.substr(6)] = t;
+    // The metadata is the file's: every field's type is checked before it is used.
+    const bool is_checkpoint = meta.is_object() && meta.contains("format") &&
+                               meta["format"].is_string() && meta["format"] == kCheckpointFormat;
+    if (!is_checkpoint) {
+      throw Error(path + ": not a cnn checkpoint (no \"format\": \"" + kCheckpointFormat +
+                  "\" in its header)");
     }
-    out.model->load_state_dict(state);
-  } catch (const Error& e) {
-    throw Error(path + ": " + e.what());
+    const auto& v = meta.contains("version") ? meta["version"] : nlohmann::json(0);
+    if (!v.is_number_integer() || v.get<int64_t>() != kCheckpointVersion) {
+      throw Error(path + ": checkpoint version " + excerpt(v.dump()) +
+                  " is not supported (this build reads version " +
+                  std::to_string(kCheckpointVersion) + ")");
+    }
+    out.meta = meta;
+    if (!meta.contains("architecture")) {
+      throw Error(path + ": malformed checkpoint header: no \"architecture\"");
+    }
+    Generator scratch(0);  // the weights are overwritten: keep the default generator untouched
+    try {
+      out.model = build_model(meta["architecture"], scratch);
+      std::map<std::string, Tensor> state;
+      for (const auto& [name, t] : a.tensors) {
+        if (name.rfind("model/", 0) == 0) state[name.substr(6)] = t;
+      }
+      out.model->load_state_dict(state);
+    } catch (const Error& e) {
+      // load_state_dict lists every unexpected name the file holds: a few names of a real
+      // mismatch fit in full, a hostile file's thousands do not.
+      throw Error(path + ": " + excerpt(e.what(), 16 * limits::kExcerpt));
+    }
   } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": malformed checkpoint header: " + e.what());
+    throw Error(path + ": malformed checkpoint header: " + excerpt(e.what(), 4 * limits::kExcerpt));
   }
   out.model->eval();
   return out;

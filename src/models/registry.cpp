@@ -1,6 +1,7 @@
 #include "cnn/models/registry.h"
 
 #include "cnn/error.h"
+#include "cnn/limits.h"
 #include "cnn/models/tutorial.h"
 
 namespace cnn {
@@ -11,15 +12,25 @@ nlohmann::json tutorial_architecture(int64_t num_classes) {
 
 std::shared_ptr<Module> build_model(const nlohmann::json& arch, Generator& gen) {
   if (!arch.is_object() || !arch.contains("name") || !arch["name"].is_string()) {
-    throw Error("architecture description without a name: " + arch.dump());
+    throw Error("architecture description without a name: " + excerpt(arch.dump()));
   }
   const std::string name = arch["name"];
   if (name == "tutorial") {
-    const auto classes = arch.value("num_classes", int64_t{10});
+    const nlohmann::json n = arch.value("num_classes", nlohmann::json(10));
+    if (!n.is_number_integer() || (n.is_number_unsigned() && n.get<uint64_t>() > INT64_MAX)) {
+      throw Error("architecture 'tutorial': num_classes must be an integer, got " +
+                  excerpt(n.dump()));
+    }
+    const auto classes = n.get<int64_t>();
     if (classes <= 0) throw Error("architecture 'tutorial': num_classes must be positive");
+    if (classes > limits::kMaxClasses) {
+      throw Error("architecture 'tutorial': num_classes " + std::to_string(classes) +
+                  " is more than the limit of " + std::to_string(limits::kMaxClasses) +
+                  " (cnn/limits.h)");
+    }
     return std::make_shared<TutorialCNN>(classes, gen);
   }
-  throw Error("unknown architecture '" + name + "' (this build knows: tutorial)");
+  throw Error("unknown architecture '" + excerpt(name) + "' (this build knows: tutorial)");
 }
 
 }  // namespace cnn

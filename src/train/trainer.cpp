@@ -141,6 +141,9 @@ Trainer::Trainer(std::shared_ptr<Module> model, nlohmann::json architecture, con
       test_(test),
       options_(std::move(options)),
       loader_(train, options_.batch_size, true, options_.seed, options_.normalize) {
+  if (train.count == 0) {
+    throw Error(train.name + " " + train.split + ": the dataset holds no images to train on");
+  }
   if (options_.epochs <= 0)
     throw Error("epochs must be positive, got " + std::to_string(options_.epochs));
   if (!(options_.lr > 0)) throw Error("the learning rate must be positive");

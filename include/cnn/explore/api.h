@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "cnn/data/dataset.h"
 #include "cnn/nn/module.h"
@@ -20,6 +21,10 @@ struct ApiError : std::runtime_error {
   ApiError(int s, const std::string& message) : std::runtime_error(message), status(s) {}
 };
 
+// What one request may ask for. Each endpoint's cost follows from these before anything is
+// computed: a step-through is at most max_taps multiply-adds written out, a layer stack at most
+// max_params parameters built (its shapes are shape arithmetic: no layer is run), and the model
+// endpoints take a 28x28 image or a drawing of at most max_drawing x max_drawing pixels.
 struct ExplorerLimits {
   int64_t max_grid = 32;    // image side
   int64_t max_kernel = 9;   // kernel side
@@ -28,7 +33,25 @@ struct ExplorerLimits {
   int64_t max_channels = 1024;
   int64_t max_input_side = 256;
   int64_t max_drawing = 224;
+  // Taps of one step-through (output positions x kernel taps): 2^16. A 32x32 image under a 9x9
+  // kernel is 46,656; each tap is a JSON object of 7 fields and a term of an expression, so the
+  // largest answer is about 6 MB of JSON (the grid limits alone allowed 186,624 taps, 24 MB).
+  int64_t max_taps = int64_t{1} << 16;
+  // Parameters of one layer stack: 2^24 (64 MB of float32, about 0.1 s to initialise on one
+  // core). The tutorial's model has 55,338; Conv2d(1024, 1024, 9) alone would be 85 M.
+  int64_t max_params = int64_t{1} << 24;
 };
+
+// A request body parsed, its nesting depth bounded first (limits::kMaxJsonDepth: printing,
+// copying and destroying a JSON value recurse once per level, so 60,000 '[' would overflow the
+// stack). Throws ApiError 400 "request body: JSON nested deeper than 64 levels ..." or
+// "request body: malformed JSON: ..." (an excerpt of the parser's message, valid UTF-8).
+nlohmann::json parse_request(std::string_view body);
+
+// A value of a request as an error message quotes it: compact JSON as dump() writes it, at most
+// limits::kExcerpt bytes, invalid UTF-8 replaced; a deep or long value is cut ("[[[[…"), never
+// walked whole.
+std::string quote(const nlohmann::json& value);
 
 class ExplorerApi {
  public:

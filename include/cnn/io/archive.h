@@ -32,9 +32,11 @@ struct Archive {
 };
 
 // Throws cnn::Error naming the file and what is wrong (missing, truncated, bad magic,
-// checksum mismatch, malformed header).
+// checksum mismatch, malformed header, a size over the limits of cnn/limits.h: the file, the
+// header, its JSON depth, a tensor's elements). Errors quote only an excerpt of the file.
 Archive read_archive(const std::string& path);
-// Writes to path + ".tmp" and renames it over path, so a crash never leaves a partial file.
+// Writes to path + ".tmp" and renames it over path (write_file_atomically, cnn/io/file.h: fsync
+// before the rename, of the directory after), so a crash never leaves a partial file.
 void write_archive(const std::string& path, const Archive& archive);
 
 }  // namespace cnn

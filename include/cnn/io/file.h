@@ -1,5 +1,6 @@
-// Writing files so that a crash or a full disk never leaves a partial file where a good one was:
-// the bytes go to PATH.tmp, which is then renamed over PATH.
+// Writing files so that a crash, a power cut or a full disk never leaves a partial file where a
+// good one was: the bytes go to PATH.tmp, which is flushed to the disk (fsync), renamed over PATH,
+// and the directory flushed in turn.
 #pragma once
 
 #include <string>

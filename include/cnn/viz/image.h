@@ -1,5 +1,6 @@
-// Images for people: 8-bit grayscale and RGB rasters, PNG/PGM reading and PNG writing (stb),
-// colour maps, grids of feature maps and titles.
+// Images for people: 8-bit grayscale and RGB rasters, reading PNG, JPEG, BMP and PGM/PPM
+// (libpng, libjpeg-turbo and strict parsers of our own), writing PNG (stb), colour maps, grids of
+// feature maps and titles.
 #pragma once
 
 #include <array>
@@ -26,11 +27,16 @@ struct RgbImage {
   std::array<uint8_t, 3> get(int64_t x, int64_t y) const;
 };
 
-// Any format stb_image reads (PNG, PGM/PPM, JPEG, BMP), converted to 8-bit gray; transparent
-// pixels are composited onto white (v = a*v + (1-a)*255). Throws naming the file and the reason
-// when it is missing, unreadable, a directory or cannot be decoded.
+// A PNG (any bit depth, palette, alpha; 16-bit samples keep their high byte), JPEG (gray, YCbCr,
+// RGB or Adobe CMYK; baseline or progressive), BMP (uncompressed 1, 4, 8, 16, 24 or 32 bits a
+// pixel, BI_RGB or BI_BITFIELDS) or binary PGM/PPM (P5/P6, samples scaled from maxval to 255),
+// recognised by its first bytes, converted to 8-bit gray (77 R + 150 G + 29 B) / 256; transparent
+// pixels are composited onto white (v = a*v + (1-a)*255). Throws a cnn::Error naming the file and
+// the problem when it is missing, unreadable or a directory, when it is truncated or inconsistent
+// (never a partly decoded picture), and, before any pixel buffer is allocated, when its header
+// declares more than cnn::limits::kMaxImagePixels pixels.
 GrayImage read_gray_image(const std::string& path);
-// Reads a PNG back as RGB (for tests and tools).
+// The same formats as RGB (gray replicated, alpha dropped), for tests and tools.
 RgbImage read_rgb_image(const std::string& path);
 // Writes a PNG atomically (temporary file, then rename).
 void write_png(const std::string& path, const RgbImage& image);
