@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Formats every C++ source (*.cpp, *.h, *.cu, *.cuh in include/ src/ apps/ tests/ bench/
+# Formats every C++ source (*.cpp, *.h, *.cu, *.cuh in include/ src/ apps/ tests/ bench/ fuzz/
 # examples/, the files git knows or would add) with the checked-in .clang-format and
 # clang-format 14 (Debian 12's; other versions format some constructs differently).
 # Usage: scripts/format.sh            rewrite the files in place
@@ -29,7 +29,7 @@ if [[ -z $clang_format ]]; then
   exit 1
 fi
 
-dirs='^(include|src|apps|tests|bench|examples)/.*\.(cpp|h|cu|cuh)$'
+dirs='^(include|src|apps|tests|bench|examples|fuzz)/.*\.(cpp|h|cu|cuh)$'
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   # Tracked and untracked-but-not-ignored files, so a new file is checked before its commit.
   mapfile -t listed < <(git ls-files --cached --others --exclude-standard | grep -E "$dirs" | sort -u)

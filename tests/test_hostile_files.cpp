@@ -220,6 +220,10 @@ TEST_F(HostileFiles, IdxHeaderPromisingMoreThanTheFileIsRefusedBeforeAllocating)
   // Images too large to be images, though the file holds no data at all.
   write_bytes(raw, idx_images_header(0, 16384, 16384));
   expect_has(error_of([&] { read_idx_images(raw); }), {raw, "16384x16384", "more pixels"});
+  // No images of 4244741151 x 2332557312 pixels: the pixel count passes 2^63 (fuzz/fuzz_idx.cpp
+  // found its product wrapping; UBSan in scripts/sanitize.sh would report it).
+  write_bytes(raw, idx_images_header(0, 4244741151u, 2332557312u));
+  expect_has(error_of([&] { read_idx_images(raw); }), {raw, "image size"});
   // A count near 2^32 of 28 x 28 images in a raw file: its size refuses it, before reading.
   write_bytes(raw, idx_images_header(0xffffffffu, 28, 28) + std::string(784, '\0'));
   expect_has(error_of([&] { read_idx_images(raw); }), {raw, "truncated"});

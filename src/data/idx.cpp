@@ -162,7 +162,8 @@ IdxImages read_idx_images(const std::string& path) {
     throw Error(path + ": images of size " + std::to_string(img.rows) + "x" +
                 std::to_string(img.cols));
   }
-  if (img.rows * img.cols > limits::kMaxImagePixels) {  // each < 2^32: the product fits
+  // Each dimension is below 2^32, so the product can pass 2^63 (found by fuzz/fuzz_idx.cpp).
+  if (checked_mul(img.rows, img.cols, path + ": the image size") > limits::kMaxImagePixels) {
     throw Error(path + ": images of size " + std::to_string(img.rows) + "x" +
                 std::to_string(img.cols) + ", more pixels than the limit of " +
                 std::to_string(limits::kMaxImagePixels) + " (cnn/limits.h)");
