@@ -15,6 +15,7 @@
 
 #include "cnn/data/idx.h"
 #include "cnn/io/checkpoint.h"
+#include "run_cli.h"
 #include "serve_process.h"
 #include "testing.h"
 
@@ -27,21 +28,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code;
-  std::string out;  // stdout and stderr
-};
-
-// `prefix` runs before the binary: "cd DIR && " for another working directory, "timeout 10 ".
 Result run(const std::string& args, const std::string& prefix = "") {
-  const std::string cmd = prefix + std::string(CNN_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return run_cli(args, prefix);
 }
 
 std::string slurp(const std::string& path) {

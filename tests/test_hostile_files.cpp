@@ -14,28 +14,13 @@
 #include "cnn/io/file.h"
 #include "cnn/io/json.h"
 #include "cnn/train/trainer.h"
+#include "run_cli.h"
 #include "testing.h"
 
 namespace cnn::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Result {
-  int code;
-  std::string out;  // stdout and stderr
-};
-
-Result run_cli(const std::string& args) {
-  const std::string cmd = std::string(CNN_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 // The message of the cnn::Error f throws ("" and a failure when it throws none).
 template <class F>
