@@ -41,7 +41,8 @@ void add_input_options(CLI::App* cmd, InputArgs& a) {
   cmd->add_option("--weights", a.weights, "Checkpoint written by 'cnn train'")->required();
   auto* index =
       cmd->add_option("--index", a.index, "Image index in the dataset split")->check(integer_in(0));
-  auto* image = cmd->add_option("--image", a.image, "A picture of a digit (PNG, JPEG, BMP, PGM/PPM) instead");
+  auto* image =
+      cmd->add_option("--image", a.image, "A picture of a digit (PNG, JPEG, BMP, PGM/PPM) instead");
   index->excludes(image);
   cmd->add_option("--split", a.split, "Split for --index")
       ->check(one_of({"train", "test"}))
