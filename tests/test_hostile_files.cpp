@@ -1,5 +1,6 @@
 // Hostile files: sizes checked before anything is allocated or inflated, errors that quote only a
 // short excerpt. Each test makes its hostile file itself: small files that declare huge sizes.
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -212,6 +213,34 @@ TEST_F(HostileFiles, IdxHeaderPromisingMoreThanTheFileIsRefusedBeforeAllocating)
   // A count near 2^32 of 28 x 28 images in a raw file: its size refuses it, before reading.
   write_bytes(raw, idx_images_header(0xffffffffu, 28, 28) + std::string(784, '\0'));
   expect_has(error_of([&] { read_idx_images(raw); }), {raw, "truncated"});
+}
+
+// A gzip stream that declares 300,000 images (235 MB, under the limit) and ends after 3 MB: its
+// buffer grows with what the stream delivers, so the read fails without allocating what it
+// declared (checked in a child whose address space may grow by 32 MiB only).
+TEST_F(HostileFiles, IdxGzipCutShortAllocatesWhatItHeld) {
+  const std::string gz = path("cut-idx3-ubyte.gz");
+  write_bytes(gz, gzip(idx_images_header(300000, 28, 28) + std::string(3 << 20, '\x01')));
+  expect_has(error_of([&] { read_idx_images(gz); }),
+             {gz, "truncated", "promises 235200016 bytes", "the file has 3145744"});
+  const auto capped = [&] {
+    rlimit lim{};
+    getrlimit(RLIMIT_AS, &lim);
+    long pages = 0;
+    std::ifstream("/proc/self/statm") >> pages;
+    lim.rlim_cur = static_cast<rlim_t>(pages) * sysconf(_SC_PAGESIZE) + (32 << 20);
+    setrlimit(RLIMIT_AS, &lim);
+    try {
+      read_idx_images(gz);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      _exit(0);  // not exit(): no static destructors (OpenBLAS's would wait for its threads)
+    } catch (...) {
+      std::fprintf(stderr, "not a cnn::Error\n");
+    }
+    _exit(1);
+  };
+  EXPECT_EXIT(capped(), ::testing::ExitedWithCode(0), "truncated");
 }
 
 // A 1 MB gzip that inflates to a 983 MB valid image file: refused by the limit on the data's bytes

@@ -132,6 +132,26 @@ class Images : public ::testing::Test {
 
 const std::string kLimit = std::to_string(limits::kMaxImagePixels);
 
+// Reads an image in a child (EXPECT_EXIT) whose address space may grow by 32 MiB only, where an
+// allocation of a big declared size would fail: exits 0 on a cnn::Error, printing it.
+void read_capped(const std::string& path) {
+  rlimit lim{};
+  getrlimit(RLIMIT_AS, &lim);
+  long pages = 0;
+  std::ifstream("/proc/self/statm") >> pages;
+  lim.rlim_cur = static_cast<rlim_t>(pages) * sysconf(_SC_PAGESIZE) + (32 << 20);
+  setrlimit(RLIMIT_AS, &lim);
+  try {
+    read_gray_image(path);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    _exit(0);  // not exit(): no static destructors (OpenBLAS's would wait for its threads)
+  } catch (...) {
+    std::fprintf(stderr, "not a cnn::Error\n");
+  }
+  _exit(1);
+}
+
 // ---- valid files ------------------------------------------------------------------------------
 
 TEST_F(Images, PngGrayRgbRgbaAnd16BitDecodeExactly) {
@@ -338,27 +358,33 @@ TEST_F(Images, TruncatedHugeBmpIsRefusedFromItsHeader) {
   // Under the limit but with too little pixel data: refused from the header and the file's size.
   const std::string small = write("small.bmp", encode_bmp(8000, 8000, 24, 0, "", Bytes(641, 0)));
   expect_error([&] { read_gray_image(small); }, {small, "BMP", "truncated", "192000000 bytes"});
-  // Both without a big allocation: in a child whose address space may grow by 32 MiB only,
-  // where an allocation of the declared size (1.4 GB, 192 MB) would fail.
-  const auto capped = [&](const std::string& p) {
-    rlimit lim{};
-    getrlimit(RLIMIT_AS, &lim);
-    long pages = 0;
-    std::ifstream("/proc/self/statm") >> pages;
-    lim.rlim_cur = static_cast<rlim_t>(pages) * sysconf(_SC_PAGESIZE) + (32 << 20);
-    setrlimit(RLIMIT_AS, &lim);
-    try {
-      read_gray_image(p);
-    } catch (const Error& e) {
-      std::fprintf(stderr, "%s\n", e.what());
-      _exit(0);  // not exit(): no static destructors (OpenBLAS's would wait for its threads)
-    } catch (...) {
-      std::fprintf(stderr, "not a cnn::Error\n");
-    }
-    _exit(1);
-  };
-  EXPECT_EXIT(capped(path), ::testing::ExitedWithCode(0), "limit");
-  EXPECT_EXIT(capped(small), ::testing::ExitedWithCode(0), "truncated");
+  // Both without a big allocation (1.4 GB, 192 MB declared).
+  EXPECT_EXIT(read_capped(path), ::testing::ExitedWithCode(0), "limit");
+  EXPECT_EXIT(read_capped(small), ::testing::ExitedWithCode(0), "truncated");
+}
+
+// Small PNG and JPEG files declaring big pictures (8000 x 8000, under the pixel limit) allocate
+// what their data holds, not what their headers declare: a PNG whose file cannot hold its rows
+// even at deflate's largest ratio is refused from its header; a baseline JPEG's rows are
+// allocated as they are decoded, so one cut after its first blocks stops there.
+TEST_F(Images, SmallFilesDeclaringBigPicturesAllocateLittle) {
+  Bytes png = encode_png(8, 8, 8, 0, Bytes(64, '\x55'));
+  png.replace(16, 8, be32(8000) + be32(8000));
+  png.replace(
+      29, 4,
+      be32(static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(png.data() + 12), 17))));
+  const std::string pp = write("big.png", png);
+  expect_error([&] { read_gray_image(pp); }, {pp, "PNG", "truncated", "8000 x 8000"});
+  EXPECT_EXIT(read_capped(pp), ::testing::ExitedWithCode(0), "truncated");
+
+  Bytes jpeg = encode_jpeg(8, 8, 1, std::vector<uint8_t>(64, 100));
+  const std::size_t sof = jpeg.find("\xff\xc0");
+  ASSERT_NE(sof, Bytes::npos);
+  jpeg.replace(sof + 5, 4,
+               Bytes{char(8000 >> 8), char(8000 & 0xff), char(8000 >> 8), char(8000 & 0xff)});
+  const std::string pj = write("big.jpg", jpeg);
+  expect_error([&] { read_gray_image(pj); }, {pj, "JPEG"});
+  EXPECT_EXIT(read_capped(pj), ::testing::ExitedWithCode(0), "JPEG");
 }
 
 TEST_F(Images, BmpInconsistenciesAreErrors) {

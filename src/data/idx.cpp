@@ -80,8 +80,9 @@ struct IdxFile {
 // Checks the magic number, the header and that the file holds exactly what the header promises.
 // Nothing is allocated or inflated before the declared size is known to be possible: a raw file's
 // size must match it, and no file may declare more than limits::kMaxIdxBytes. A gzip file is
-// inflated into the buffer of the declared size and one byte further, never to its end: a byte
-// after the data is refused however many gigabytes of zeros would follow it.
+// inflated into a buffer grown as the stream delivers, up to the declared size and one byte
+// further, never to its end: a byte after the data is refused however many gigabytes of zeros would
+// follow it.
 IdxFile read_idx(const std::string& path, uint32_t want_magic, const char* what) {
   IdxReader in(path);
   unsigned char head[4 + 4 * 3];
@@ -122,8 +123,25 @@ IdxFile read_idx(const std::string& path, uint32_t want_magic, const char* what)
                 " bytes of data, more than the limit of " + std::to_string(limits::kMaxIdxBytes) +
                 " (cnn/limits.h; a corrupted header?)");
   }
-  f.payload.resize(static_cast<std::size_t>(payload));
-  const uint64_t have = header + in.read(f.payload.data(), static_cast<uint64_t>(payload));
+  // A raw file's size is known to match, so its buffer is allocated whole. A gzip stream's is
+  // grown as the stream delivers (at most doubling, from 1 MiB): a 30-byte file declaring 256 MiB
+  // that ends after a few bytes allocates what it delivered, not what it declared.
+  uint64_t got = 0;
+  if (in.raw()) {
+    f.payload.resize(static_cast<std::size_t>(payload));
+    got = in.read(f.payload.data(), static_cast<uint64_t>(payload));
+  } else {
+    const uint64_t total = static_cast<uint64_t>(payload);
+    while (got < total) {
+      const uint64_t next = std::min<uint64_t>(total, std::max<uint64_t>(got * 2, 1u << 20));
+      f.payload.resize(static_cast<std::size_t>(next));
+      const uint64_t n = in.read(f.payload.data() + got, next - got);
+      got += n;
+      if (got < next) break;
+    }
+    f.payload.resize(static_cast<std::size_t>(got));
+  }
+  const uint64_t have = header + got;
   if (have < want) {
     throw Error(path + ": truncated IDX file: the header promises " + std::to_string(want) +
                 " bytes, the file has " + std::to_string(have));

@@ -8,14 +8,23 @@
 
 namespace cnn {
 
+namespace {
+
 // As PyTorch: NaN stays NaN (clamp_min propagates it). No __restrict: it may run in place.
-__attribute__((target_clones("avx2", "default"))) void detail::relu_span(const float* in,
-                                                                         float* out, int64_t n) {
+// File-local, and called from other files through detail::relu_span below: clang before 16 names
+// a target_clones dispatcher NAME.ifunc, so a call from another translation unit would not link
+// (LLVM issue 50329).
+__attribute__((target_clones("avx2", "default"))) void relu_kernel(const float* in, float* out,
+                                                                   int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float v = in[i];
     out[i] = v < 0.0f ? 0.0f : v;
   }
 }
+
+}  // namespace
+
+void detail::relu_span(const float* in, float* out, int64_t n) { relu_kernel(in, out, n); }
 
 namespace {
 

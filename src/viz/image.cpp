@@ -176,6 +176,25 @@ bool png_setjmp_pixels(png_structp png, png_bytepp rows) {
   return true;
 }
 
+// A PNG's pixels are deflated rows, each a filter byte and the row's packed samples. Deflate
+// expands at most 1032-fold (a 258-byte match coded in 2 bits; RFC 1951), so a file too small to
+// hold the rows its header declares is refused before the pixel buffer is allocated (a 100-byte
+// PNG declaring 8192 x 8192 would otherwise take 256 MiB before libpng found the data missing).
+void check_png_fits(const ImageFile& file, png_structp png, png_infop info) {
+  const auto width = static_cast<uint64_t>(png_get_image_width(png, info));
+  const auto height = static_cast<uint64_t>(png_get_image_height(png, info));
+  const uint64_t bits =
+      static_cast<uint64_t>(png_get_channels(png, info)) * png_get_bit_depth(png, info);
+  const uint64_t filtered = height * ((width * bits + 7) / 8 + 1);  // under 2^26 * 65, no wrap
+  constexpr uint64_t kDeflateMaxRatio = 1032;
+  if (filtered / kDeflateMaxRatio > static_cast<uint64_t>(file.size())) {
+    file.fail("PNG", "truncated: the header declares " + std::to_string(width) + " x " +
+                         std::to_string(height) + " pixels, " + std::to_string(filtered) +
+                         " bytes of rows, which no " + std::to_string(file.size()) +
+                         "-byte file can hold");
+  }
+}
+
 Raster decode_png(const ImageFile& file) {
   PngContext ctx;
   ctx.f = file.get();
@@ -198,6 +217,7 @@ Raster decode_png(const ImageFile& file) {
   };
   if (!png_setjmp_header(png, info)) file.fail("PNG", failed());
   file.check_size("PNG", png_get_image_width(png, info), png_get_image_height(png, info));
+  check_png_fits(file, png, info);
   if (!png_setjmp_transform(png, info)) file.fail("PNG", failed());
   Raster r;
   r.width = png_get_image_width(png, info);
@@ -245,12 +265,18 @@ bool jpeg_setjmp_header(jpeg_decompress_struct* cinfo, JpegErrors* e, FILE* f, i
   return true;
 }
 
-bool jpeg_setjmp_pixels(jpeg_decompress_struct* cinfo, JpegErrors* e, uint8_t* out,
+// The output grows as rows arrive (at most doubling, from 64 KiB): a baseline file cut short
+// allocates the rows it held, not the picture its header declared. (A progressive file's
+// coefficients are buffered whole by libjpeg before the first row; the pixel limit bounds them.)
+bool jpeg_setjmp_pixels(jpeg_decompress_struct* cinfo, JpegErrors* e, std::vector<uint8_t>* out,
                         std::size_t stride) {
   if (setjmp(e->jump)) return false;
   jpeg_start_decompress(cinfo);
+  const std::size_t total = stride * cinfo->output_height;
   while (cinfo->output_scanline < cinfo->output_height) {
-    JSAMPROW row = out + static_cast<std::size_t>(cinfo->output_scanline) * stride;
+    const std::size_t end = static_cast<std::size_t>(cinfo->output_scanline + 1) * stride;
+    if (end > out->size()) out->resize(std::min(total, std::max(end, 2 * out->size() + 65536)));
+    JSAMPROW row = out->data() + static_cast<std::size_t>(cinfo->output_scanline) * stride;
     jpeg_read_scanlines(cinfo, &row, 1);
   }
   jpeg_finish_decompress(cinfo);  // reads to EOI: a file cut after the last row is refused too
@@ -284,9 +310,8 @@ Raster decode_jpeg(const ImageFile& file, Want want) {
                     (want == Want::Gray && cinfo.jpeg_color_space == JCS_YCbCr);
   cinfo.out_color_space = cmyk ? JCS_CMYK : luma ? JCS_GRAYSCALE : JCS_RGB;
   const int channels = cmyk ? 4 : luma ? 1 : 3;
-  std::vector<uint8_t> out(static_cast<std::size_t>(cinfo.image_width) * cinfo.image_height *
-                           channels);
-  if (!jpeg_setjmp_pixels(&cinfo, &e, out.data(),
+  std::vector<uint8_t> out;
+  if (!jpeg_setjmp_pixels(&cinfo, &e, &out,
                           static_cast<std::size_t>(cinfo.image_width) * channels)) {
     failed();
   }
