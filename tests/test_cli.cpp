@@ -137,20 +137,21 @@ TEST_F(Cli, PredictAnImageFileHasNoTrueLine) {
   EXPECT_EQ(r.out.find("True"), std::string::npos);
 }
 
-TEST_F(Cli, VisualizeWritesFiveReadablePictures) {
-  const std::string out = (root / "figures").string();
-  const Result r =
-      run("visualize --weights " + model() + " --data-dir " + data() + " --index 0 --out " + out);
-  ASSERT_EQ(r.code, 0) << r.out;
-  struct Want {
-    const char* file;
-    int64_t min_w, min_h;
-    std::size_t min_colours;  // below the title; the test digit is black and white
-  };
-  for (const Want& w :
-       {Want{"input.png", 280, 280, 3}, Want{"conv1_maps.png", 4 * 140, 4 * 140, 16},
-        Want{"conv2_maps.png", 8 * 112, 4 * 112, 16}, Want{"conv1_filters.png", 4 * 96, 4 * 96, 16},
-        Want{"conv2_filters.png", 8 * 96, 4 * 96, 16}}) {
+// A figure `cnn visualize` wrote: at least this big, and not blank.
+struct WantPicture {
+  std::string file;
+  int64_t min_w, min_h;
+  std::size_t min_colours;  // below the title; the test digit is black and white
+};
+
+void expect_pictures(const std::string& out, const Result& r,
+                     const std::vector<WantPicture>& want) {
+  // Listed as written, in the order the header says: input, every conv's maps, every conv's
+  // filters.
+  std::string listed;
+  for (const WantPicture& w : want) listed += "wrote " + out + "/" + w.file + "\n";
+  EXPECT_EQ(r.out, listed);
+  for (const WantPicture& w : want) {
     SCOPED_TRACE(w.file);
     const RgbImage img = read_rgb_image(out + "/" + w.file);
     EXPECT_GE(img.width, w.min_w);
@@ -163,6 +164,94 @@ TEST_F(Cli, VisualizeWritesFiveReadablePictures) {
     }
     EXPECT_GE(colours.size(), w.min_colours);
   }
+}
+
+TEST_F(Cli, VisualizeWritesFiveReadablePictures) {
+  const std::string out = (root / "figures").string();
+  const Result r =
+      run("visualize --weights " + model() + " --data-dir " + data() + " --index 0 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  // The notebook's: 16 maps of 14x14 in a 4x4 grid 10 times, 32 of 7x7 in a 4x8 grid 16 times,
+  // 3x3 filters 32 times.
+  expect_pictures(out, r,
+                  {{"input.png", 280, 280, 3},
+                   {"conv1_maps.png", 4 * 140, 4 * 140, 16},
+                   {"conv2_maps.png", 8 * 112, 4 * 112, 16},
+                   {"conv1_filters.png", 4 * 96, 4 * 96, 16},
+                   {"conv2_filters.png", 8 * 96, 4 * 96, 16}});
+}
+
+// Any model's figures: one pair per Conv2d layer, whatever follows each, laid out by the same
+// rules (a grid as square as the count allows, maps about 140 px, at most 16 times).
+TEST_F(Cli, VisualizeAModelThatIsNotTheTutorial) {
+  const std::string file = (root / "three_convs.json").string();
+  std::ofstream(file) << R"({"name": "three-convs", "input": [1, 28, 28], "layers": [
+      {"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
+      {"type": "ReLU"},
+      {"type": "Conv2d", "out_channels": 6, "kernel_size": 3},
+      {"type": "ReLU"},
+      {"type": "MaxPool2d", "kernel_size": 2},
+      {"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "stride": 2},
+      {"type": "Flatten"},
+      {"type": "Linear", "out_features": 10}]})";
+  const std::string weights = (root / "three_convs.cnnt").string();
+  const Result trained =
+      run("train --model " + file + " --epochs 1 --max-steps 2 --quiet --data-dir " + data() +
+          " --out " + weights + " --overwrite");
+  ASSERT_EQ(trained.code, 0) << trained.out;
+  const std::string out = (root / "three_convs_figures").string();
+  const Result r =
+      run("visualize --weights " + weights + " --data-dir " + data() + " --index 3 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  // conv1: 4 maps of 28x28 after its ReLU (2x2 grid, 5 times); conv2: 6 of 13x13 after ReLU and
+  // pooling (2x3, 10 times); conv3: 8 of 6x6, nothing after it that keeps 4-D (2x4, 16 times).
+  expect_pictures(out, r,
+                  {{"input.png", 280, 280, 3},
+                   {"conv1_maps.png", 2 * 140, 2 * 140, 16},
+                   {"conv2_maps.png", 3 * 130, 2 * 130, 16},
+                   {"conv3_maps.png", 4 * 96, 2 * 96, 16},
+                   {"conv1_filters.png", 2 * 96, 2 * 96, 16},
+                   {"conv2_filters.png", 3 * 96, 2 * 96, 16},
+                   {"conv3_filters.png", 4 * 96, 2 * 96, 16}});
+  // The picture of conv3's maps is 2 rows of 6x6 maps 16 times and no more (an 8 px margin, a
+  // 32 px title, 4 px between the rows).
+  EXPECT_EQ(read_rgb_image(out + "/conv3_maps.png").height, 2 * 8 + 32 + 2 * 6 * 16 + 4);
+  // predict reads the same checkpoint.
+  const Result p = run("predict --weights " + weights + " --data-dir " + data() + " --index 3");
+  ASSERT_EQ(p.code, 0) << p.out;
+  EXPECT_NE(p.out.find("  True:  3\n"), std::string::npos) << p.out;
+}
+
+// A model whose input is not the data's is refused by name before anything is drawn or computed.
+TEST_F(Cli, AModelOfAnotherInputIsRefused) {
+  Generator gen(0);
+  const BuiltModel built = build_model(nlohmann::json::parse(R"({"input": [1, 32, 32], "layers": [
+      {"type": "Conv2d", "out_channels": 2, "kernel_size": 3}, {"type": "Flatten"},
+      {"type": "Linear", "out_features": 10}]})"),
+                                       gen);
+  Archive a;
+  a.meta = {{"format", kCheckpointFormat},
+            {"version", kCheckpointVersion},
+            {"architecture", describe_model(*built.module, built.input)},
+            {"dataset", {{"name", "mnist"}}}};
+  for (const auto& [name, t] : built.module->state_dict()) a.add("model/" + name, t);
+  const std::string weights = (root / "input32.cnnt").string();
+  write_archive(weights, a);
+  const std::string out = (root / "input32_figures").string();
+  expect_one_line_error(
+      run("visualize --weights " + weights + " --data-dir " + data() + " --index 0 --out " + out),
+      {weights, "the model takes inputs of shape (1, 32, 32); mnist's images are (1, 28, 28)"});
+  EXPECT_FALSE(fs::exists(out + "/input.png"));
+  expect_one_line_error(
+      run("predict --weights " + weights + " --data-dir " + data() + " --index 0"),
+      {weights, "the model takes inputs of shape (1, 32, 32)", "(1, 28, 28)"});
+  const std::string png = (root / "digit32.png").string();
+  RgbImage img(40, 40);
+  for (int64_t y = 5; y < 35; ++y) img.set(20, y, {0, 0, 0});
+  write_png(png, img);
+  expect_one_line_error(
+      run("predict --weights " + weights + " --image " + png),
+      {weights, "(1, 32, 32)", png + " is prepared as an MNIST digit, (1, 28, 28)"});
 }
 
 TEST_F(Cli, EvalPrintsAccuracyAndConfusion) {
@@ -258,12 +347,29 @@ TEST_F(Cli, TruncatedAndCorruptedCheckpoints) {
 }
 
 TEST_F(Cli, CheckpointOfAnotherArchitecture) {
+  // A checkpoint describes its model: the name is only a label (any model loads, whatever it is
+  // called), and a layer this build does not know is refused by its place and type.
+  Archive renamed = read_archive(model());
+  renamed.meta["architecture"]["name"] = "resnet18";
+  const std::string named = (root / "named.cnnt").string();
+  write_archive(named, renamed);
+  const Result ok = run("predict --weights " + named + " --data-dir " + data() + " --index 0");
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("  True:  0\n"), std::string::npos) << ok.out;
+  EXPECT_EQ(run("visualize --weights " + named + " --data-dir " + data() + " --index 0 --out " +
+                (root / "named_figures").string())
+                .code,
+            0);
+
   Archive a = read_archive(model());
-  a.meta["architecture"]["name"] = "resnet18";
+  a.meta["architecture"]["layers"][0]["layers"][0]["type"] = "ResNetBlock";
   const std::string other = (root / "other.cnnt").string();
   write_archive(other, a);
   expect_one_line_error(run("predict --weights " + other + " --data-dir " + data() + " --index 0"),
-                        {other, "unknown architecture 'resnet18'"});
+                        {other, "layer conv1.0", "unknown layer type 'ResNetBlock'"});
+  expect_one_line_error(run("visualize --weights " + other + " --data-dir " + data() +
+                            " --index 0 --out " + (root / "other_figures").string()),
+                        {other, "unknown layer type 'ResNetBlock'"});
 
   // The right name, but weights of another shape.
   Archive b = read_archive(model());

@@ -109,7 +109,7 @@ class HostileFiles : public ::testing::Test {
     a.meta = {{"format", kCheckpointFormat},
               {"version", kCheckpointVersion},
               {"architecture", std::move(architecture)}};
-    auto model = build_model(tutorial_architecture());
+    auto model = build_model(tutorial_architecture()).module;
     for (const auto& [n, t] : model->state_dict()) a.add("model/" + n, t);
     write_archive(path(name), a);
     return path(name);
@@ -140,15 +140,21 @@ TEST_F(HostileFiles, ArchiveShapeThatOverflowsIsRefused) {
 }
 
 TEST_F(HostileFiles, CheckpointDeclaringAHugeClassifierIsRefused) {
-  nlohmann::json arch = tutorial_architecture();
-  arch["num_classes"] = int64_t{1} << 62;
+  // A version-1 architecture: the tutorial by name, with its number of classes.
+  nlohmann::json arch = {{"name", "tutorial"}, {"num_classes", int64_t{1} << 62}};
   const std::string p = checkpoint("huge.cnnt", arch);
   expect_has(error_of([&] { load_checkpoint(p); }), {p, "num_classes", "limit"});
   expect_one_short_line(run_cli("predict --weights " + p + " --index 0 --data-dir " + path("none")),
                         {p, "num_classes"});
   arch["num_classes"] = "ten";
   const std::string q = checkpoint("string.cnnt", arch);
-  expect_has(error_of([&] { load_checkpoint(q); }), {q, "num_classes must be an integer"});
+  expect_has(error_of([&] { load_checkpoint(q); }), {q, "num_classes must be a positive integer"});
+  // A version-2 description: the last Linear declares 2^40 outputs, refused before allocating.
+  nlohmann::json described = tutorial_architecture();
+  described["layers"].back()["layers"].back()["out_features"] = int64_t{1} << 40;
+  const std::string r = checkpoint("described.cnnt", described);
+  expect_has(error_of([&] { load_checkpoint(r); }),
+             {r, "layer classifier.4 (Linear)", "1099511627776", "limit"});
 }
 
 // Item 3: an architecture nested 100,000 deep; eval must refuse it, not overflow the stack.
@@ -185,10 +191,16 @@ TEST_F(HostileFiles, ErrorsQuoteOnlyAnExcerptOfTheFile) {
   expect_has(msg, {p, "invalid dimension", "(1048578 bytes)"});
   EXPECT_LT(msg.size(), 600u) << msg;
   EXPECT_EQ(msg.find('\n'), std::string::npos);
-  nlohmann::json arch = {{"nameless", std::string(1 << 20, 'a')}};
+  // An architecture whose key, or whose name, is 1 MB long.
+  nlohmann::json arch = {{std::string(1 << 20, 'k'), 1}};
   const std::string q = checkpoint("arch.cnnt", arch);
   msg = error_of([&] { load_checkpoint(q); });
-  expect_has(msg, {q, "architecture description without a name", "bytes)"});
+  expect_has(msg, {q, "unknown key 'kkk", "(1048576 bytes)"});
+  EXPECT_LT(msg.size(), 600u) << msg;
+  arch = {{"name", std::string(1 << 20, 'a')}, {"input", {1, 28, 28}}, {"layers", {}}};
+  const std::string r = checkpoint("name.cnnt", arch);
+  msg = error_of([&] { load_checkpoint(r); });
+  expect_has(msg, {r, "\"name\" must be a string of at most 64 characters", "(1048578 bytes)"});
   EXPECT_LT(msg.size(), 600u) << msg;
 }
 
@@ -302,8 +314,8 @@ TEST_F(HostileFiles, DatasetWithNoImagesIsRefused) {
   empty.split = "train";
   empty.rows = empty.cols = 28;
   empty.num_classes = 10;
-  auto model = build_model(tutorial_architecture());
-  expect_has(error_of([&] { Trainer(model, tutorial_architecture(), empty, nullptr, {}); }),
+  auto model = build_model(tutorial_architecture()).module;
+  expect_has(error_of([&] { Trainer(model, empty, nullptr, {}); }),
              {"mnist train", "holds no images"});
 }
 

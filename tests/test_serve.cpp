@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <mutex>
 #include <regex>
 #include <thread>
@@ -464,7 +465,137 @@ TEST_F(Serve, ModelSummary) {
   ASSERT_TRUE(res);
   const json j = json::parse(res->body);
   EXPECT_NE(j["summary"].get<std::string>().find("Total params: 55,338"), std::string::npos);
+  EXPECT_EQ(j["input"], json::parse("[1, 28, 28]"));
   EXPECT_FALSE(j["trained"].get<bool>());
+}
+
+// A checkpoint of the model a description declares (untrained, seeded), as `cnn train` writes one.
+std::string write_checkpoint(const std::string& description, const std::string& file) {
+  Generator gen(7);
+  const BuiltModel built = build_model(json::parse(description), gen);
+  Archive a;
+  a.meta = {{"format", kCheckpointFormat},
+            {"version", kCheckpointVersion},
+            {"architecture", describe_model(*built.module, built.input)},
+            {"dataset", {{"name", "mnist"}}}};
+  for (const auto& [name, t] : built.module->state_dict()) a.add("model/" + name, t);
+  const std::string path = ::testing::TempDir() + "/" + std::to_string(getpid()) + "_" + file;
+  write_archive(path, a);
+  return path;
+}
+
+std::pair<int, json> post_to(const ServeProcess& s, const std::string& path, const json& body) {
+  auto res =
+      httplib::Client(s.host(), s.port()).Post(path.c_str(), body.dump(), "application/json");
+  if (!res) return {0, json()};
+  return {res->status, json::parse(res->body)};
+}
+
+// A vertical bar, as the other tests draw.
+json bar_pixels() {
+  std::vector<std::vector<float>> px(28, std::vector<float>(28, 0.0f));
+  for (int r = 6; r < 22; ++r) px[r][13] = px[r][14] = 1.0f;
+  return px;
+}
+
+Shape dims_of(const json& maps) {
+  return {static_cast<int64_t>(maps.size()), static_cast<int64_t>(maps[0].size()),
+          static_cast<int64_t>(maps[0][0].size())};
+}
+
+// The explorer shows any checkpoint's model: its summary for its own input, and the inside view
+// of its first two convolutions with their own channel counts and stages.
+TEST(ServeOtherModels, InsideAModelThatIsNotTheTutorial) {
+  const std::string weights = write_checkpoint(R"({"name": "two-convs", "input": [1, 28, 28],
+      "layers": [
+        {"type": "Conv2d", "out_channels": 5, "kernel_size": 5, "padding": 2},
+        {"type": "ReLU"},
+        {"type": "MaxPool2d", "kernel_size": 2},
+        {"type": "Conv2d", "out_channels": 7, "kernel_size": 3},
+        {"type": "ReLU"},
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 10}]})",
+                                               "two_convs.cnnt");
+  ServeProcess server({"--weights", weights});
+  auto res = httplib::Client(server.host(), server.port()).Get("/api/model");
+  ASSERT_TRUE(res);
+  const json model = json::parse(res->body);
+  EXPECT_EQ(model["input"], json::parse("[1, 28, 28]"));
+  EXPECT_NE(model["summary"].get<std::string>().find("[-1, 7, 12, 12]"), std::string::npos)
+      << model["summary"];
+
+  const json px = bar_pixels();
+  const auto [status, inside] = post_to(server, "/api/inside", {{"pixels", px}});
+  ASSERT_EQ(status, 200) << inside.dump();
+  EXPECT_EQ(dims_of(inside["conv1"]), (Shape{5, 28, 28}));
+  EXPECT_EQ(dims_of(inside["conv1_pooled"]), (Shape{5, 14, 14}));
+  EXPECT_EQ(dims_of(inside["conv2_pooled"]), (Shape{7, 12, 12}));  // its stage: ReLU only
+  EXPECT_EQ(dims_of(inside["conv1_filters"]), (Shape{5, 5, 5}));
+  EXPECT_EQ(dims_of(inside["conv2_filters"]), (Shape{7, 3, 3}));
+  EXPECT_EQ(inside["conv1_bias"].size(), 5u);
+  EXPECT_EQ(inside["names"], json::parse(R"({"conv1": "0", "conv2": "3"})"));
+  EXPECT_EQ(inside["stages"],
+            json::parse(R"([["Conv2d", "ReLU", "MaxPool2d"], ["Conv2d", "ReLU"]])"));
+
+  // A conv1 pixel's step-through, with the padding of 2, is the map's pixel.
+  const auto [s1, step] = post_to(server, "/api/inside/step",
+                                  {{"pixels", px}, {"channel", 4}, {"row", 0}, {"col", 27}});
+  ASSERT_EQ(s1, 200) << step.dump();
+  EXPECT_EQ(step["taps"].size(), 25u);
+  EXPECT_FLOAT_EQ(step["value"].get<float>(), inside["conv1"][4][0][27].get<float>());
+  // A conv2 pixel: no pooling, so a 1x1 window; the sum over the 5 conv1 maps.
+  for (auto [row, col] : {std::pair{0, 0}, std::pair{6, 7}, std::pair{11, 11}}) {
+    const auto [s2, d] = post_to(server, "/api/inside/conv2-step",
+                                 {{"pixels", px}, {"channel", 6}, {"row", row}, {"col", col}});
+    ASSERT_EQ(s2, 200) << d.dump();
+    EXPECT_EQ(d["channels"].size(), 5u);
+    EXPECT_EQ(d["pool"]["taps"].size(), 1u);
+    EXPECT_TRUE(d["relu"].get<bool>());
+    EXPECT_FALSE(d["pooled"].get<bool>());
+    EXPECT_EQ(d["winner"], json({{"row", row}, {"col", col}}));
+    EXPECT_FLOAT_EQ(d["pool"]["value"].get<float>(),
+                    inside["conv2_pooled"][6][row][col].get<float>());
+    EXPECT_NEAR(d["sum"].get<double>(), d["pre_activation"].get<double>(),
+                1e-4 * (1.0 + std::abs(d["sum"].get<double>())));
+  }
+  const auto [s_bad, bad] = post_to(server, "/api/inside/conv2-step",
+                                    {{"pixels", px}, {"channel", 7}, {"row", 0}, {"col", 0}});
+  EXPECT_EQ(s_bad, 400);
+  EXPECT_EQ(bad["error"], "'channel' must be in [0, 7), got 7");
+  EXPECT_TRUE(server.alive());
+  std::filesystem::remove(weights);
+}
+
+// A model with one convolution has no conv2 to show: a 422 that says what the view needs and what
+// the model has; the rest of the explorer works.
+TEST(ServeOtherModels, OneConvolutionIsA422) {
+  const std::string weights = write_checkpoint(R"({"input": [1, 28, 28], "layers": [
+        {"type": "Conv2d", "out_channels": 4, "kernel_size": 3},
+        {"type": "ReLU"},
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 10}]})",
+                                               "one_conv.cnnt");
+  ServeProcess server({"--weights", weights});
+  const json px = bar_pixels();
+  for (const char* path : {"/api/inside", "/api/inside/step", "/api/inside/conv2-step"}) {
+    const auto [status, j] =
+        post_to(server, path, {{"pixels", px}, {"channel", 0}, {"row", 0}, {"col", 0}});
+    EXPECT_EQ(status, 422) << path;
+    EXPECT_EQ(j["error"],
+              "the inside view shows a model's first two Conv2d layers; this model has one, "
+              "layer 0")
+        << path;
+  }
+  auto res = httplib::Client(server.host(), server.port()).Get("/api/model");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  std::vector<std::vector<int>> drawing(56, std::vector<int>(56, 255));
+  for (int r = 10; r < 46; ++r) drawing[r][27] = drawing[r][28] = 0;
+  const auto [s_pred, pred] = post_to(server, "/api/predict", {{"pixels", drawing}});
+  EXPECT_EQ(s_pred, 200) << pred.dump();
+  EXPECT_EQ(pred["probs"].size(), 10u);
+  EXPECT_TRUE(server.alive());
+  std::filesystem::remove(weights);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // The step-throughs of the explorer: the tutorial's two figures exactly, and other options
 // against the library's ops.
 #include <chrono>
+#include <functional>
+#include <memory>
 
 #include "cnn/explore/api.h"
 #include "cnn/limits.h"
@@ -8,6 +10,18 @@
 
 namespace cnn::testing {
 namespace {
+
+// A pooling geometry as PyTorch's arguments give it (the same padding on both sides).
+Pool2dGeometry pool_geometry(Size2 kernel, Size2 stride, Size2 padding, Size2 dilation,
+                             bool ceil_mode) {
+  Pool2dGeometry g;
+  g.kernel = kernel;
+  g.stride = stride;
+  g.padding = padding;
+  g.dilation = dilation;
+  g.ceil_mode = ceil_mode;
+  return g;
+}
 
 TEST(Steps, TutorialConvolutionFigure) {
   const Tensor image = Tensor::from({3, 3}, {9, 3, 5, 6, 2, 3, 7, 4, 6});
@@ -25,7 +39,7 @@ TEST(Steps, TutorialConvolutionFigure) {
 
 TEST(Steps, TutorialPoolingFigure) {
   const Tensor image = Tensor::from({3, 3}, {3, 7, 0, 1, 2, 6, 9, 3, 4});
-  const StepThrough st = maxpool2d_steps(image, Pool2dGeometry{2, 1, 0, 1, false});
+  const StepThrough st = maxpool2d_steps(image, pool_geometry(2, 1, 0, 1, false));
   EXPECT_EQ(st.output.to_vector(), (std::vector<float>{7, 7, 9, 6}));
   EXPECT_EQ(st.steps[0].expression, "max(3, 7, 1, 2) = 7");
   EXPECT_EQ(st.steps[0].winner, 1);
@@ -58,7 +72,7 @@ TEST(Steps, StridePaddingDilationMatchTheOp) {
 
 TEST(Steps, PoolPaddingIsMinusInfinityAndCeilMode) {
   const Tensor image = Tensor::full({4, 4}, -1.0f);
-  const StepThrough st = maxpool2d_steps(image, Pool2dGeometry{2, 3, 1, 1, true});
+  const StepThrough st = maxpool2d_steps(image, pool_geometry(2, 3, 1, 1, true));
   EXPECT_EQ(st.output.shape(), (Shape{2, 2}));
   EXPECT_EQ(st.steps[0].expression, "max(-inf, -inf, -inf, -1) = -1");
   for (float v : st.output) EXPECT_EQ(v, -1.0f);
@@ -72,11 +86,7 @@ TEST(Steps, ImpossibleConfigurationsGiveTheLibrarysError) {
       },
       {"dilated kernel size (4 x 4)"});
   expect_error([&] { conv2d_steps(image, Tensor({2, 2}), 0, 0, 1); }, {"non-positive stride"});
-  expect_error(
-      [&] {
-        maxpool2d_steps(image, Pool2dGeometry{2, 1, 2, 1, false});
-      },
-      {"at most half"});
+  expect_error([&] { maxpool2d_steps(image, pool_geometry(2, 1, 2, 1, false)); }, {"at most half"});
   EXPECT_EQ(format_number(0.5f), "0.5");
   EXPECT_EQ(format_number(-1.0f / 3.0f), "-0.3333");
 }
@@ -370,6 +380,132 @@ TEST(Steps, StepThroughsHaveAComputeBudget) {
   json zero = big;
   zero["stride"] = 0;
   EXPECT_EQ(refusal([&] { return api.conv2d_steps(zero); }).first, 422);
+}
+
+// The inside view finds a model's first two convolution stages from its layers alone: here a
+// "same" padding, a grouped conv2 whose stage is pooling without ReLU, and a Dropout between.
+TEST(Steps, InsideAnyModelsFirstTwoConvolutions) {
+  using nlohmann::json;
+  Generator gen(3);
+  const BuiltModel built = build_model(json::parse(R"({"input": [1, 28, 28], "layers": [
+      {"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "padding": "same"},
+      {"type": "ReLU"},
+      {"type": "MaxPool2d", "kernel_size": 2},
+      {"type": "Conv2d", "out_channels": 6, "kernel_size": 3, "groups": 2, "padding": 1},
+      {"type": "Dropout", "p": 0.5},
+      {"type": "MaxPool2d", "kernel_size": 3, "stride": 2, "padding": 1},
+      {"type": "Flatten"},
+      {"type": "Linear", "out_features": 3}]})"),
+                                       gen);
+  built.module->train();  // the explorer runs it in evaluation mode (Dropout the identity)
+  const ExplorerApi api(built.module, built.input, json::object());
+  json px = json::array();
+  for (int r = 0; r < 28; ++r) {
+    json row = json::array();
+    for (int c = 0; c < 28; ++c) row.push_back(((r * 7 + c * 3) % 11) / 10.0);
+    px.push_back(row);
+  }
+  const json inside = api.inside({{"pixels", px}});
+  EXPECT_EQ(inside["conv1"].size(), 4u);
+  EXPECT_EQ(inside["conv1"][0].size(), 28u);  // "same"
+  EXPECT_EQ(inside["conv1_pooled"][0].size(), 14u);
+  ASSERT_EQ(inside["conv2_pooled"].size(), 6u);
+  EXPECT_EQ(inside["conv2_pooled"][0].size(), 7u);
+  EXPECT_EQ(inside["stages"][1], json::parse(R"(["Conv2d", "Dropout", "MaxPool2d"])"));
+  // The stages' maps are the model's own: running its layers one by one gives the same numbers.
+  Tensor x({1, 1, 28, 28});
+  for (int64_t i = 0; i < 784; ++i) x[i] = px[i / 28][i % 28].get<float>();
+  built.module->eval();
+  Tensor y = x;
+  for (std::size_t i = 0; i < 6; ++i) y = (*built.module)[i].forward(y);
+  EXPECT_EQ(inside["conv2_pooled"][5][3][4].get<float>(), y[((5 * 7) + 3) * 7 + 4]);
+  for (int c : {0, 2, 3, 5}) {
+    for (auto [row, col] : {std::pair{0, 0}, std::pair{3, 4}, std::pair{6, 6}}) {
+      const json d = api.inside_step2({{"pixels", px}, {"channel", c}, {"row", row}, {"col", col}});
+      EXPECT_FALSE(d["relu"].get<bool>());
+      EXPECT_TRUE(d["pooled"].get<bool>());
+      EXPECT_EQ(d["pool"]["value"].get<float>(), inside["conv2_pooled"][c][row][col].get<float>());
+      EXPECT_EQ(d["pool"]["value"].get<float>(), d["pre_activation"].get<float>());
+      // Groups of 2: output channels 0..2 read maps 0 and 1, channels 3..5 maps 2 and 3.
+      ASSERT_EQ(d["channels"].size(), 2u);
+      EXPECT_EQ(d["channels"][0]["channel"], c < 3 ? 0 : 2);
+      EXPECT_EQ(d["channels"][1]["channel"], c < 3 ? 1 : 3);
+      EXPECT_NEAR(d["sum"].get<double>(), d["pre_activation"].get<double>(), 1e-5);
+    }
+  }
+  const json step = api.inside_step({{"pixels", px}, {"channel", 3}, {"row", 0}, {"col", 0}});
+  // The step-through's value is the op's on one plane; the layer's may round otherwise.
+  EXPECT_FLOAT_EQ(step["value"].get<float>(), inside["conv1"][3][0][0].get<float>());
+  EXPECT_TRUE(step["taps"][0]["padded"].get<bool>());  // "same" is 1 on each side here
+}
+
+// What the inside view cannot show is a 422 saying what it needs and what the model has.
+TEST(Steps, InsideSaysWhatItCannotShow) {
+  using nlohmann::json;
+  const auto api_for = [](const std::string& layers, const std::string& input = "[1, 28, 28]") {
+    Generator gen(0);
+    const BuiltModel b =
+        build_model(json::parse(R"({"input": )" + input + R"(, "layers": )" + layers + "}"), gen);
+    return std::make_shared<ExplorerApi>(b.module, b.input, json::object());
+  };
+  json px = json::array();
+  for (int r = 0; r < 28; ++r) px.push_back(std::vector<float>(28, 0.5f));
+  const json request = {{"pixels", px}, {"channel", 0}, {"row", 0}, {"col", 0}};
+
+  const auto none = api_for(R"([{"type": "Flatten"}, {"type": "Linear", "out_features": 10}])");
+  EXPECT_EQ(refusal([&] { return none->inside(request); }),
+            std::make_pair(422, std::string("the inside view shows a model's first two Conv2d "
+                                            "layers; this model has none")));
+
+  const auto rgb = api_for(R"([{"type": "Conv2d", "out_channels": 2, "kernel_size": 3},
+      {"type": "Conv2d", "out_channels": 2, "kernel_size": 3}, {"type": "Flatten"}])",
+                           "[3, 28, 28]");
+  for (const auto& f : std::vector<std::function<json()>>{
+           [&] { return rgb->inside(request); }, [&] { return rgb->inside_step2(request); }}) {
+    EXPECT_EQ(refusal(f), std::make_pair(422, std::string("the inside view puts a 28x28 gray "
+                                                          "digit (a drawing or an MNIST image) "
+                                                          "into the model; this model takes "
+                                                          "inputs of shape (3, 28, 28)")));
+  }
+  const auto [s_pred, pred] = refusal([&] { return rgb->predict({{"pixels", {{0, 255}}}}); });
+  EXPECT_EQ(s_pred, 422);
+  EXPECT_NE(pred.find("this model takes inputs of shape (3, 28, 28)"), std::string::npos) << pred;
+
+  // "same" with an even kernel pads one side more: the maps are shown, the step-through is not.
+  const auto even = api_for(R"([{"type": "Conv2d", "out_channels": 2, "kernel_size": 2,
+      "padding": "same"}, {"type": "Conv2d", "out_channels": 2, "kernel_size": 3}])");
+  EXPECT_EQ(even->inside(request)["conv1"][0].size(), 28u);
+  EXPECT_EQ(refusal([&] { return even->inside_step(request); }),
+            std::make_pair(422, std::string("the step-through pads both sides of the input alike; "
+                                            "layer 0 has padding=same, which pads (top, bottom, "
+                                            "left, right) = (0, 1, 0, 1)")));
+
+  // conv2's stage pooled before its ReLU: not what the step explains.
+  const auto order = api_for(R"([{"type": "Conv2d", "out_channels": 2, "kernel_size": 3},
+      {"type": "Conv2d", "out_channels": 2, "kernel_size": 3},
+      {"type": "MaxPool2d", "kernel_size": 2}, {"type": "ReLU"}])");
+  EXPECT_EQ(order->inside(request)["stages"][1], json::parse(R"(["Conv2d", "MaxPool2d", "ReLU"])"));
+  EXPECT_EQ(refusal([&] { return order->inside_step2(request); }),
+            std::make_pair(422, std::string("taking a conv2 pixel apart needs layer 1 followed by "
+                                            "ReLU "
+                                            "and/or MaxPool2d, in that order; this model's second "
+                                            "stage is Conv2d, MaxPool2d, ReLU")));
+}
+
+// The summary is the model's, for its own input.
+TEST(Steps, ModelSummaryForTheModelsInput) {
+  using nlohmann::json;
+  Generator gen(0);
+  const BuiltModel b = build_model(json::parse(R"({"input": [3, 20, 20], "layers": [
+      {"type": "Conv2d", "out_channels": 2, "kernel_size": 3}, {"type": "Flatten"}]})"),
+                                   gen);
+  const json m = ExplorerApi(b.module, b.input, json::object()).model();
+  EXPECT_EQ(m["input"], json::parse("[3, 20, 20]"));
+  EXPECT_NE(m["summary"].get<std::string>().find("[-1, 2, 18, 18]"), std::string::npos)
+      << m["summary"];
+  // The input shape a checkpoint's header declares, when none is given.
+  const json meta = {{"architecture", describe_model(*b.module, b.input)}};
+  EXPECT_EQ(ExplorerApi(b.module, meta).model()["input"], json::parse("[3, 20, 20]"));
 }
 
 }  // namespace

@@ -12,7 +12,7 @@ def write_archive(path, tensors, meta=None):
     """tensors: an ordered dict name -> array (stored as float32)."""
     entries, blobs, offset = [], [], 0
     for name, value in tensors.items():
-        arr = np.ascontiguousarray(np.asarray(value, dtype=np.float32))
+        arr = np.array(value, dtype=np.float32, order="C")  # keeps 0-d shapes (ascontiguousarray makes them 1-d)
         entries.append({"name": name, "shape": list(arr.shape), "offset": offset})
         blobs.append(arr.tobytes())
         offset += arr.nbytes

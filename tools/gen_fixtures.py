@@ -5,6 +5,12 @@ Run with Debian's python3-torch (scripts/gen-fixtures.sh installs it). The fixtu
 so the tests need no PyTorch. Every case stores its inputs, the options, a random upstream
 gradient dy, PyTorch's output and PyTorch's gradients, in the tensor archive format
 (tools/archive.py). Re-running this script with the same PyTorch reproduces the files.
+
+    tools/gen_fixtures.py                  # every fixture
+    tools/gen_fixtures.py avgpool2d gelu   # only these files (tests/fixtures/<name>.cnnt)
+
+Every generator runs either way (they share one random stream), so a file written alone is the
+same as when all are written.
 """
 import os
 import sys
@@ -20,6 +26,8 @@ from archive import write_archive  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
 torch.set_num_threads(1)
+# The fixture names to write; None: all.
+ONLY = None
 
 
 def np32(t):
@@ -27,6 +35,8 @@ def np32(t):
 
 
 def save(name, cases, tensors):
+    if ONLY is not None and name not in ONLY:
+        return
     meta = {"generator": "tools/gen_fixtures.py", "torch": torch.__version__, "cases": cases}
     path = os.path.join(OUT, name + ".cnnt")
     write_archive(path, tensors, meta)
@@ -312,7 +322,144 @@ def gen_model():
     save("tutorial_model", [{"steps": steps, "lr": 1e-3}], tensors)
 
 
+def gen_elementwise(name, fn, specs):
+    """specs: (shape, option, scale): x ~ scale * N(0, 1); fn(x, option) -> y."""
+    cases, tensors = [], OrderedDict()
+    for i, (shape, opt, scale) in enumerate(specs):
+        x = (rand(*shape) * scale).requires_grad_()
+        y = fn(x, opt)
+        dy = rand(*y.shape)
+        y.backward(dy)
+        cases.append({"option": opt, "scale": scale})
+        tensors[f"{i}/x"] = np32(x)
+        tensors[f"{i}/y"] = np32(y)
+        tensors[f"{i}/dy"] = np32(dy)
+        tensors[f"{i}/dx"] = np32(x.grad)
+    save(name, cases, tensors)
+
+
+def gen_activations():
+    torch.manual_seed(101)
+    # Odd shapes, batch > 1; a wide input (scale 6) reaches the saturated tails.
+    shapes = [(2, 3, 5, 7), (3, 11), (4, 1, 9, 9), (2, 5, 3), (5, 13), (3, 2, 7, 5)]
+    scales = [1.0, 3.0, 1.0, 6.0, 0.5, 2.0]
+    none = [(s, None, k) for s, k in zip(shapes, scales)]
+    gen_elementwise("tanh", lambda x, _: torch.tanh(x), none)
+    gen_elementwise("sigmoid", lambda x, _: torch.sigmoid(x), none)
+    gen_elementwise("silu", lambda x, _: F.silu(x), none)
+    gen_elementwise("identity", lambda x, _: nn.Identity()(x) * 1.0, none)
+    slopes = [0.01, 0.2, 0.0, 1.5, -0.3, 0.01]
+    gen_elementwise("leaky_relu", lambda x, a: F.leaky_relu(x, a),
+                    [(s, a, k) for s, a, k in zip(shapes, slopes, scales)])
+    forms = ["none", "tanh", "none", "tanh", "none", "tanh"]
+    gen_elementwise("gelu", lambda x, a: F.gelu(x, approximate=a),
+                    [(s, a, k) for s, a, k in zip(shapes, forms, scales)])
+
+
+def gen_avgpool2d():
+    torch.manual_seed(102)
+    # (shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    specs = [
+        ((2, 3, 13, 13), 2, 2, 1, False, True, None),  # the tutorial's pool geometry
+        ((2, 2, 9, 10), 3, 2, 1, True, True, None),  # ceil_mode: a last window past the padding
+        ((2, 2, 9, 10), 3, 2, 1, True, False, None),  # the same, padding not counted
+        ((3, 1, 11, 7), (3, 2), (3, 1), (1, 0), False, False, None),  # non-square, stride 3
+        ((2, 2, 6, 9), (2, 4), None, (1, 2), True, True, None),  # default stride
+        ((2, 3, 8, 7), 5, 2, 2, True, True, 7),  # divisor_override
+        ((2, 2, 5, 5), 4, 3, 2, True, False, None),  # ceil_mode window starting in the padding
+        ((3, 2, 10, 11), (3, 5), (2, 3), (1, 2), True, True, None),  # everything at once
+        ((1, 2, 7, 6), 1, 2, 0, True, True, None),  # 1x1 kernel, stride 2
+    ]
+    cases, tensors = [], OrderedDict()
+    for i, (shape, k, s, p, ceil, cip, div) in enumerate(specs):
+        x = rand(*shape).requires_grad_()
+        y = F.avg_pool2d(x, k, stride=s, padding=p, ceil_mode=ceil, count_include_pad=cip,
+                         divisor_override=div)
+        dy = rand(*y.shape)
+        y.backward(dy)
+        cases.append({"kernel": pair(k), "stride": pair(s if s is not None else k),
+                      "padding": pair(p), "ceil_mode": ceil, "count_include_pad": cip,
+                      "divisor_override": div})
+        tensors[f"{i}/x"] = np32(x)
+        tensors[f"{i}/y"] = np32(y)
+        tensors[f"{i}/dy"] = np32(dy)
+        tensors[f"{i}/dx"] = np32(x.grad)
+    save("avgpool2d", cases, tensors)
+
+
+def gen_adaptive_avgpool2d():
+    torch.manual_seed(103)
+    specs = [
+        ((2, 3, 7, 9), (3, 4)),  # windows of unequal size that overlap
+        ((2, 2, 5, 5), 1),  # global average
+        ((3, 2, 10, 7), (4, 3)),
+        ((2, 3, 6, 6), 6),  # the identity
+        ((2, 1, 4, 5), (7, 8)),  # larger than the input: windows repeat elements
+        ((2, 4, 13, 11), (5, 2)),
+    ]
+    cases, tensors = [], OrderedDict()
+    for i, (shape, out) in enumerate(specs):
+        x = rand(*shape).requires_grad_()
+        y = F.adaptive_avg_pool2d(x, out)
+        dy = rand(*y.shape)
+        y.backward(dy)
+        cases.append({"output_size": pair(out)})
+        tensors[f"{i}/x"] = np32(x)
+        tensors[f"{i}/y"] = np32(y)
+        tensors[f"{i}/dy"] = np32(dy)
+        tensors[f"{i}/dx"] = np32(x.grad)
+    save("adaptive_avgpool2d", cases, tensors)
+
+
+def gen_batchnorm2d():
+    torch.manual_seed(104)
+    # (shape, eps, momentum, affine, track_running_stats, training, offset)
+    specs = [
+        ((4, 3, 5, 7), 1e-5, 0.1, True, True, True, 0.0),  # the defaults, one training step
+        ((2, 5, 3, 3), 1e-3, 0.3, True, True, True, 0.0),
+        ((3, 4, 6, 5), 1e-5, 0.1, False, True, True, 0.0),  # affine=False
+        ((2, 3, 7, 5), 1e-5, 0.1, True, True, False, 0.0),  # evaluation: running statistics
+        ((3, 2, 4, 9), 0.1, 0.5, False, True, False, 0.0),  # evaluation, affine=False
+        ((2, 3, 5, 5), 1e-5, 0.1, True, False, False, 0.0),  # no running stats: batch's in eval
+        ((5, 2, 1, 1), 1e-5, 1.0, True, True, True, 0.0),  # one pixel a channel, momentum 1
+        ((2, 4, 9, 7), 1e-5, 0.0, True, True, True, 20.0),  # far from zero mean, momentum 0
+    ]
+    cases, tensors = [], OrderedDict()
+    for i, (shape, eps, mom, affine, track, training, offset) in enumerate(specs):
+        c = shape[1]
+        bn = nn.BatchNorm2d(c, eps=eps, momentum=mom, affine=affine, track_running_stats=track)
+        with torch.no_grad():
+            if affine:
+                bn.weight.copy_(rand(c) * 0.5 + 1.0)
+                bn.bias.copy_(rand(c))
+            if track:
+                bn.running_mean.copy_(rand(c))
+                bn.running_var.copy_(torch.rand(c) + 0.5)
+        bn.train(training)
+        k = f"{i}/"
+        for name, t in bn.state_dict().items():
+            tensors[k + "before/" + name] = np32(t.float())
+        x = (rand(*shape) * 2.0 + offset).requires_grad_()
+        y = bn(x)
+        dy = rand(*y.shape)
+        y.backward(dy)
+        cases.append({"eps": eps, "momentum": mom, "affine": affine,
+                      "track_running_stats": track, "training": training})
+        tensors[k + "x"] = np32(x)
+        tensors[k + "y"] = np32(y)
+        tensors[k + "dy"] = np32(dy)
+        tensors[k + "dx"] = np32(x.grad)
+        if affine:
+            tensors[k + "dw"] = np32(bn.weight.grad)
+            tensors[k + "db"] = np32(bn.bias.grad)
+        for name, t in bn.state_dict().items():
+            tensors[k + "after/" + name] = np32(t.float())
+    save("batchnorm2d", cases, tensors)
+
+
 def main():
+    global ONLY
+    ONLY = set(sys.argv[1:]) or None
     os.makedirs(OUT, exist_ok=True)
     torch.manual_seed(20261127)
     gen_conv2d()
@@ -324,6 +471,11 @@ def main():
     gen_cross_entropy()
     gen_optim()
     gen_model()
+    # Each seeds itself: adding one never changes another's file.
+    gen_activations()
+    gen_avgpool2d()
+    gen_adaptive_avgpool2d()
+    gen_batchnorm2d()
 
 
 if __name__ == "__main__":

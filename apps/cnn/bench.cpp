@@ -1,4 +1,4 @@
-// cnn bench: how fast the tutorial's model trains and answers on this machine.
+// cnn bench: how fast a model (the tutorial's by default) trains and answers on this machine.
 #include "cnn/perf/bench.h"
 
 #include <cstdio>
@@ -12,12 +12,16 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   struct Args {
     int threads = 0;
     double seconds = 3.0;
-    std::string kernels = "fast", json;
+    std::string model = "tutorial", kernels = "fast", json;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
       "bench",
       "Training and inference images/s, batch-1 latency, GFLOP/s against the measured FMA peak");
+  cmd->add_option(
+         "--model", a->model,
+         "A shipped model (" + join_names(shipped_model_names()) + ") or the path of a model file")
+      ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Threads (0: one per core)")->check(integer_in(0, 4096));
   cmd->add_option("--seconds", a->seconds, "Seconds per measurement")
       ->check(positive_number())
@@ -30,13 +34,18 @@ void add_bench_command(CLI::App& app, int& exit_code) {
     if (!a->json.empty()) check_output_file("--json", a->json);
     set_num_threads(a->threads);
     set_kernel_set(a->kernels == "fast" ? KernelSet::Fast : KernelSet::Reference);
+    const ModelSource source = find_model(a->model);
     manual_seed(0);
-    auto model = build_model(tutorial_architecture(10));
+    const BuiltModel built = build_model(source.description, default_generator(), source.source);
     BenchOptions o;
     o.seconds = a->seconds;
-    const BenchResult r = run_benchmark(*model, o);
-    std::printf("tutorial CNN, %s kernels, %d thread%s, %s\n", a->kernels.c_str(), r.threads,
-                r.threads == 1 ? "" : "s", r.simd.c_str());
+    o.input = built.input;
+    o.classes = built.output.empty() ? 1 : built.output.back();
+    const BenchResult r = run_benchmark(*built.module, o);
+    std::printf("%s (%s parameters, input %s), %s kernels, %d thread%s, %s\n",
+                built.name.empty() ? source.source.c_str() : built.name.c_str(),
+                with_commas(built.parameters).c_str(), shape_str(built.input).c_str(),
+                a->kernels.c_str(), r.threads, r.threads == 1 ? "" : "s", r.simd.c_str());
     std::printf(
         "  training   (batch %lld, Adam)  %10s images/s   %6.1f GFLOP/s (%.2f MFLOP/image)\n",
         (long long)o.train_batch, thousands(r.train_images_per_second).c_str(), r.train_gflops,
@@ -51,6 +60,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
     if (!a->json.empty()) {
       nlohmann::json j = r.to_json();
       j["kernels"] = a->kernels;
+      j["model"] = built.name.empty() ? source.source : built.name;
       write_json(a->json, j);
     }
     exit_code = 0;

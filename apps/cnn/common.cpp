@@ -56,24 +56,6 @@ std::string join(const std::vector<std::string>& items, const std::string& sep) 
   return s;
 }
 
-// Optimal string alignment distance: Levenshtein plus adjacent transpositions, the commonest typo
-// ("trian").
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.size()][b.size()];
-}
-
 std::vector<std::string> command_names(const CLI::App& app) {
   std::vector<std::string> names;
   for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
@@ -104,6 +86,20 @@ std::string lowercase_first(std::string s) {
 }
 
 }  // namespace
+
+std::string join_names(const std::vector<std::string>& names) { return join(names, ", "); }
+
+void check_fits(const LoadedModel& loaded, const Dataset& data, const std::string& path) {
+  const Shape images = data.image_shape();
+  if (loaded.input != images) {
+    throw Error(path + ": the model takes inputs of shape " + shape_str(loaded.input) + "; " +
+                data.name + "'s images are " + shape_str(images));
+  }
+  if (loaded.output.size() != 1 || loaded.output[0] < data.num_classes) {
+    throw Error(path + ": the model's output has shape " + shape_str(loaded.output) + "; " +
+                data.name + " has " + std::to_string(data.num_classes) + " classes");
+  }
+}
 
 CLI::Validator integer_in(int64_t lo, int64_t hi) {
   std::string what, desc;
@@ -180,22 +176,6 @@ CLI::Validator one_of(std::vector<std::string> choices) {
                (near.empty() ? "" : "; did you mean '" + near + "'?");
       },
       "{" + join(choices, ",") + "}");
-}
-
-std::string nearest(const std::string& word, const std::vector<std::string>& candidates) {
-  // A third of the word may be wrong: "trian" -> "train", "--epoch" -> "--epochs", but "x" is
-  // near nothing.
-  const std::size_t limit = std::max<std::size_t>(1, word.size() / 3);
-  std::string best;
-  std::size_t best_distance = limit + 1;
-  for (const auto& c : candidates) {
-    const std::size_t d = edit_distance(word, c);
-    if (d < best_distance) {
-      best = c;
-      best_distance = d;
-    }
-  }
-  return best;
 }
 
 std::string unknown_command(const CLI::App& app, int argc, char** argv) {
@@ -326,12 +306,6 @@ void check_output_dir(const std::string& option, const std::string& dir) {
   }
   make_directories(option, dir, dir);
   probe_directory(option, dir, dir);
-}
-
-TutorialCNN& as_tutorial(const LoadedModel& loaded, const std::string& path) {
-  auto* m = dynamic_cast<TutorialCNN*>(loaded.model.get());
-  if (!m) throw Error(path + ": the checkpoint's model is not the tutorial architecture");
-  return *m;
 }
 
 std::string dataset_of(const LoadedModel& loaded, const std::string& override_name) {

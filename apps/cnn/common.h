@@ -12,6 +12,7 @@
 #include "cnn/cnn.h"
 #include "cnn/data/dataset.h"
 #include "cnn/io/checkpoint.h"
+#include "cnn/suggest.h"
 
 namespace cnn::cli {
 
@@ -38,9 +39,12 @@ CLI::Validator positive_number();
 CLI::Validator number_in(double lo, double hi = std::numeric_limits<double>::infinity());
 CLI::Validator one_of(std::vector<std::string> choices);
 
-// Of the candidates, the one nearest to word by edit distance, if near enough to be a likely
-// typo; empty otherwise.
-std::string nearest(const std::string& word, const std::vector<std::string>& candidates);
+// Refuses data whose images are not the model's input or whose classes are more than its
+// outputs, naming both (the checkpoint's path in the message).
+void check_fits(const LoadedModel& loaded, const Dataset& data, const std::string& path);
+
+// Joins names with ", ".
+std::string join_names(const std::vector<std::string>& names);
 
 // A command line that CLI11 would reject, as the one line to print after "cnn: error: " (without
 // it), or empty when argv names a known command. Checked before parsing, because CLI11 reports an
@@ -65,9 +69,6 @@ void add_predict_command(CLI::App& app, int& exit_code);
 void add_visualize_command(CLI::App& app, int& exit_code);
 void add_bench_command(CLI::App& app, int& exit_code);
 void add_serve_command(CLI::App& app, int& exit_code);
-
-// A checkpoint's model as the tutorial model (the only architecture the figures know).
-TutorialCNN& as_tutorial(const LoadedModel& loaded, const std::string& path);
 
 // The dataset a checkpoint was trained on, unless --dataset overrides it.
 std::string dataset_of(const LoadedModel& loaded, const std::string& override_name);

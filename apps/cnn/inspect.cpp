@@ -26,7 +26,7 @@ std::string join3(const Tensor& t) {
 
 // The input a command works on: a dataset image (with its label) or a picture file.
 struct Input {
-  Tensor image;        // (1, 1, 28, 28)
+  Tensor image;        // (1, 1, rows, cols): a dataset's image, or a picture prepared as MNIST's
   int64_t label = -1;  // -1: unknown
   std::string caption;
 };
@@ -68,11 +68,33 @@ std::optional<Input> read_image_input(const InputArgs& a) {
   return in;
 }
 
-Input resolve_input(const LoadedModel& loaded, const InputArgs& a, std::optional<Input> image) {
-  if (image) return *image;
+// Refuses an input of another shape than the model's, naming both.
+void check_input(const LoadedModel& loaded, const Shape& given, const std::string& what,
+                 const std::string& path) {
+  if (loaded.input != given) {
+    throw Error(path + ": the model takes inputs of shape " + shape_str(loaded.input) + "; " +
+                what + " " + shape_str(given));
+  }
+}
+
+// classify: the model's outputs must also cover the dataset's classes (predict); visualize only
+// needs the input to fit.
+Input resolve_input(const LoadedModel& loaded, const InputArgs& a, std::optional<Input> image,
+                    bool classify) {
+  if (image) {
+    const Shape& s = image->image.shape();
+    check_input(loaded, Shape(s.begin() + 1, s.end()), a.image + " is prepared as an MNIST digit,",
+                a.weights);
+    return *image;
+  }
   Input in;
   const std::string name = dataset_of(loaded, a.dataset);
   const Dataset data = load_dataset(name, data_dir_for(name, a.data_dir), a.split);
+  if (classify) {
+    check_fits(loaded, data, a.weights);
+  } else {
+    check_input(loaded, data.image_shape(), name + "'s images are", a.weights);
+  }
   if (a.index >= data.count) {
     throw Error("--index " + std::to_string(a.index) + " is out of range: the " + a.split +
                 " split of " + name + " has " + std::to_string(data.count) + " images (0 to " +
@@ -115,17 +137,28 @@ void add_summary_command(CLI::App& app, int& exit_code) {
   auto classes = std::make_shared<int64_t>(10);
   auto print_model = std::make_shared<bool>(false);
   auto* cmd = app.add_subcommand("summary", "Print the model's torchsummary table");
-  cmd->add_option("--model", *model_name, "Architecture")
-      ->check(one_of({"tutorial"}))
+  cmd->add_option(
+         "--model", *model_name,
+         "A shipped model (" + join_names(shipped_model_names()) + ") or the path of a model file")
       ->capture_default_str();
-  cmd->add_option("--num-classes", *classes, "Output classes")
-      ->check(integer_in(1, limits::kMaxClasses))
-      ->capture_default_str();
+  auto* num_classes =
+      cmd->add_option("--num-classes", *classes, "Output classes (the tutorial's model)")
+          ->check(integer_in(1, limits::kMaxClasses))
+          ->capture_default_str();
   cmd->add_flag("--print-model", *print_model, "Also print the model as PyTorch prints it");
   cmd->callback([=, &exit_code] {
-    auto model = build_model({{"name", *model_name}, {"num_classes", *classes}});
-    if (*print_model) std::printf("%s\n", model->repr().c_str());
-    std::fputs(summary(*model, {1, 28, 28}).c_str(), stdout);
+    const ModelSource source = find_model(*model_name);
+    nlohmann::json description = source.description;
+    if (*model_name == "tutorial") {
+      description = tutorial_architecture(*classes);
+    } else if (num_classes->count() > 0) {
+      throw Error(
+          "--num-classes: only the tutorial's model takes it; a model file declares its "
+          "last layer's out_features");
+    }
+    const BuiltModel built = build_model(description, default_generator(), source.source);
+    if (*print_model) std::printf("%s\n", built.module->repr().c_str());
+    std::fputs(summary(*built.module, built.input).c_str(), stdout);
     exit_code = 0;
   });
 }
@@ -151,6 +184,7 @@ void add_eval_command(CLI::App& app, int& exit_code) {
     const LoadedModel loaded = load_checkpoint(a->weights);
     const std::string name = dataset_of(loaded, a->dataset);
     const Dataset data = load_dataset(name, data_dir_for(name, a->data_dir), a->split);
+    check_fits(loaded, data, a->weights);
     const EvalResult r = evaluate(*loaded.model, data, 250, normalization_of(loaded));
     std::printf("%s %s: %lld images  accuracy %.4f  loss %.5f\n\n", name.c_str(), a->split.c_str(),
                 (long long)r.count, r.accuracy, r.loss);
@@ -189,7 +223,8 @@ void add_predict_command(CLI::App& app, int& exit_code) {
     if (a->index < 0 && a->image.empty()) throw Error("predict needs --index N or --image FILE");
     std::optional<Input> image = read_image_input(*a);
     const LoadedModel loaded = load_checkpoint(a->weights);
-    const Input in = resolve_input(loaded, *a, std::move(image));
+    const Input in = resolve_input(loaded, *a, std::move(image), /*classify=*/true);
+    const LogitsGuard logits_of(*loaded.model);  // a model ending in Softmax: its input
     const Tensor logits = loaded.model->forward(prepare(loaded, in.image));
     const Tensor probs = softmax_forward(logits, 1);
     std::printf("Logits: %s\n", join3(logits).c_str());
@@ -204,7 +239,9 @@ void add_visualize_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<InputArgs>();
   auto out = std::make_shared<std::string>("figures");
   auto* cmd = app.add_subcommand(
-      "visualize", "Write the notebook's figures (input, feature maps, filters) as PNG files");
+      "visualize",
+      "Write the notebook's figures of a checkpoint's model as PNG files: the input, and for each "
+      "Conv2d layer its feature maps (after the ReLU and pooling that follow it) and its filters");
   add_input_options(cmd, *a);
   cmd->add_option("--out", *out, "Directory for the PNG files")->capture_default_str();
   cmd->callback([a, out, &exit_code] {
@@ -212,12 +249,16 @@ void add_visualize_command(CLI::App& app, int& exit_code) {
     check_output_dir("--out", *out);
     std::optional<Input> image = read_image_input(*a);
     const LoadedModel loaded = load_checkpoint(a->weights);
-    TutorialCNN& model = as_tutorial(loaded, a->weights);
-    const Input in = resolve_input(loaded, *a, std::move(image));
+    const Input in = resolve_input(loaded, *a, std::move(image), /*classify=*/false);
     FigureOptions fo;
     fo.caption = in.caption;
-    for (const auto& path : write_tutorial_figures(model, prepare(loaded, in.image), *out, fo)) {
+    fo.written = [](const std::string& path) {
       std::printf("wrote %s\n", path.c_str());
+      std::fflush(stdout);
+    };
+    const auto paths = write_model_figures(*loaded.model, prepare(loaded, in.image), *out, fo);
+    if (paths.size() == 1) {
+      std::printf("(the model has no Conv2d layer: no feature maps or filters to draw)\n");
     }
     exit_code = 0;
   });

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -379,7 +380,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->check(integer_in(0, 65535))
       ->capture_default_str();
   cmd->add_option("--weights", a->weights,
-                  "Checkpoint to explore (default: an untrained tutorial model)");
+                  "Checkpoint to explore, of any model (default: an untrained tutorial model)");
   cmd->add_option("--data-dir", a->data_dir,
                   "MNIST's IDX files, for the test images (default: data/mnist if present)");
   cmd->callback([a, &exit_code] {
@@ -406,14 +407,16 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                                   : (server.bind_to_port(a->host, a->port) ? a->port : -1);
     if (port < 0) throw Error(bind_failure(a->host, a->port, errno));
     server.set_backlog(static_cast<int>(kMaxQueued));
-    std::shared_ptr<Module> model;
-    nlohmann::json meta;
+    // Any checkpoint's model, with the input shape its description declares; without one, the
+    // untrained tutorial model.
+    std::unique_ptr<ExplorerApi> explorer;
     if (!a->weights.empty()) {
       LoadedModel loaded = load_checkpoint(a->weights);
-      model = loaded.model;
-      meta = loaded.meta;
+      explorer = std::make_unique<ExplorerApi>(loaded.model, loaded.input, loaded.meta);
+    } else {
+      explorer = std::make_unique<ExplorerApi>(nullptr, nlohmann::json::object());
     }
-    ExplorerApi api(model, meta);
+    ExplorerApi& api = *explorer;
     const std::string data_dir = a->data_dir.empty() ? "data/mnist" : a->data_dir;
     if (!a->data_dir.empty() || std::filesystem::is_directory(data_dir)) {
       api.set_test_images(std::make_shared<const Dataset>(load_dataset("mnist", data_dir, "test")));

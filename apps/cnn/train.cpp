@@ -12,7 +12,8 @@ namespace cnn::cli {
 namespace {
 
 struct TrainArgs {
-  std::string dataset = "mnist", data_dir, out, json, schedule = "none", optimizer = "adam";
+  std::string model = "tutorial", dataset = "mnist", data_dir, out, json, schedule = "none",
+              optimizer = "adam";
   int64_t epochs = 5, batch_size = 64, max_steps = -1, log_every = 100;
   double lr = 1e-3, momentum = 0.9, weight_decay = 0.0;
   uint64_t seed = 0;
@@ -22,8 +23,8 @@ struct TrainArgs {
 
 // checkpoints/mnist-tutorial.cnnt, else the first free of checkpoints/mnist-tutorial-2.cnnt,
 // -3, ...: a run without --out never replaces the checkpoint of another.
-std::string free_checkpoint_path(const std::string& dataset) {
-  const std::filesystem::path first = "checkpoints/" + dataset + "-tutorial.cnnt";
+std::string free_checkpoint_path(const std::string& dataset, const std::string& model) {
+  const std::filesystem::path first = "checkpoints/" + dataset + "-" + model + ".cnnt";
   if (!std::filesystem::exists(first)) return first.string();
   for (int n = 2;; ++n) {
     std::filesystem::path p = first;
@@ -101,9 +102,24 @@ class Progress {
   std::chrono::steady_clock::time_point last_draw_{};
 };
 
+// The model's name for file names: its "name", else the file's stem, else "model"; only
+// letters, digits, '-', '_' and '.'.
+std::string model_label(const ModelSource& m, const std::string& name) {
+  std::string label = name.empty() ? std::filesystem::path(m.source).stem().string() : name;
+  for (char& c : label) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+  }
+  return label.empty() ? "model" : label;
+}
+
 int run_train(const TrainArgs& a) {
-  // Everything that can be known wrong before loading data or training is checked first.
-  const std::string out = a.out.empty() ? free_checkpoint_path(a.dataset) : a.out;
+  // Everything that can be known wrong before loading data or training is checked first: the
+  // model is built (and thrown away) to check its file before the data is read.
+  const ModelSource source = find_model(a.model);
+  Generator check_gen(0);
+  const BuiltModel check = build_model(source.description, check_gen, source.source);
+  const std::string out =
+      a.out.empty() ? free_checkpoint_path(a.dataset, model_label(source, check.name)) : a.out;
   check_output_file("--out", out);
   refuse_to_replace("--out", out, a.overwrite);
   if (!a.json.empty()) {
@@ -120,9 +136,25 @@ int run_train(const TrainArgs& a) {
   const Dataset train = load_dataset(a.dataset, dir, "train");
   const Dataset test = load_dataset(a.dataset, dir, "test");
 
+  // The input's shape comes from the model, the classes from the data.
+  const Shape image_shape = train.image_shape();
+  if (check.input != image_shape) {
+    throw Error(source.source + ": the model takes inputs of shape " + shape_str(check.input) +
+                "; " + a.dataset + "'s images are " + shape_str(image_shape));
+  }
+  nlohmann::json description = source.description;
+  if (a.model == "tutorial") description = tutorial_architecture(train.num_classes);
+  const Shape classes = {train.num_classes};
+  if (a.model != "tutorial" && check.output != classes) {
+    throw Error(source.source + ": the model's output has shape " + shape_str(check.output) + "; " +
+                a.dataset + " has " + std::to_string(train.num_classes) +
+                " classes (make the last layer's out_features " +
+                std::to_string(train.num_classes) + ")");
+  }
+
   manual_seed(a.seed);
-  const auto arch = tutorial_architecture(train.num_classes);
-  auto model = build_model(arch);
+  const BuiltModel built = build_model(description, default_generator(), source.source);
+  auto model = built.module;
   TrainOptions o;
   o.epochs = a.epochs;
   o.batch_size = a.batch_size;
@@ -134,16 +166,18 @@ int run_train(const TrainArgs& a) {
   o.seed = a.seed;
   o.max_steps = a.max_steps;
   if (a.normalize) o.normalize = Normalize{0.1307f, 0.3081f};
-  Trainer trainer(model, arch, train, &test, o);
+  Trainer trainer(model, train, &test, o);
 
   const int64_t epochs = trainer.epochs_to_run();
   // Said first, since without --out the name depends on the files already there.
   std::printf("checkpoint: %s\n", out.c_str());
-  std::printf("training %s on %s: %lld train / %lld test images, %s, lr %g, batch %lld, %s%s\n",
-              model->type_name().c_str(), a.dataset.c_str(), (long long)train.count,
-              (long long)test.count, a.optimizer.c_str(), a.lr, (long long)a.batch_size,
-              run_length(trainer.total_steps(), trainer.steps_per_epoch()).c_str(),
-              a.schedule == "none" ? "" : (", schedule " + a.schedule).c_str());
+  std::printf(
+      "training %s (%s parameters) on %s: %lld train / %lld test images, %s, lr %g, "
+      "batch %lld, %s%s\n",
+      model_label(source, built.name).c_str(), with_commas(built.parameters).c_str(),
+      a.dataset.c_str(), (long long)train.count, (long long)test.count, a.optimizer.c_str(), a.lr,
+      (long long)a.batch_size, run_length(trainer.total_steps(), trainer.steps_per_epoch()).c_str(),
+      a.schedule == "none" ? "" : (", schedule " + a.schedule).c_str());
   std::fflush(stdout);
   Progress progress(stderr_is_terminal(), a.log_every, a.quiet);
   const auto t0 = std::chrono::steady_clock::now();
@@ -174,7 +208,7 @@ int run_train(const TrainArgs& a) {
               last.test_accuracy, a.dataset.c_str(), wall, out.c_str());
   if (!a.json.empty()) {
     nlohmann::json j = {{"dataset", a.dataset},
-                        {"model", arch},
+                        {"model", describe_model(*model, built.input)},
                         {"options", o.to_json()},
                         {"epochs", nlohmann::json::array()},
                         {"final_test_accuracy", last.test_accuracy},
@@ -193,7 +227,12 @@ int run_train(const TrainArgs& a) {
 void add_train_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<TrainArgs>();
   auto* cmd = app.add_subcommand(
-      "train", "Train the tutorial's CNN and save a checkpoint after every epoch");
+      "train",
+      "Train a CNN (the tutorial's, or any model file) and save a checkpoint after every epoch");
+  cmd->add_option("--model", args->model,
+                  "A shipped model (" + join_names(shipped_model_names()) +
+                      ") or the path of a model file (JSON; docs/MODELS.md)")
+      ->capture_default_str();
   cmd->add_option("--dataset", args->dataset, "Dataset")
       ->check(one_of(dataset_names()))
       ->capture_default_str();
@@ -231,7 +270,7 @@ void add_train_command(CLI::App& app, int& exit_code) {
                 "Normalise inputs with MNIST's mean and std (0.1307, 0.3081)");
   cmd->add_option(
       "--out", args->out,
-      "Checkpoint path (default: checkpoints/<dataset>-tutorial.cnnt, or -2, -3, ... when taken)");
+      "Checkpoint path (default: checkpoints/<dataset>-<model>.cnnt, or -2, -3, ... when taken)");
   cmd->add_option("--json", args->json, "Write a machine-readable summary here");
   cmd->add_flag("--overwrite", args->overwrite,
                 "Replace the files --out and --json name if they exist");

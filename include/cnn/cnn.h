@@ -12,6 +12,7 @@
 #include "cnn/models/registry.h"
 #include "cnn/models/tutorial.h"
 #include "cnn/nn/grad_mode.h"
+#include "cnn/nn/keras.h"
 #include "cnn/nn/layers.h"
 #include "cnn/nn/loss.h"
 #include "cnn/nn/module.h"

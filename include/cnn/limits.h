@@ -46,6 +46,23 @@ inline constexpr uint64_t kMaxArchiveHeaderBytes = uint64_t{16} << 20;
 // before it is parsed, not after it has overflowed the stack.
 inline constexpr int kMaxJsonDepth = 64;
 
+// A model file (cnn/nn/spec.h) is untrusted input too: it declares sizes, and every one is checked
+// before the layer it sizes is built.
+// Bytes of a model file: 16 MiB. The shipped ones are under 2 KB; a model file declares layers,
+// not weights.
+inline constexpr uint64_t kMaxModelFileBytes = uint64_t{16} << 20;
+// Layers of one model, containers included: 4096. The deepest common CNNs (ResNet-152) have
+// about 500 modules.
+inline constexpr int64_t kMaxLayers = 4096;
+// Nesting of containers (Sequential in Sequential): 16 levels.
+inline constexpr int kMaxModelDepth = 16;
+// Parameters of one model: 2^27 (134 M, 512 MiB of float32; training holds four times that, with
+// gradients and Adam's two moments). VGG-16 has 138 M; the models this library is for, under 10 M.
+inline constexpr int64_t kMaxParameters = int64_t{1} << 27;
+// Elements of one layer's output for one image, and of a convolution's unfolded input (im2col)
+// for one image: 2^26 (256 MiB of float32). A 224 x 224 x 64 map is 3.2 M.
+inline constexpr int64_t kMaxActivationElements = int64_t{1} << 26;
+
 // Bytes of untrusted input (a file's JSON, a name, a request's body) quoted in one error message:
 // 80. Enough to recognise the value; an error never echoes an unbounded input (cnn::excerpt in
 // cnn/error.h quotes at most this much, escaping what is not printable).

@@ -31,9 +31,9 @@ Tensor Dataset::image_tensor(int64_t i) const {
     throw Error(name + " " + split + ": index " + std::to_string(i) + " is out of range [0, " +
                 std::to_string(count) + ")");
   }
-  Tensor t({1, 1, rows, cols});
+  Tensor t({1, channels, rows, cols});
   const uint8_t* p = image(i);
-  for (int64_t j = 0; j < rows * cols; ++j) t[j] = p[j] / 255.0f;
+  for (int64_t j = 0; j < channels * rows * cols; ++j) t[j] = p[j] / 255.0f;
   return t;
 }
 
@@ -118,9 +118,9 @@ int64_t DataLoader::batches_per_epoch() const {
 bool DataLoader::next(Batch& batch) {
   if (pos_ >= data_.count) return false;
   const int64_t b = std::min(batch_size_, data_.count - pos_);
-  const int64_t plane = data_.rows * data_.cols;
-  if (batch.images.shape() != Shape{b, 1, data_.rows, data_.cols}) {
-    batch.images = Tensor({b, 1, data_.rows, data_.cols});
+  const int64_t plane = data_.channels * data_.rows * data_.cols;
+  if (batch.images.shape() != Shape{b, data_.channels, data_.rows, data_.cols}) {
+    batch.images = Tensor({b, data_.channels, data_.rows, data_.cols});
   }
   batch.labels.resize(static_cast<std::size_t>(b));
   batch.indices.resize(static_cast<std::size_t>(b));

@@ -230,9 +230,35 @@ std::string quote(const json& value) {
   return excerpt(out) + "\xE2\x80\xA6";  // "…": cut
 }
 
+namespace {
+
+// meta["architecture"]["input"] when it is a shape; else the tutorial's.
+Shape declared_input(const json& meta) {
+  if (meta.is_object() && meta.contains("architecture") && meta["architecture"].is_object()) {
+    const json& input = meta["architecture"].value("input", json());
+    if (input.is_array() && !input.empty() &&
+        std::all_of(input.begin(), input.end(),
+                    [](const json& d) { return d.is_number_integer() && d.get<int64_t>() > 0; })) {
+      return input.get<Shape>();
+    }
+  }
+  return {1, 28, 28};
+}
+
+}  // namespace
+
 ExplorerApi::ExplorerApi(std::shared_ptr<Module> model, nlohmann::json meta, ExplorerLimits limits)
-    : model_(std::move(model)), meta_(std::move(meta)), limits_(limits) {
-  if (!model_) model_ = build_model(tutorial_architecture(10));
+    // meta is copied, not moved: the order in which arguments are evaluated is unspecified.
+    : ExplorerApi(std::move(model), declared_input(meta), meta, limits) {}
+
+ExplorerApi::ExplorerApi(std::shared_ptr<Module> model, Shape input, nlohmann::json meta,
+                         ExplorerLimits limits)
+    : model_(std::move(model)), input_(std::move(input)), meta_(std::move(meta)), limits_(limits) {
+  if (!model_) {
+    BuiltModel built = build_model(tutorial_architecture(10));
+    model_ = std::move(built.module);
+    input_ = std::move(built.input);
+  }
 }
 
 json ExplorerApi::conv2d_steps(const json& request) const {
@@ -393,7 +419,7 @@ json ExplorerApi::shapes(const json& request) const {
 
 json ExplorerApi::model() const {
   const std::lock_guard<std::mutex> lock(model_mutex_);
-  json out = {{"summary", summary(*model_, {1, 28, 28})}, {"repr", model_->repr()}};
+  json out = {{"summary", summary(*model_, input_)}, {"repr", model_->repr()}, {"input", input_}};
   const bool trained = meta_.is_object() && !meta_.empty();
   out["trained"] = trained;
   out["history"] = trained ? meta_.value("history", json::array()) : json::array();

@@ -1,11 +1,12 @@
 // The explorer's model endpoints: predict a drawing, look inside the model, step through one
-// conv1 output or take one pixel of conv2's pooled maps apart.
+// conv1 output or take one pixel of conv2's pooled maps apart. The model is any model: its first
+// two convolution stages are found from its layers' kinds and order (api.h).
 #include "cnn/data/digit.h"
 #include "cnn/error.h"
 #include "cnn/explain/steps.h"
 #include "cnn/explore/api.h"
-#include "cnn/models/tutorial.h"
 #include "cnn/nn/grad_mode.h"
+#include "cnn/nn/layers.h"
 #include "cnn/ops/argmax.h"
 #include "cnn/ops/relu.h"
 #include "cnn/ops/softmax.h"
@@ -74,10 +75,174 @@ Tensor drop_batch(const Tensor& t) {
   return t.reshape(Shape(t.shape().begin() + 1, t.shape().end()));
 }
 
-TutorialCNN& tutorial(const std::shared_ptr<Module>& m) {
-  auto* t = dynamic_cast<TutorialCNN*>(m.get());
-  if (!t) throw ApiError(422, "the loaded model is not the tutorial's architecture");
-  return *t;
+// A (C, H, W) tensor's plane c as an (H, W) tensor.
+Tensor plane(const Tensor& t, int64_t c) {
+  const int64_t H = t.size(1), W = t.size(2);
+  Tensor p({H, W});
+  std::copy(t.data() + c * H * W, t.data() + (c + 1) * H * W, p.data());
+  return p;
+}
+
+// The (K_h, K_w) slice of the filter of output channel oc for input channel ic.
+Tensor filter_slice(const Tensor& w, int64_t oc, int64_t ic) {
+  return plane(w.reshape({-1, w.size(2), w.size(3)}), oc * w.size(1) + ic);
+}
+
+// (C_out, C_in, K_h, K_w) -> the C_out kernels of input channel 0, (C_out, K_h, K_w).
+Tensor filters_of_channel0(const Tensor& w) {
+  Tensor out({w.size(0), w.size(2), w.size(3)});
+  for (int64_t o = 0; o < w.size(0); ++o) {
+    const Tensor k = filter_slice(w, o, 0);
+    std::copy(k.data(), k.data() + k.numel(), out.data() + o * k.numel());
+  }
+  return out;
+}
+
+// A leaf's own parameter by name ("weight", "bias"), or null (Conv2d::weight() is not const).
+const Tensor* own_parameter(const Module& m, const std::string& name) {
+  for (const auto& [n, p] : m.own_parameters()) {
+    if (n == name) return &p->value;
+  }
+  return nullptr;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string s;
+  for (const auto& item : items) s += (s.empty() ? "" : ", ") + item;
+  return s;
+}
+
+// The model's leaves in the order its containers hold them (a Sequential's forward order), with
+// their dotted paths and the shape flowing out of each (batch dimension included).
+struct Leaf {
+  std::string path;
+  const Module* module = nullptr;
+  Shape output;
+};
+
+void collect_leaves(const Module& m, const std::string& path, std::vector<Leaf>& out) {
+  if (m.children().empty()) {
+    out.push_back({path.empty() ? "(the model)" : path, &m, {}});
+    return;
+  }
+  for (const auto& [name, child] : m.children()) {
+    collect_leaves(*child, path.empty() ? name : path + "." + name, out);
+  }
+}
+
+// A convolution stage: leaves [conv, last].
+struct Stage {
+  std::size_t conv = 0, last = 0;
+  const Conv2d* layer = nullptr;
+  std::string name;  // "conv1.0"
+};
+
+// The inside view of a model: its first two convolution stages (see api.h), found from its
+// layers' kinds and shapes alone; or 422 saying what the view needs and what the model has.
+struct InsideModel {
+  std::vector<Leaf> leaves;
+  Stage stage[2];
+
+  std::vector<std::string> stage_types(int k) const {
+    std::vector<std::string> types;
+    for (std::size_t i = stage[k].conv; i <= stage[k].last; ++i) {
+      types.push_back(leaves[i].module->type_name());
+    }
+    return types;
+  }
+};
+
+InsideModel inside_model(const Module& model, const Shape& input) {
+  if (input != Shape{1, 28, 28}) {
+    throw ApiError(422,
+                   "the inside view puts a 28x28 gray digit (a drawing or an MNIST image) "
+                   "into the model; this model takes inputs of shape " +
+                       shape_str(input));
+  }
+  InsideModel m;
+  collect_leaves(model, "", m.leaves);
+  Shape shape = {1};
+  shape.insert(shape.end(), input.begin(), input.end());
+  std::vector<std::size_t> convs;
+  for (std::size_t i = 0; i < m.leaves.size(); ++i) {
+    try {
+      shape = m.leaves[i].module->output_shape(shape);
+    } catch (const Error& e) {
+      throw ApiError(422, "the inside view follows the model's layers in order, but layer " +
+                              m.leaves[i].path +
+                              " does not take what the one before gives: " + e.what());
+    }
+    m.leaves[i].output = shape;
+    if (dynamic_cast<const Conv2d*>(m.leaves[i].module)) convs.push_back(i);
+  }
+  if (convs.size() < 2) {
+    throw ApiError(
+        422, "the inside view shows a model's first two Conv2d layers; this model has " +
+                 (convs.empty() ? std::string("none") : "one, layer " + m.leaves[convs[0]].path));
+  }
+  for (int k = 0; k < 2; ++k) {
+    Stage& st = m.stage[k];
+    st.conv = st.last = convs[static_cast<std::size_t>(k)];
+    st.layer = dynamic_cast<const Conv2d*>(m.leaves[st.conv].module);
+    st.name = m.leaves[st.conv].path;
+    while (st.last + 1 < m.leaves.size() && m.leaves[st.last + 1].output.size() == 4 &&
+           !dynamic_cast<const Conv2d*>(m.leaves[st.last + 1].module)) {
+      ++st.last;
+    }
+  }
+  return m;
+}
+
+// Runs the model on x in evaluation mode, keeping each leaf's output (by its index in
+// m.leaves); the model's forward pass is what runs, so these are the model's own numbers.
+std::vector<Tensor> traced_forward(Module& model, const InsideModel& m, const Tensor& x) {
+  std::vector<Tensor> outputs(m.leaves.size());
+  std::size_t next = 0;  // leaves run in the order collected; a model that runs them otherwise
+  bool in_order = true;  // cannot be shown leaf by leaf
+  struct Unhook {
+    ~Unhook() { Module::set_forward_hook({}); }
+  } unhook;
+  Module::set_forward_hook([&](const Module& leaf, const Tensor& y) {
+    if (next < m.leaves.size() && m.leaves[next].module == &leaf) {
+      outputs[next++] = y;
+    } else {
+      in_order = false;
+    }
+  });
+  NoGradGuard no_grad;
+  model.eval();
+  model.forward(x);
+  if (!in_order || next <= m.stage[1].last) {
+    throw ApiError(422,
+                   "the inside view follows the model's layers in the order they are held; "
+                   "this model's forward pass runs them in another order");
+  }
+  return outputs;
+}
+
+// What flows into leaf i.
+const Tensor& input_of(const std::vector<Tensor>& outputs, const Tensor& x, std::size_t i) {
+  return i == 0 ? x : outputs[i - 1];
+}
+
+// The padding the step-through uses: the same on both sides, as conv2d_steps draws it. A
+// "valid" padding is 0 and "same" is resolved; "same" with an even dilated kernel pads one side
+// more and cannot be drawn.
+Size2 symmetric_padding(const Stage& st) {
+  const Conv2dGeometry& g = st.layer->geometry();
+  if (g.pad_top != g.pad_bottom || g.pad_left != g.pad_right) {
+    throw ApiError(422, "the step-through pads both sides of the input alike; layer " + st.name +
+                            " has padding=" + st.layer->options().padding().str() +
+                            ", which pads (top, bottom, left, right) = (" +
+                            std::to_string(g.pad_top) + ", " + std::to_string(g.pad_bottom) + ", " +
+                            std::to_string(g.pad_left) + ", " + std::to_string(g.pad_right) + ")");
+  }
+  return Size2(g.pad_top, g.pad_left);
+}
+
+float bias_of(const Stage& st, int64_t c) {
+  const Tensor* b = own_parameter(*st.layer, "bias");
+  return b ? (*b)[c] : 0.0f;
 }
 
 Tensor input28(const json& request) {
@@ -103,23 +268,13 @@ int64_t index_field(const json& request, const char* name, int64_t hi) {
   return v;
 }
 
-// A (C, H, W) tensor's plane c as an (H, W) tensor.
-Tensor plane(const Tensor& t, int64_t c) {
-  const int64_t H = t.size(1), W = t.size(2);
-  Tensor p({H, W});
-  std::copy(t.data() + c * H * W, t.data() + (c + 1) * H * W, p.data());
-  return p;
-}
-
-// The (K_h, K_w) slice of the filter of output channel oc for input channel ic.
-Tensor filter_slice(const Tensor& w, int64_t oc, int64_t ic) {
-  return plane(w.reshape({-1, w.size(2), w.size(3)}), oc * w.size(1) + ic);
-}
-
-void explicit_padding_only(const Conv2d& conv, const char* name) {
-  if (conv.options().padding().mode != Conv2dPadding::Mode::Explicit) {
-    throw ApiError(422, std::string("the step-through shows explicit padding only; ") + name +
-                            " has padding=" + conv.options().padding().str());
+// Refuses a model whose input is not what the drawing pad and MNIST give.
+void check_digit_input(const Shape& input, const std::string& what) {
+  if (input != Shape{1, 28, 28}) {
+    throw ApiError(422, what +
+                            " is a 28x28 gray digit, shape (1, 28, 28); this model takes "
+                            "inputs of shape " +
+                            shape_str(input));
   }
 }
 
@@ -128,6 +283,7 @@ void explicit_padding_only(const Conv2d& conv, const char* name) {
 json ExplorerApi::predict(const json& request) const {
   const std::lock_guard<std::mutex> lock(model_mutex_);
   const auto px = pixels(request, limits_.max_drawing, 255.0f);
+  check_digit_input(input_, "a drawing, prepared as MNIST's digits were,");
   GrayImage img;
   img.height = static_cast<int64_t>(px.size());
   img.width = static_cast<int64_t>(px[0].size());
@@ -152,44 +308,42 @@ json ExplorerApi::predict(const json& request) const {
 
 json ExplorerApi::inside(const json& request) const {
   const std::lock_guard<std::mutex> lock(model_mutex_);
-  TutorialCNN& m = tutorial(model_);
+  const InsideModel m = inside_model(*model_, input_);
   const Tensor x = input28(request);
-  NoGradGuard no_grad;
-  m.eval();
-  auto& conv1 = dynamic_cast<Conv2d&>((*m.conv1)[0]);
-  auto& conv2 = dynamic_cast<Conv2d&>((*m.conv2)[0]);
-  const Tensor pre = conv1.forward(x);               // (1, 16, 26, 26): what a click steps through
-  const Tensor pooled1 = m.conv1->forward(x);        // (1, 16, 14, 14): the notebook's maps
-  const Tensor pooled2 = m.conv2->forward(pooled1);  // (1, 32, 7, 7)
-  const Tensor& w1 = conv1.weight().value;           // (16, 1, 3, 3)
-  const Tensor& w2 = conv2.weight().value;           // (32, 16, 3, 3)
-  Tensor f2({32, 3, 3});
-  for (int64_t o = 0; o < 32; ++o) {
-    for (int64_t k = 0; k < 9; ++k) f2[o * 9 + k] = w2[(o * 16) * 9 + k];
-  }
-  return {
-      {"conv1", maps_json(drop_batch(pre))},
-      {"conv1_pooled", maps_json(drop_batch(pooled1))},
-      {"conv2_pooled", maps_json(drop_batch(pooled2))},
-      {"conv1_filters", maps_json(w1.reshape({16, 3, 3}))},
-      {"conv1_bias", conv1.bias() ? conv1.bias()->value.to_vector() : std::vector<float>(16, 0.0f)},
-      {"conv2_filters", maps_json(f2)}};
+  const std::vector<Tensor> out = traced_forward(*model_, m, x);
+  const Stage &s1 = m.stage[0], &s2 = m.stage[1];
+  const Tensor& w1 = *own_parameter(*s1.layer, "weight");
+  const Tensor& w2 = *own_parameter(*s2.layer, "weight");
+  std::vector<float> bias1(static_cast<std::size_t>(w1.size(0)));
+  for (int64_t c = 0; c < w1.size(0); ++c) bias1[static_cast<std::size_t>(c)] = bias_of(s1, c);
+  return {{"conv1", maps_json(drop_batch(out[s1.conv]))},         // what a click steps through
+          {"conv1_pooled", maps_json(drop_batch(out[s1.last]))},  // the notebook's maps
+          {"conv2_pooled", maps_json(drop_batch(out[s2.last]))},
+          {"conv1_filters", maps_json(filters_of_channel0(w1))},
+          {"conv1_bias", bias1},
+          {"conv2_filters", maps_json(filters_of_channel0(w2))},
+          {"names", {{"conv1", s1.name}, {"conv2", s2.name}}},
+          {"stages", {m.stage_types(0), m.stage_types(1)}}};
 }
 
 json ExplorerApi::inside_step(const json& request) const {
   const std::lock_guard<std::mutex> lock(model_mutex_);
-  TutorialCNN& m = tutorial(model_);
+  const InsideModel m = inside_model(*model_, input_);
+  const Stage& s1 = m.stage[0];
+  const Tensor& w = *own_parameter(*s1.layer, "weight");
+  if (w.size(1) != 1) {
+    throw ApiError(422, "the step-through of a conv1 pixel shows one input map; layer " + s1.name +
+                            " takes " + std::to_string(w.size(1)) + " input channels");
+  }
+  const Size2 padding = symmetric_padding(s1);
   const Tensor x = input28(request);
   auto get = [&](const char* name, int64_t hi) { return index_field(request, name, hi); };
-  auto& conv1 = dynamic_cast<Conv2d&>((*m.conv1)[0]);
-  const int64_t c = get("channel", conv1.weight().value.size(0));
-  const Tensor& w = conv1.weight().value;
-  const Tensor kernel = filter_slice(w, c, 0);
-  const auto& o = conv1.options();
-  explicit_padding_only(conv1, "conv1");
-  const StepThrough st =
-      cnn::conv2d_steps(x.reshape({28, 28}), kernel, o.stride(), o.padding().size, o.dilation(),
-                        conv1.bias() ? std::optional<float>(conv1.bias()->value[c]) : std::nullopt);
+  const int64_t c = get("channel", w.size(0));
+  const std::vector<Tensor> out = traced_forward(*model_, m, x);
+  const Tensor& in = input_of(out, x, s1.conv);  // the drawing, unless layers come first
+  const auto& o = s1.layer->options();
+  const StepThrough st = cnn::conv2d_steps(plane(drop_batch(in), 0), filter_slice(w, c, 0),
+                                           o.stride(), padding, o.dilation(), bias_of(s1, c));
   const int64_t H_out = st.output.size(0), W_out = st.output.size(1);
   const int64_t r = get("row", H_out), col = get("col", W_out);
   const Step& s = st.steps[static_cast<std::size_t>(r * W_out + col)];
@@ -201,48 +355,64 @@ json ExplorerApi::inside_step(const json& request) const {
                     {"weight", t.weight},
                     {"padded", t.padded}});
   }
-  return {{"channel", c},
-          {"row", r},
-          {"col", col},
-          {"value", s.value},
-          {"expression", s.expression},
-          {"taps", taps},
-          {"bias", conv1.bias() ? conv1.bias()->value[c] : 0.0f}};
+  return {{"channel", c},          {"row", r},     {"col", col},
+          {"value", s.value},      {"taps", taps}, {"expression", s.expression},
+          {"bias", bias_of(s1, c)}};
 }
 
 json ExplorerApi::inside_step2(const json& request) const {
   const std::lock_guard<std::mutex> lock(model_mutex_);
-  TutorialCNN& m = tutorial(model_);
+  const InsideModel m = inside_model(*model_, input_);
+  const Stage& s2 = m.stage[1];
+  // Stage 2 as this step explains it: Conv2d, then ReLU and/or MaxPool2d in that order.
+  const ReLU* relu = nullptr;
+  const MaxPool2d* pool = nullptr;
+  for (std::size_t i = s2.conv + 1; i <= s2.last; ++i) {
+    const Module* leaf = m.leaves[i].module;
+    if (dynamic_cast<const Dropout*>(leaf)) continue;  // the identity in evaluation mode
+    if (!relu && !pool && dynamic_cast<const ReLU*>(leaf)) {
+      relu = dynamic_cast<const ReLU*>(leaf);
+    } else if (!pool && dynamic_cast<const MaxPool2d*>(leaf)) {
+      pool = dynamic_cast<const MaxPool2d*>(leaf);
+    } else {
+      throw ApiError(422, "taking a conv2 pixel apart needs layer " + s2.name +
+                              " followed by ReLU and/or MaxPool2d, in that order; this model's "
+                              "second stage is " +
+                              joined(m.stage_types(1)));
+    }
+  }
+  const Size2 padding = symmetric_padding(s2);
   const Tensor x = input28(request);
-  NoGradGuard no_grad;
-  m.eval();
-  auto& conv2 = dynamic_cast<Conv2d&>((*m.conv2)[0]);
-  auto& pool2 = dynamic_cast<MaxPool2d&>((*m.conv2)[2]);
-  explicit_padding_only(conv2, "conv2");
-  const Tensor pooled1 = m.conv1->forward(x);             // (1, 16, 14, 14): conv2's input
-  const Tensor pre = drop_batch(conv2.forward(pooled1));  // (32, 12, 12), before ReLU
-  const Tensor in = drop_batch(pooled1);
-  const Tensor& w = conv2.weight().value;  // (32, 16, 3, 3)
+  const Tensor& w = *own_parameter(*s2.layer, "weight");  // (C_out, C_in / groups, K_h, K_w)
   const int64_t c = index_field(request, "channel", w.size(0));
-  // The pooling window over the ReLU'd map, as the pooling layer sees it.
-  const Tensor relu_map = relu_forward(plane(pre, c));
-  const StepThrough pooled = cnn::maxpool2d_steps(relu_map, pool2.geometry());
+  const std::vector<Tensor> out = traced_forward(*model_, m, x);
+  const Tensor in = drop_batch(input_of(out, x, s2.conv));  // stage 1's output
+  const Tensor pre = drop_batch(out[s2.conv]);              // before ReLU
+  // The pooling window over the (ReLU'd) map, as the pooling layer sees it; without a pool, a
+  // 1x1 window.
+  const Tensor map = relu ? relu_forward(plane(pre, c)) : plane(pre, c);
+  Pool2dGeometry identity;
+  identity.kernel = identity.stride = Size2(1);
+  const StepThrough pooled = cnn::maxpool2d_steps(map, pool ? pool->geometry() : identity);
   const int64_t row = index_field(request, "row", pooled.output.size(0));
   const int64_t col = index_field(request, "col", pooled.output.size(1));
   const Step& ps = pooled.steps[static_cast<std::size_t>(row * pooled.output.size(1) + col)];
   const StepTap& win = ps.taps[static_cast<std::size_t>(ps.winner)];
-  // The winner: one step-through per input map (its 3x3 window times the filter's slice).
-  const int64_t C_in = w.size(1), W_pre = pre.size(2);
-  const auto& o = conv2.options();
+  // The winner: one step-through per input map of its group (its window times the filter's
+  // slice for that map).
+  const int64_t per_group = w.size(1), W_pre = pre.size(2);
+  const int64_t first_map = c / (w.size(0) / s2.layer->options().groups()) * per_group;
+  const auto& o = s2.layer->options();
   json channels = json::array();
-  const float bias = conv2.bias() ? conv2.bias()->value[c] : 0.0f;
+  const float bias = bias_of(s2, c);
   double sum = bias;
-  for (int64_t ic = 0; ic < C_in; ++ic) {
-    const StepThrough st = cnn::conv2d_steps(plane(in, ic), filter_slice(w, c, ic), o.stride(),
-                                             o.padding().size, o.dilation());
+  for (int64_t ic = 0; ic < per_group; ++ic) {
+    const StepThrough st = cnn::conv2d_steps(plane(in, first_map + ic), filter_slice(w, c, ic),
+                                             o.stride(), padding, o.dilation());
     const Step& s = st.steps[static_cast<std::size_t>(win.row * st.output.size(1) + win.col)];
     sum += s.value;
-    channels.push_back({{"channel", ic}, {"expression", s.expression}, {"value", s.value}});
+    channels.push_back(
+        {{"channel", first_map + ic}, {"expression", s.expression}, {"value", s.value}});
   }
   json pool_taps = json::array();
   for (const StepTap& t : ps.taps) {
@@ -260,7 +430,10 @@ json ExplorerApi::inside_step2(const json& request) const {
           {"pre_activation", pre[(c * pre.size(1) + win.row) * W_pre + win.col]},
           {"bias", bias},
           {"channels", channels},
-          {"sum", sum}};
+          {"sum", sum},
+          {"relu", relu != nullptr},
+          {"pooled", pool != nullptr},
+          {"names", {{"conv1", m.stage[0].name}, {"conv2", s2.name}}}};
 }
 
 json ExplorerApi::test_image(const json& request) const {
@@ -268,13 +441,15 @@ json ExplorerApi::test_image(const json& request) const {
   if (!test_)
     throw ApiError(422, "no test images: start the server with --data-dir DIR (MNIST's files)");
   const int64_t i = index_field(request, "index", test_->count);
+  check_digit_input(input_, "a test image");
   const Tensor x = test_->image_tensor(i);
   NoGradGuard no_grad;
   model_->eval();
   const Tensor logits = model_->forward(x);
   json rows = json::array();
-  for (int64_t y = 0; y < 28; ++y) {
-    rows.push_back(std::vector<float>(x.data() + y * 28, x.data() + (y + 1) * 28));
+  const int64_t W = test_->cols;
+  for (int64_t y = 0; y < test_->rows; ++y) {
+    rows.push_back(std::vector<float>(x.data() + y * W, x.data() + (y + 1) * W));
   }
   return {{"index", i},
           {"label", test_->labels[i]},

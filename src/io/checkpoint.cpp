@@ -21,9 +21,9 @@ LoadedModel load_checkpoint(const std::string& path) {
                   "\" in its header)");
     }
     const auto& v = meta.contains("version") ? meta["version"] : nlohmann::json(0);
-    if (!v.is_number_integer() || v.get<int64_t>() != kCheckpointVersion) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > kCheckpointVersion) {
       throw Error(path + ": checkpoint version " + excerpt(v.dump()) +
-                  " is not supported (this build reads version " +
+                  " is not supported (this build reads versions 1 to " +
                   std::to_string(kCheckpointVersion) + ")");
     }
     out.meta = meta;
@@ -32,7 +32,12 @@ LoadedModel load_checkpoint(const std::string& path) {
     }
     Generator scratch(0);  // the weights are overwritten: keep the default generator untouched
     try {
-      out.model = build_model(meta["architecture"], scratch);
+      // Version 2 stores the model's description (cnn/nn/spec.h); version 1 named the tutorial.
+      BuiltModel built = build_model(meta["architecture"], scratch, path);
+      out.model = built.module;
+      out.input = built.input;
+      out.output = built.output;
+      out.name = built.name;
       std::map<std::string, Tensor> state;
       for (const auto& [name, t] : a.tensors) {
         if (name.rfind("model/", 0) == 0) state[name.substr(6)] = t;
@@ -41,7 +46,10 @@ LoadedModel load_checkpoint(const std::string& path) {
     } catch (const Error& e) {
       // load_state_dict lists every unexpected name the file holds: a few names of a real
       // mismatch fit in full, a hostile file's thousands do not.
-      throw Error(path + ": " + excerpt(e.what(), 16 * limits::kExcerpt));
+      const std::string what = e.what();
+      throw Error(what.rfind(path + ": ", 0) == 0
+                      ? what
+                      : path + ": " + excerpt(what, 16 * limits::kExcerpt));
     }
   } catch (const nlohmann::json::exception& e) {
     throw Error(path + ": malformed checkpoint header: " + excerpt(e.what(), 4 * limits::kExcerpt));

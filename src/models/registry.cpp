@@ -1,36 +1,47 @@
 #include "cnn/models/registry.h"
 
+#include <filesystem>
+#include <utility>
+
 #include "cnn/error.h"
-#include "cnn/limits.h"
-#include "cnn/models/tutorial.h"
+#include "cnn/io/json.h"
 
 namespace cnn {
 
-nlohmann::json tutorial_architecture(int64_t num_classes) {
-  return {{"name", "tutorial"}, {"num_classes", num_classes}, {"input", {1, 28, 28}}};
+namespace detail {
+// Generated from models/*.json by cmake/embed_models.cmake.
+const std::vector<std::pair<std::string, const char*>>& shipped_model_texts();
+}  // namespace detail
+
+std::vector<std::string> shipped_model_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, text] : detail::shipped_model_texts()) names.push_back(name);
+  return names;
 }
 
-std::shared_ptr<Module> build_model(const nlohmann::json& arch, Generator& gen) {
-  if (!arch.is_object() || !arch.contains("name") || !arch["name"].is_string()) {
-    throw Error("architecture description without a name: " + excerpt(arch.dump()));
+nlohmann::json shipped_model(const std::string& name) {
+  for (const auto& [known, text] : detail::shipped_model_texts()) {
+    if (known == name) return parse_json(text, "models/" + name + ".json");
   }
-  const std::string name = arch["name"];
-  if (name == "tutorial") {
-    const nlohmann::json n = arch.value("num_classes", nlohmann::json(10));
-    if (!n.is_number_integer() || (n.is_number_unsigned() && n.get<uint64_t>() > INT64_MAX)) {
-      throw Error("architecture 'tutorial': num_classes must be an integer, got " +
-                  excerpt(n.dump()));
-    }
-    const auto classes = n.get<int64_t>();
-    if (classes <= 0) throw Error("architecture 'tutorial': num_classes must be positive");
-    if (classes > limits::kMaxClasses) {
-      throw Error("architecture 'tutorial': num_classes " + std::to_string(classes) +
-                  " is more than the limit of " + std::to_string(limits::kMaxClasses) +
-                  " (cnn/limits.h)");
-    }
-    return std::make_shared<TutorialCNN>(classes, gen);
-  }
-  throw Error("unknown architecture '" + excerpt(name) + "' (this build knows: tutorial)");
+  std::string list;
+  for (const auto& n : shipped_model_names()) list += (list.empty() ? "" : ", ") + n;
+  throw Error("no model named '" + excerpt(name) + "' (the shipped models: " + list +
+              "; or give the path of a model file)");
+}
+
+ModelSource find_model(const std::string& name_or_path) {
+  std::error_code ec;
+  const bool looks_like_path = name_or_path.find('/') != std::string::npos ||
+                               (name_or_path.size() > 5 && name_or_path.ends_with(".json")) ||
+                               std::filesystem::exists(name_or_path, ec);
+  if (looks_like_path) return {read_model_file(name_or_path), name_or_path};
+  return {shipped_model(name_or_path), "models/" + name_or_path + ".json"};
+}
+
+nlohmann::json tutorial_architecture(int64_t num_classes) {
+  nlohmann::json d = shipped_model("tutorial");
+  d["layers"].back()["layers"].back()["out_features"] = num_classes;
+  return d;
 }
 
 }  // namespace cnn

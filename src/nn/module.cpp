@@ -88,6 +88,35 @@ void Module::train(bool mode) {
   for (auto& [name, child] : children_) child->train(mode);
 }
 
+nlohmann::json Module::config() const {
+  throw Error(type_name() +
+              " cannot describe itself as a model file (a C++ module that does not "
+              "override Module::config())");
+}
+
+Tensor& Module::register_buffer(std::string name, Tensor value) {
+  buffers_.emplace_back(std::move(name), std::make_unique<Tensor>(std::move(value)));
+  return *buffers_.back().second;
+}
+
+void Module::collect_state(const std::string& prefix,
+                           std::vector<std::pair<std::string, Tensor*>>& out) const {
+  for (const auto& [name, p] : params_) out.emplace_back(prefix + name, &p->value);
+  for (const auto& [name, b] : buffers_) out.emplace_back(prefix + name, b.get());
+  for (const auto& [name, child] : children_) child->collect_state(prefix + name + ".", out);
+}
+
+std::vector<std::pair<std::string, Tensor*>> Module::named_buffers() {
+  std::vector<std::pair<std::string, Tensor*>> all, out;
+  collect_state("", all);
+  std::set<const Tensor*> params;
+  for (auto& [name, p] : named_parameters()) params.insert(&p->value);
+  for (auto& entry : all) {
+    if (!params.count(entry.second)) out.push_back(entry);
+  }
+  return out;
+}
+
 Parameter& Module::register_parameter(std::string name, Tensor value) {
   auto p = std::make_unique<Parameter>();
   p->grad = Tensor(value.shape());
@@ -127,27 +156,28 @@ void Module::zero_grad() {
 }
 
 std::vector<std::pair<std::string, Tensor>> Module::state_dict() const {
-  std::vector<std::pair<std::string, Parameter*>> all;
-  collect_parameters("", all);
+  std::vector<std::pair<std::string, Tensor*>> all;
+  collect_state("", all);
   std::vector<std::pair<std::string, Tensor>> out;
-  for (auto& [name, p] : all) out.emplace_back(name, p->value);
+  for (auto& [name, t] : all) out.emplace_back(name, *t);
   return out;
 }
 
 void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool strict) {
-  auto params = named_parameters();
+  std::vector<std::pair<std::string, Tensor*>> entries;
+  collect_state("", entries);
   std::vector<std::string> missing, mismatched;
   std::set<std::string> known;
-  for (auto& [name, p] : params) {
+  for (auto& [name, t] : entries) {
     known.insert(name);
     auto it = state.find(name);
     if (it == state.end()) {
       missing.push_back(name);
-    } else if (it->second.shape() != p->value.shape()) {
+    } else if (it->second.shape() != t->shape()) {
       mismatched.push_back("size mismatch for " + name + ": copying a param with shape " +
                            shape_str(it->second.shape()) +
                            " from checkpoint, the shape in current model is " +
-                           shape_str(p->value.shape()));
+                           shape_str(t->shape()));
     }
   }
   std::vector<std::string> unexpected;
@@ -169,9 +199,9 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
     msg.pop_back();
     throw Error("Error(s) in loading state_dict for " + type_name() + ": " + msg);
   }
-  for (auto& [name, p] : params) {
+  for (auto& [name, t] : entries) {
     auto it = state.find(name);
-    if (it != state.end()) std::copy(it->second.begin(), it->second.end(), p->value.data());
+    if (it != state.end()) std::copy(it->second.begin(), it->second.end(), t->data());
   }
 }
 
@@ -190,6 +220,55 @@ Module& Module::submodule(const std::string& path) {
     start = dot + 1;
   }
   return *m;
+}
+
+void Sequential::push_back(const std::string& name, std::shared_ptr<Module> module) {
+  for (const auto& [existing, child] : children()) {
+    if (existing == name) throw Error("Sequential: a child named '" + name + "' exists already");
+  }
+  register_module(name, std::move(module));
+}
+
+nlohmann::json sequential_config(const Module& m) {
+  nlohmann::json layers = nlohmann::json::array();
+  std::size_t i = 0;
+  for (const auto& [name, child] : m.children()) {
+    nlohmann::json c = child->config();
+    if (name != std::to_string(i)) {
+      // "name" after "type", before the arguments, as a model file writes it.
+      nlohmann::json named = {{"type", c["type"]}, {"name", name}};
+      for (auto& [k, v] : c.items()) {
+        if (k != "type" && k != "name") named[k] = v;
+      }
+      c = std::move(named);
+    } else {
+      c.erase("name");
+    }
+    layers.push_back(std::move(c));
+    ++i;
+  }
+  return {{"type", "Sequential"}, {"layers", std::move(layers)}};
+}
+
+nlohmann::json Sequential::config() const {
+  nlohmann::json c = sequential_config(*this);
+  if (!name_.empty()) c["name"] = name_;
+  return c;
+}
+
+Shape Sequential::output_shape(const Shape& input) const {
+  Shape s = input;
+  for (const auto& [name, child] : children()) {
+    try {
+      s = child->output_shape(s);
+    } catch (Error& e) {
+      if (child->children().empty())
+        e.set_layer(child->type_name() + "(" + child->extra_repr() + ")");
+      e.prepend_path(name);
+      throw;
+    }
+  }
+  return s;
 }
 
 Tensor Sequential::forward_impl(const Tensor& x) {

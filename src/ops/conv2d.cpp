@@ -19,6 +19,12 @@ Conv2dPadding::Conv2dPadding(const std::string& m) {
   }
 }
 
+Conv2dPadding Conv2dPadding::sides(int64_t top, int64_t bottom, int64_t left, int64_t right) {
+  Conv2dPadding p(Size2(top, left));
+  p.end = Size2(bottom, right);
+  return p;
+}
+
 std::string Conv2dPadding::str() const {
   switch (mode) {
     case Mode::Valid:
@@ -26,7 +32,9 @@ std::string Conv2dPadding::str() const {
     case Mode::Same:
       return "same";
     default:
-      return size.str();
+      if (!per_side()) return size.str();
+      return "((" + std::to_string(size.h) + ", " + std::to_string(end->h) + "), (" +
+             std::to_string(size.w) + ", " + std::to_string(end->w) + "))";
   }
 }
 
@@ -61,13 +69,18 @@ Conv2dGeometry conv2d_geometry(Size2 kernel, Size2 stride, const Conv2dPadding& 
       g.pad_right = total_w - g.pad_left;
       break;
     }
-    case Conv2dPadding::Mode::Explicit:
-      if (padding.size.h < 0 || padding.size.w < 0) {
-        throw Error("negative padding is not supported, got padding=" + padding.size.pair_str());
+    case Conv2dPadding::Mode::Explicit: {
+      const Size2 end = padding.end.value_or(padding.size);
+      if (padding.size.h < 0 || padding.size.w < 0 || end.h < 0 || end.w < 0) {
+        throw Error("negative padding is not supported, got padding=" +
+                    (padding.per_side() ? padding.str() : padding.size.pair_str()));
       }
-      g.pad_top = g.pad_bottom = padding.size.h;
-      g.pad_left = g.pad_right = padding.size.w;
+      g.pad_top = padding.size.h;
+      g.pad_left = padding.size.w;
+      g.pad_bottom = end.h;
+      g.pad_right = end.w;
       break;
+    }
   }
   return g;
 }

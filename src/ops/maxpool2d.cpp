@@ -24,23 +24,36 @@ void check_pool2d_geometry(const Pool2dGeometry& g) {
   if (g.dilation.h <= 0 || g.dilation.w <= 0) {
     throw Error("dilation should be greater than zero, got " + g.dilation.pair_str());
   }
-  if (g.padding.h < 0 || g.padding.w < 0) {
-    throw Error("padding must be non-negative, got " + g.padding.pair_str());
+  const Size2 end = g.end_padding();
+  const std::string shown =
+      g.symmetric() ? g.padding.pair_str() : pool2d_padding_str(g.padding, g.padding_end);
+  if (g.padding.h < 0 || g.padding.w < 0 || end.h < 0 || end.w < 0) {
+    throw Error("padding must be non-negative, got " + shown);
   }
-  if (g.padding.h > g.kernel.h / 2 || g.padding.w > g.kernel.w / 2) {
-    throw Error("pad should be at most half of kernel size, but got padding=" +
-                g.padding.pair_str() + " for kernel_size=" + g.kernel.pair_str());
+  if (std::max(g.padding.h, end.h) > g.kernel.h / 2 ||
+      std::max(g.padding.w, end.w) > g.kernel.w / 2) {
+    throw Error("pad should be at most half of kernel size, but got padding=" + shown +
+                " for kernel_size=" + g.kernel.pair_str());
   }
 }
 
-int64_t pool_output_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dilation,
-                         bool ceil_mode) {
-  const int64_t span = in + 2 * pad - dilation * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+int64_t pool_output_size(int64_t in, int64_t k, int64_t pad_begin, int64_t pad_end, int64_t stride,
+                         int64_t dilation, bool ceil_mode) {
+  const int64_t span =
+      in + pad_begin + pad_end - dilation * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
   // Floor division (span can be negative for a too small input).
   int64_t out = (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
   // The last window must start inside the input or its left padding.
-  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  if (ceil_mode && (out - 1) * stride >= in + pad_begin) --out;
   return out;
+}
+
+std::string pool2d_padding_str(Size2 padding, const std::optional<Size2>& padding_end) {
+  if (!padding_end || *padding_end == padding) return padding.str();
+  const auto pair = [](int64_t a, int64_t b) {
+    return "(" + std::to_string(a) + ", " + std::to_string(b) + ")";
+  };
+  return "(" + pair(padding.h, padding_end->h) + ", " + pair(padding.w, padding_end->w) + ")";
 }
 
 Shape maxpool2d_output_shape(const Shape& x, const Pool2dGeometry& g) {
@@ -48,10 +61,11 @@ Shape maxpool2d_output_shape(const Shape& x, const Pool2dGeometry& g) {
   if (x.size() != 4) {
     throw Error("expected a 4-D input (N, C, H, W), got shape " + shape_str(x));
   }
+  const Size2 end = g.end_padding();
   const int64_t H_out =
-      pool_output_size(x[2], g.kernel.h, g.padding.h, g.stride.h, g.dilation.h, g.ceil_mode);
+      pool_output_size(x[2], g.kernel.h, g.padding.h, end.h, g.stride.h, g.dilation.h, g.ceil_mode);
   const int64_t W_out =
-      pool_output_size(x[3], g.kernel.w, g.padding.w, g.stride.w, g.dilation.w, g.ceil_mode);
+      pool_output_size(x[3], g.kernel.w, g.padding.w, end.w, g.stride.w, g.dilation.w, g.ceil_mode);
   if (H_out < 1 || W_out < 1) {
     throw Error("input of shape " + shape_str(x) + " is too small: calculated output size (" +
                 std::to_string(H_out) + " x " + std::to_string(W_out) + ") must be at least 1 x 1");
@@ -62,13 +76,14 @@ Shape maxpool2d_output_shape(const Shape& x, const Pool2dGeometry& g) {
 namespace {
 
 // The reference kernel: every option, PyTorch's loop structure (start at the first tap inside
-// the input, step by the dilation).
+// the input, step by the dilation). The bottom/right padding needs nothing here: a window that
+// runs past the input is clipped to it, as it is in ceil_mode.
 Tensor reference_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& y_shape,
                          int32_t* indices) {
   Tensor y = Tensor::empty(y_shape);
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
   const int64_t H_out = y_shape[2], W_out = y_shape[3];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * H * W > 32768)
   for (int64_t p = 0; p < planes; ++p) {
     const float* x_plane = x.data() + p * H * W;
     float* y_plane = y.data() + p * H_out * W_out;

@@ -9,6 +9,7 @@
 #include "cnn/nn/layers.h"
 #include "cnn/nn/loss.h"
 #include "cnn/optim/adam.h"
+#include "cnn/train/trainer.h"
 
 namespace cnn {
 
@@ -60,10 +61,12 @@ BenchResult run_benchmark(Module& model, const BenchOptions& o) {
   BenchResult r;
   r.threads = num_threads();
   r.simd = simd_level();
-  r.flops = count_flops(model, {1, 28, 28});
+  r.flops = count_flops(model, o.input);
   Generator gen(1);
   auto batch = [&](int64_t n) {
-    Tensor x({n, 1, 28, 28});
+    Shape shape = {n};
+    shape.insert(shape.end(), o.input.begin(), o.input.end());
+    Tensor x(shape);
     uniform_(x, 0.0f, 1.0f, gen);
     return x;
   };
@@ -72,8 +75,9 @@ BenchResult run_benchmark(Module& model, const BenchOptions& o) {
   {
     const Tensor x = batch(o.train_batch);
     std::vector<int64_t> y(static_cast<std::size_t>(o.train_batch));
-    for (auto& v : y) v = static_cast<int64_t>(gen.below(10));
+    for (auto& v : y) v = static_cast<int64_t>(gen.below(static_cast<uint64_t>(o.classes)));
     model.train();
+    LogitsGuard logits(model);
     Adam opt(model.parameters(), AdamOptions(1e-3));
     CrossEntropyLoss loss_fn;
     auto step = [&] {

@@ -6,7 +6,9 @@
 #include "cnn/error.h"
 #include "cnn/io/checkpoint.h"
 #include "cnn/nn/grad_mode.h"
+#include "cnn/nn/layers.h"
 #include "cnn/nn/loss.h"
+#include "cnn/nn/spec.h"
 #include "cnn/ops/argmax.h"
 #include "cnn/optim/adam.h"
 #include "cnn/optim/sgd.h"
@@ -40,9 +42,28 @@ int64_t count_correct(const Tensor& logits, const std::vector<int64_t>& labels) 
 nlohmann::json generator_json(const Generator& g) { return g.state(); }
 }  // namespace
 
+LogitsGuard::LogitsGuard(Module& model) {
+  Module* last = &model;
+  while (!last->children().empty()) last = last->children().back().second.get();
+  auto* softmax = dynamic_cast<Softmax*>(last);
+  // Over the classes: dim 1 or -1 of (N, classes) logits.
+  if (softmax && (softmax->dim() == 1 || softmax->dim() == -1)) {
+    active_ = true;
+    if (!softmax->pass_through()) {  // an outer guard (fit's, around evaluate's) keeps it on
+      softmax_ = softmax;
+      softmax_->set_pass_through(true);
+    }
+  }
+}
+
+LogitsGuard::~LogitsGuard() {
+  if (softmax_) softmax_->set_pass_through(false);
+}
+
 EvalResult evaluate(Module& model, const Dataset& data, int64_t batch_size,
                     std::optional<Normalize> normalize) {
   ModeGuard guard(model, false);
+  LogitsGuard logits_guard(model);
   NoGradGuard no_grad;
   DataLoader loader(data, batch_size, false, 0, normalize);
   EvalResult r;
@@ -133,10 +154,9 @@ double scheduled_lr(const std::string& schedule, double base_lr, int64_t t, int6
   throw Error("unknown schedule '" + schedule + "' (expected none, onecycle or cosine)");
 }
 
-Trainer::Trainer(std::shared_ptr<Module> model, nlohmann::json architecture, const Dataset& train,
-                 const Dataset* test, TrainOptions options)
+Trainer::Trainer(std::shared_ptr<Module> model, const Dataset& train, const Dataset* test,
+                 TrainOptions options)
     : model_(std::move(model)),
-      architecture_(std::move(architecture)),
       train_(train),
       test_(test),
       options_(std::move(options)),
@@ -175,6 +195,7 @@ int64_t Trainer::epochs_to_run() const {
 }
 
 const std::vector<EpochRecord>& Trainer::fit(const TrainCallbacks& callbacks) {
+  LogitsGuard logits_guard(*model_);
   CrossEntropyLoss loss_fn;
   const int64_t total_steps = this->total_steps(), epochs = epochs_to_run();
   Batch batch;
@@ -234,11 +255,12 @@ void Trainer::save_checkpoint(const std::string& path) const {
   Archive a;
   a.meta["format"] = kCheckpointFormat;
   a.meta["version"] = kCheckpointVersion;
-  a.meta["architecture"] = architecture_;
+  a.meta["architecture"] = describe_model(*model_, train_.image_shape());
   a.meta["dataset"] = {{"name", train_.name},
                        {"num_classes", train_.num_classes},
                        {"class_names", train_.class_names},
-                       {"image", {train_.rows, train_.cols}}};
+                       {"image", {train_.rows, train_.cols}},
+                       {"channels", train_.channels}};
   a.meta["epoch"] = history_.empty() ? 0 : history_.back().epoch;
   a.meta["global_step"] = global_step_;
   a.meta["history"] = nlohmann::json::array();
@@ -246,8 +268,8 @@ void Trainer::save_checkpoint(const std::string& path) const {
   a.meta["train_options"] = options_.to_json();
   a.meta["rng"] = {{"loader", generator_json(const_cast<DataLoader&>(loader_).generator())},
                    {"default", generator_json(default_generator())}};
+  for (const auto& [name, t] : model_->state_dict()) a.add("model/" + name, t);
   auto named = model_->named_parameters();
-  for (const auto& [name, p] : named) a.add("model/" + name, p->value);
   nlohmann::json opt = {{"name", options_.optimizer}, {"lr", optimizer_->lr()}};
   if (auto* adam = dynamic_cast<Adam*>(optimizer_.get())) {
     opt["steps"] = adam->steps();

@@ -403,30 +403,71 @@ function panelWriter(panel) {
   };
 }
 
+// The magnification that draws a map about `target` pixels wide (the tutorial's 26x26 conv1
+// maps 3 times, 14x14 maps 4 times, 7x7 maps 8 times, 3x3 filters 12 times).
+function scaleFor(grid, target) {
+  return Math.max(1, Math.floor(target / Math.max(grid.length, grid[0].length)));
+}
+// "16 x 14 x 14"
+function dims(maps) {
+  return `${maps.length} x ${maps[0].length} x ${maps[0][0].length}`;
+}
+
 async function showInside() {
   // The maps and their clicks belong to this input, even if a newer drawing replaces it meanwhile.
   const input = insideInput;
   paint(document.getElementById("inside-input"), input, 4, [0, 1]);
   const section = document.getElementById("inside");
   section.dataset.state = "loading";
-  const inside = await api("/api/inside", { pixels: input });
+  let inside;
+  try {
+    inside = await api("/api/inside", { pixels: input });
+  } catch (e) {
+    // A model this view cannot show: the API says what it needs and what the model has.
+    if (input !== insideInput) return;
+    document.getElementById("inside-error").textContent = e.message;
+    section.dataset.state = "error";
+    return;
+  }
   if (input !== insideInput) return;
-  const maps = (id, list, scale, onclick) => {
+  document.getElementById("inside-error").textContent = "";
+  // The headings say what this model's stages are (the tutorial's: Conv2d, ReLU, MaxPool2d).
+  const after = (stage) => stage.slice(1).join(", ");
+  const [stage1, stage2] = inside.stages;
+  const { conv1: name1, conv2: name2 } = inside.names;
+  document.getElementById("inside-conv1-title").textContent =
+    `conv1 (${name1}) outputs (${dims(inside.conv1)}` + (stage1.length > 1 ? `, before ${after(stage1)})` : ")");
+  document.getElementById("inside-pool1-title").textContent =
+    `conv1 feature maps` + (stage1.length > 1 ? ` after ${after(stage1)}` : "") + ` (${dims(inside.conv1_pooled)})`;
+  document.getElementById("inside-pool2-title").textContent =
+    `conv2 (${name2}) feature maps` + (stage2.length > 1 ? ` after ${after(stage2)}` : "") +
+    ` (${dims(inside.conv2_pooled)})`;
+  document.getElementById("inside-filters-title").textContent =
+    `conv1 filters (${dims(inside.conv1_filters)}) and conv2 filters of input channel 0 (${dims(inside.conv2_filters)})`;
+  document.getElementById("inside-conv2-inputs").textContent = String(inside.conv1_pooled.length);
+  const maps = (id, list, target, onclick) => {
     const box = document.getElementById(id);
     box.innerHTML = "";
     list.forEach((grid, c) => {
       const canvas = document.createElement("canvas");
+      const scale = scaleFor(grid, target);
       paint(canvas, grid, scale);
       canvas.dataset.channel = c;
       if (onclick) canvas.addEventListener("click", (e) => onclick(c, e, scale, grid));
       box.appendChild(canvas);
     });
   };
-  maps("inside-conv1", inside.conv1, 3, async (c, e, scale, grid) => {
+  maps("inside-conv1", inside.conv1, 78, async (c, e, scale, grid) => {
     const row = Math.floor(e.offsetY / scale), col = Math.floor(e.offsetX / scale);
-    const step = await api("/api/inside/step", { pixels: input, channel: c, row, col });
     const panel = document.getElementById("inside-step");
     const line = panelWriter(panel);
+    let step;
+    try {
+      step = await api("/api/inside/step", { pixels: input, channel: c, row, col });
+    } catch (err) {
+      line(err.message, null, "error");
+      return;
+    }
     line(`conv1 map ${c}, output (${row}, ${col}): window rows ${step.taps[0].row}..${step.taps.at(-1).row}, ` +
          `cols ${step.taps[0].col}..${step.taps.at(-1).col}`);
     line(step.expression, "inside-step-expression");
@@ -434,29 +475,39 @@ async function showInside() {
     panel.dataset.value = step.value;
     panel.dataset.pixel = grid[row][col];
   });
-  maps("inside-pool1", inside.conv1_pooled, 4);
-  maps("inside-pool2", inside.conv2_pooled, 8, async (c, e, scale, grid) => {
+  maps("inside-pool1", inside.conv1_pooled, 56);
+  maps("inside-pool2", inside.conv2_pooled, 56, async (c, e, scale, grid) => {
     const row = Math.floor(e.offsetY / scale), col = Math.floor(e.offsetX / scale);
-    const d = await api("/api/inside/conv2-step", { pixels: input, channel: c, row, col });
     const panel = document.getElementById("inside-step2");
     const line = panelWriter(panel);
-    const relu = Math.max(0, d.pre_activation);
-    line(`conv2 map ${c}, pooled output (${row}, ${col}): the largest ReLU'd conv2 output in its window, ` +
-         d.pool.expression, "inside-step2-pool");
-    line(`the winner, conv2's output (${d.winner.row}, ${d.winner.col}), is the sum over the 16 pooled ` +
-         `conv1 maps of their 3 x 3 window times filter ${c}'s slice for that map, plus the bias:`);
+    let d;
+    try {
+      d = await api("/api/inside/conv2-step", { pixels: input, channel: c, row, col });
+    } catch (err) {
+      line(err.message, null, "error");
+      return;
+    }
+    const relu = d.relu ? Math.max(0, d.pre_activation) : d.pre_activation;
+    const filters = inside.conv2_filters[0];
+    const kernel = `${filters.length} x ${filters[0].length}`;
+    const n = d.channels.length;
+    line(`conv2 map ${c}, ${d.pooled ? "pooled " : ""}output (${row}, ${col}): the largest ` +
+         `${d.relu ? "ReLU'd " : ""}conv2 output in its window, ` + d.pool.expression, "inside-step2-pool");
+    line(`the winner, conv2's output (${d.winner.row}, ${d.winner.col}), is the sum over the ${n} ` +
+         `conv1 feature maps of their ${kernel} window times filter ${c}'s slice for that map, plus the bias:`);
     for (const ch of d.channels) line(`map ${ch.channel}: ${ch.expression}`, null, "inside-step2-channel");
     const partials = d.channels.map((ch) => show(ch.value)).join(" + ");
     line(`${partials} + ${show(d.bias)} = ${show(d.sum)}`, "inside-step2-sum");
-    line(`conv2 computed ${show(d.pre_activation)} (the 16 sums added in another order); after ReLU ` +
-         `${show(relu)}; pooled ${show(d.pool.value)}; the map's pixel ${show(grid[row][col])}`, "inside-step2-values");
+    line(`conv2 computed ${show(d.pre_activation)} (the ${n} sums added in another order)` +
+         (d.relu ? `; after ReLU ${show(relu)}` : "") + (d.pooled ? `; pooled ${show(d.pool.value)}` : "") +
+         `; the map's pixel ${show(grid[row][col])}`, "inside-step2-values");
     panel.dataset.value = d.pool.value;
     panel.dataset.pixel = grid[row][col];
     panel.dataset.sum = d.sum;
     panel.dataset.pre = d.pre_activation;
   });
-  maps("inside-filters1", inside.conv1_filters, 12);
-  maps("inside-filters2", inside.conv2_filters, 12);
+  maps("inside-filters1", inside.conv1_filters, 36);
+  maps("inside-filters2", inside.conv2_filters, 36);
   section.dataset.state = "ready";
 }
 

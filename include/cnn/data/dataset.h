@@ -17,13 +17,16 @@ struct Dataset {
   std::string name;   // "mnist", "fashion-mnist"
   std::string split;  // "train", "test"
   int64_t count = 0, rows = 0, cols = 0;
+  int64_t channels = 1;  // 1 (gray: MNIST, Fashion-MNIST) or 3 (RGB)
   int64_t num_classes = 0;
   std::vector<std::string> class_names;
-  std::vector<uint8_t> pixels;  // count * rows * cols
+  std::vector<uint8_t> pixels;  // count * channels * rows * cols, each image (C, H, W) planes
   std::vector<uint8_t> labels;  // count
 
-  const uint8_t* image(int64_t i) const { return pixels.data() + i * rows * cols; }
-  // One image as a (1, 1, rows, cols) tensor scaled to [0, 1].
+  const uint8_t* image(int64_t i) const { return pixels.data() + i * channels * rows * cols; }
+  // One sample's shape, [channels, rows, cols]: what a model's input must be.
+  Shape image_shape() const { return {channels, rows, cols}; }
+  // One image as a (1, channels, rows, cols) tensor scaled to [0, 1].
   Tensor image_tensor(int64_t i) const;
 };
 
@@ -37,7 +40,7 @@ std::vector<std::string> dataset_class_names(const std::string& name);
 Dataset load_dataset(const std::string& name, const std::string& dir, const std::string& split);
 
 struct Batch {
-  Tensor images;                 // (B, 1, rows, cols), float in [0, 1] or normalised
+  Tensor images;                 // (B, channels, rows, cols), float in [0, 1] or normalised
   std::vector<int64_t> labels;   // B
   std::vector<int64_t> indices;  // B, positions in the dataset
 };

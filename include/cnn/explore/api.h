@@ -24,7 +24,8 @@ struct ApiError : std::runtime_error {
 // What one request may ask for. Each endpoint's cost follows from these before anything is
 // computed: a step-through is at most max_taps multiply-adds written out, a layer stack at most
 // max_params parameters built (its shapes are shape arithmetic: no layer is run), and the model
-// endpoints take a 28x28 image or a drawing of at most max_drawing x max_drawing pixels.
+// endpoints take a 28x28 image or a drawing of at most max_drawing x max_drawing pixels (the
+// model's own size bounds what they compute).
 struct ExplorerLimits {
   int64_t max_grid = 32;    // image side
   int64_t max_kernel = 9;   // kernel side
@@ -56,8 +57,13 @@ std::string quote(const nlohmann::json& value);
 class ExplorerApi {
  public:
   // model: the loaded checkpoint's model (may be null: the untrained tutorial model is shown);
-  // meta: its checkpoint header (history, dataset).
+  // meta: its checkpoint header (history, dataset). The model's input shape is the one its
+  // description declares, meta["architecture"]["input"]; [1, 28, 28] (the tutorial's) when
+  // there is none, as in a version-1 checkpoint.
   ExplorerApi(std::shared_ptr<Module> model, nlohmann::json meta, ExplorerLimits limits = {});
+  // The same with the model's input shape given: one sample's, [C, H, W] (LoadedModel::input).
+  ExplorerApi(std::shared_ptr<Module> model, Shape input, nlohmann::json meta,
+              ExplorerLimits limits = {});
   // The test split whose images the page may show (optional).
   void set_test_images(std::shared_ptr<const Dataset> test) { test_ = std::move(test); }
 
@@ -66,17 +72,31 @@ class ExplorerApi {
   nlohmann::json conv2d_steps(const nlohmann::json& request) const;
   nlohmann::json maxpool2d_steps(const nlohmann::json& request) const;
   nlohmann::json shapes(const nlohmann::json& request) const;
+  // The model's summary for its input shape, its printed form, "input", "trained", "history"
+  // and "dataset".
   nlohmann::json model() const;
   // POST /api/predict {"pixels": [[0..255]]} (a drawing, up to 224x224): the preprocessing
-  // steps as images, logits, probabilities, prediction.
+  // steps as images, logits, probabilities, prediction. 422 for a model whose input is not
+  // [1, 28, 28], what a drawing is prepared as.
   nlohmann::json predict(const nlohmann::json& request) const;
-  // POST /api/inside {"pixels": 28x28 in [0, 1]}: conv1's maps before and after pooling, conv2's
-  // pooled maps, conv1's filters and biases, conv2's filters of input channel 0.
+  // The inside view: the model's first two convolution stages, found by its layers' kinds and
+  // order. "conv1" and "conv2" are its first two Conv2d layers in forward order; a stage is its
+  // Conv2d and the layers after it up to the next Conv2d or a layer whose output is not 4-D (the
+  // tutorial's: Conv2d, ReLU, MaxPool2d). The model must take [1, 28, 28] (a drawing or an MNIST
+  // image) and have two Conv2d layers; else 422 saying what the view needs and what the model has.
+  // POST /api/inside {"pixels": 28x28 in [0, 1]}: conv1's output maps, both stages' output maps
+  // ("conv1_pooled", "conv2_pooled"), conv1's filters (of input channel 0) and biases, conv2's
+  // filters of input channel 0, and "names" (the two layers' paths) and "stages" (each stage's
+  // layer types).
   // POST /api/inside/step {"pixels", "channel", "row", "col"}: the step-through of conv1's output
   // at that position with the model's weights.
-  // POST /api/inside/conv2-step {"pixels", "channel", "row", "col"}: a pixel of conv2's pooled
-  // maps taken apart: its pooling window over the ReLU'd conv2 output, and the window's winner
-  // as the sum over the 16 pooled conv1 maps of each one's step-through, plus the bias.
+  // POST /api/inside/conv2-step {"pixels", "channel", "row", "col"}: a pixel of conv2's stage
+  // output taken apart: its pooling window over the (ReLU'd) conv2 output (a 1x1 window when the
+  // stage has no MaxPool2d), and the window's winner as the sum over conv2's input maps (stage 1's
+  // output) of each one's step-through, plus the bias. Needs stage 2 to be Conv2d, then ReLU
+  // and/or MaxPool2d in that order (Dropout, the identity here, aside).
+  // The step-throughs need a padding the same on both sides (a number, "valid", or "same" with an
+  // odd dilated kernel); otherwise 422.
   nlohmann::json inside(const nlohmann::json& request) const;
   nlohmann::json inside_step(const nlohmann::json& request) const;
   nlohmann::json inside_step2(const nlohmann::json& request) const;
@@ -86,6 +106,7 @@ class ExplorerApi {
 
  private:
   std::shared_ptr<Module> model_;
+  Shape input_;  // one sample's
   std::shared_ptr<const Dataset> test_;
   // The server answers on several threads; a module keeps per-call state (its caches, the fused
   // block's flags), so calls into the model take turns.

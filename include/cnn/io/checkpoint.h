@@ -1,7 +1,9 @@
 // Checkpoints: a tensor archive (cnn/io/archive.h) whose metadata says what it holds:
-//   {"format": "cnn-checkpoint", "version": 1, "architecture": {...}, "dataset": {...},
+//   {"format": "cnn-checkpoint", "version": 2, "architecture": {...}, "dataset": {...},
 //    "epoch": N, "history": [...], "train_options": {...}, "optimizer": {...}, "rng": {...}}
 // and whose tensors are "model/<state_dict name>" and "optim/<state>/<state_dict name>".
+// "architecture" is the model's own description (cnn/nn/spec.h: {"name"?, "input", "layers"});
+// version 1 stored {"name": "tutorial", "num_classes": N} and is still read.
 #pragma once
 
 #include <memory>
@@ -10,15 +12,19 @@
 
 #include "cnn/io/archive.h"
 #include "cnn/nn/module.h"
+#include "cnn/nn/spec.h"
 
 namespace cnn {
 
 inline constexpr const char* kCheckpointFormat = "cnn-checkpoint";
-inline constexpr int kCheckpointVersion = 1;
+inline constexpr int kCheckpointVersion = 2;
 
 struct LoadedModel {
   std::shared_ptr<Module> model;
   nlohmann::json meta;  // the checkpoint's metadata
+  Shape input;          // one sample's shape, [C, H, W]
+  Shape output;         // one sample's output shape, [classes]
+  std::string name;     // the model's name, or empty
 };
 
 // Reads a checkpoint and rebuilds its model from it alone (in evaluation mode). Throws naming

@@ -16,6 +16,9 @@ class TutorialCNN : public Module {
  public:
   explicit TutorialCNN(int64_t num_classes = 10, Generator& gen = default_generator());
   std::string type_name() const override { return "CNN"; }
+  // As models/tutorial.json declares it: conv1, conv2 and classifier as named Sequentials.
+  nlohmann::json config() const override;
+  Shape output_shape(const Shape& input) const override;
 
   std::shared_ptr<Sequential> conv1, conv2, classifier;
 

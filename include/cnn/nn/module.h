@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,6 +46,16 @@ class Module {
   // The module printed as PyTorch prints it, children indented.
   std::string repr() const;
 
+  // The module as a model file declares it (cnn/nn/spec.h): {"type": <PyTorch class name>,
+  // <constructor arguments by PyTorch's names>}; a container's children under "layers". Building
+  // a module from its config (build_layer) gives the same module. Throws for a module that
+  // cannot describe itself (a custom C++ module that does not override it).
+  virtual nlohmann::json config() const;
+  // The shape of this module's output for an input of shape `input` (batch dimension included),
+  // found by arithmetic, without running anything. Throws naming what cannot flow (a kernel
+  // larger than its input, channels that do not match). The default: the input's shape.
+  virtual Shape output_shape(const Shape& input) const { return input; }
+
   void train(bool mode = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }
@@ -58,7 +69,12 @@ class Module {
   int64_t num_parameters() const;
   void zero_grad();
 
-  // Ordered as PyTorch orders a state_dict. Tensors share storage with the parameters.
+  // Buffers: state that is not trained (BatchNorm2d's running statistics), saved and loaded with
+  // the parameters, by PyTorch's names.
+  std::vector<std::pair<std::string, Tensor*>> named_buffers();
+
+  // Ordered as PyTorch orders a state_dict: each module's parameters, then its buffers, then its
+  // children's. Tensors share storage with the parameters and buffers.
   std::vector<std::pair<std::string, Tensor>> state_dict() const;
   // Copies values in. With strict, missing or unexpected keys are an error; a shape mismatch
   // always is. Nothing is copied unless every check passes.
@@ -85,6 +101,7 @@ class Module {
   bool input_grad() const { return input_grad_; }
 
   Parameter& register_parameter(std::string name, Tensor value);
+  Tensor& register_buffer(std::string name, Tensor value);
   template <class M>
   std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> module) {
     module->name_in_parent_ = name;
@@ -95,12 +112,15 @@ class Module {
  private:
   void collect_parameters(const std::string& prefix,
                           std::vector<std::pair<std::string, Parameter*>>& out) const;
+  void collect_state(const std::string& prefix,
+                     std::vector<std::pair<std::string, Tensor*>>& out) const;
   void repr_into(std::string& out, int indent) const;
 
   bool training_ = true;
   bool input_grad_ = true;
   std::string name_in_parent_;
   std::vector<std::pair<std::string, std::unique_ptr<Parameter>>> params_;
+  std::vector<std::pair<std::string, std::unique_ptr<Tensor>>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };
 
@@ -111,19 +131,38 @@ class Sequential : public Module {
   Sequential(std::initializer_list<std::shared_ptr<Module>> modules) {
     for (auto& m : modules) push_back(m);
   }
+  // Appends a child named by its position ("0", "1", ...), as PyTorch numbers them.
   void push_back(std::shared_ptr<Module> module) {
     register_module(std::to_string(children().size()), std::move(module));
   }
+  // Appends a named child (PyTorch's Sequential(OrderedDict(...))); the name must be new.
+  void push_back(const std::string& name, std::shared_ptr<Module> module);
   std::size_t size() const { return children().size(); }
   Module& operator[](std::size_t i) const { return *children().at(i).second; }
   std::string type_name() const override { return "Sequential"; }
+  // {"type": "Sequential", "layers": [...]}: each child's config, with "name" where the child's
+  // name is not its position; and this model's name, if it has one.
+  nlohmann::json config() const override;
+  Shape output_shape(const Shape& input) const override;
+  // A model's name (a Keras model's name, a model file's "name"); empty by default.
+  const std::string& name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
 
  protected:
   Tensor forward_impl(const Tensor& x) override;
   Tensor backward_impl(const Tensor& dy) override;
+
+ private:
+  std::string name_;
 };
 
+// The config of a module whose forward runs its children in order, as a Sequential's.
+nlohmann::json sequential_config(const Module& m);
+
 // sequential(std::make_shared<Conv2d>(...), std::make_shared<ReLU>()) -> a shared Sequential.
+// C++ evaluates a call's arguments in an unspecified order (GCC: right to left), so layers that
+// draw their initial weights from a generator are best made in statements of their own first,
+// to draw in the order they are declared (as PyTorch and a model file do).
 template <class... Ms>
 std::shared_ptr<Sequential> sequential(std::shared_ptr<Ms>... modules) {
   auto s = std::make_shared<Sequential>();

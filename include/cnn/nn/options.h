@@ -39,9 +39,14 @@ struct MaxPool2dOptions {
   CNN_ARG(Size2, kernel_size, 0);
   // Unset means stride = kernel_size, as PyTorch's stride=None.
   CNN_ARG(std::optional<Size2>, stride, std::nullopt);
+  // The top and left padding, and the bottom and right unless padding_end is set; -inf, at most
+  // half the kernel.
   CNN_ARG(Size2, padding, 0);
   CNN_ARG(Size2, dilation, 1);
   CNN_ARG(bool, ceil_mode, false);
+  // Beyond PyTorch: the bottom (h) and right (w) padding where they differ from the top and left
+  // (TensorFlow's "same", cnn/nn/keras.h). Printed and described as ((top, bottom), (left, right)).
+  CNN_ARG(std::optional<Size2>, padding_end, std::nullopt);
 };
 
 struct LinearOptions {

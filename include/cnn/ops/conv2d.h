@@ -5,6 +5,7 @@
 // H_out = floor((H + P_top + P_bottom - D_h * (K_h - 1) - 1) / S_h) + 1, likewise W_out.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "cnn/size2.h"
@@ -13,11 +14,14 @@
 namespace cnn {
 
 // padding: an int, an (h, w) pair, or "valid" / "same" (PyTorch's rules: "same" refuses stride > 1
-// and, for an even effective kernel, puts the extra zero on the bottom/right).
+// and, for an even effective kernel, puts the extra zero on the bottom/right); or, beyond
+// PyTorch, a different padding on each side, ((top, bottom), (left, right)) as Keras's
+// ZeroPadding2D writes it: TensorFlow's "same" with stride > 1 (cnn/nn/keras.h) needs it.
 struct Conv2dPadding {
   enum class Mode { Explicit, Valid, Same };
   Mode mode = Mode::Explicit;
-  Size2 size = 0;
+  Size2 size = 0;  // Explicit: top (h) and left (w), and bottom and right unless `end` is set
+  std::optional<Size2> end;  // Explicit: bottom (h) and right (w) where they differ from `size`
 
   Conv2dPadding(int64_t p = 0) : size(p) {}  // NOLINT
   Conv2dPadding(int64_t h, int64_t w) : size(h, w) {}
@@ -27,7 +31,11 @@ struct Conv2dPadding {
   template <std::size_t N>
   Conv2dPadding(const char (&mode)[N]) : Conv2dPadding(std::string(mode)) {}  // NOLINT
   Conv2dPadding(const std::string& mode);                                     // NOLINT
-  std::string str() const;  // "1", "(1, 2)", "same"
+  // ((top, bottom), (left, right)).
+  static Conv2dPadding sides(int64_t top, int64_t bottom, int64_t left, int64_t right);
+  // Whether it is explicit with a side that differs from its opposite.
+  bool per_side() const { return mode == Mode::Explicit && end && !(*end == size); }
+  std::string str() const;  // "1", "(1, 2)", "same", "((0, 1), (0, 1))"
 };
 
 // The geometry of one convolution with every option resolved to numbers.
@@ -37,7 +45,8 @@ struct Conv2dGeometry {
   int64_t groups = 1;
 };
 
-// Validates the options (stride, dilation > 0, padding >= 0, "same" with stride 1) and resolves
+// Validates the options (stride, dilation > 0, padding >= 0 on every side, "same" with stride 1)
+// and resolves
 // the padding for a kernel of size k. Throws cnn::Error naming what is wrong.
 Conv2dGeometry conv2d_geometry(Size2 kernel, Size2 stride, const Conv2dPadding& padding,
                                Size2 dilation, int64_t groups);

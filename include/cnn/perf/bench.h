@@ -24,6 +24,8 @@ FlopCount count_flops(Module& model, const Shape& input);
 double measure_fma_peak_gflops(int threads);
 
 struct BenchOptions {
+  Shape input = {1, 28, 28};  // one sample's shape
+  int64_t classes = 10;       // labels drawn in [0, classes)
   int64_t train_batch = 64;
   int64_t infer_batch = 1000;
   double seconds = 3.0;  // per measurement, after warm-up
@@ -40,8 +42,9 @@ struct BenchResult {
   nlohmann::json to_json() const;
 };
 
-// Benchmarks a classifier taking (N, 1, 28, 28) inputs on synthetic data: training with Adam
-// (lr 1e-3) and cross-entropy; inference in evaluation mode. The model's weights change.
+// Benchmarks a classifier taking (N, options.input...) inputs on synthetic data: training with
+// Adam (lr 1e-3) and cross-entropy (on the logits of a model ending in Softmax, as Trainer
+// trains it); inference in evaluation mode. The model's weights change.
 BenchResult run_benchmark(Module& model, const BenchOptions& options = {});
 
 }  // namespace cnn

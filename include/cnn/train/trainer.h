@@ -22,6 +22,27 @@ struct EvalResult {
   std::vector<double> per_class_accuracy;
 };
 
+class Softmax;
+
+// A model whose last layer is Softmax over the classes is trained and evaluated with the loss on
+// that layer's input, as Keras trains one: cross-entropy on the logits, stable where the
+// probabilities underflow to 0. While a LogitsGuard lives, that Softmax passes its input through
+// (the model gives logits); afterwards it gives probabilities again. Any other model is left as
+// it is. Trainer::fit and evaluate() hold one.
+class LogitsGuard {
+ public:
+  explicit LogitsGuard(Module& model);
+  ~LogitsGuard();
+  LogitsGuard(const LogitsGuard&) = delete;
+  LogitsGuard& operator=(const LogitsGuard&) = delete;
+  // Whether the model ends in a Softmax (now passing its input through).
+  bool active() const { return active_; }
+
+ private:
+  Softmax* softmax_ = nullptr;  // the one this guard switched, if any
+  bool active_ = false;
+};
+
 // Evaluation mode for the duration (the module's mode is restored).
 EvalResult evaluate(Module& model, const Dataset& data, int64_t batch_size = 250,
                     std::optional<Normalize> normalize = std::nullopt);
@@ -74,9 +95,10 @@ double scheduled_lr(const std::string& schedule, double base_lr, int64_t t, int6
 
 class Trainer {
  public:
-  // model: built from architecture; test may be null (no test figures per epoch).
-  Trainer(std::shared_ptr<Module> model, nlohmann::json architecture, const Dataset& train,
-          const Dataset* test, TrainOptions options);
+  // test may be null (no test figures per epoch). The checkpoint describes the model by its own
+  // config() (cnn/nn/spec.h), for an input of the training images' shape.
+  Trainer(std::shared_ptr<Module> model, const Dataset& train, const Dataset* test,
+          TrainOptions options);
   // Runs the epochs; returns the history.
   const std::vector<EpochRecord>& fit(const TrainCallbacks& callbacks = {});
   // The plan of fit(): steps in a full epoch, steps in the whole run (options.max_steps caps
@@ -88,13 +110,13 @@ class Trainer {
   Module& model() { return *model_; }
   Optimizer& optimizer() { return *optimizer_; }
 
-  // A self-describing checkpoint: architecture, weights, optimizer state, RNG states, epoch,
-  // history, options. Written atomically.
+  // A self-describing checkpoint: the model's description, weights (and buffers), optimizer
+  // state, RNG states, epoch, history, options. Written atomically. Throws if a module of the
+  // model cannot describe itself (a custom C++ module without config()).
   void save_checkpoint(const std::string& path) const;
 
  private:
   std::shared_ptr<Module> model_;
-  nlohmann::json architecture_;
   const Dataset& train_;
   const Dataset* test_;
   TrainOptions options_;

@@ -1,0 +1,40 @@
+// batchnorm2d: PyTorch's nn.functional.batch_norm on images. Per channel c,
+// y = (x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c, where in training mode mean_c and
+// var_c are the batch's (over N, H and W; the biased variance) and in evaluation mode the running
+// statistics.
+//
+// x: (N, C, H, W); weight, bias: (C) or undefined (affine=False: 1 and 0);
+// running_mean, running_var: (C), or null (track_running_stats=False).
+#pragma once
+
+#include "cnn/tensor.h"
+
+namespace cnn {
+
+// What the backward pass needs, per channel (C): the mean and 1 / sqrt(var + eps) that the forward
+// pass normalised with (the batch's in training mode, the running statistics' in evaluation mode).
+struct BatchNorm2dSaved {
+  Tensor mean, invstd;
+};
+
+// Training (`training` true): normalises with the batch's statistics and, when running_mean and
+// running_var are given, updates them in place: running = (1 - momentum) running + momentum
+// batch, with the unbiased variance (times M / (M - 1), M = N H W) for running_var, as PyTorch.
+// Needs more than one value per channel (M > 1), as PyTorch does.
+// Evaluation: normalises with running_mean and running_var, which must be given; momentum unused.
+// saved, if not null, receives the statistics used.
+Tensor batchnorm2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                           Tensor* running_mean, Tensor* running_var, bool training,
+                           double momentum, double eps, BatchNorm2dSaved* saved = nullptr);
+
+// dy: (N, C, H, W), saved: from the forward pass of x with the same `training`. Training: the
+// gradient through the batch's statistics,
+//   dx = weight * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)), xhat = (x - mean) * invstd;
+// evaluation: the affine map's, dx = weight * invstd * dy. Overwrites *dx; accumulates
+// dweight += sum(dy * xhat) and dbias += sum(dy) (sums over N, H, W), as PyTorch accumulates
+// .grad. Any of dx, dweight, dbias may be null to skip that gradient.
+void batchnorm2d_backward(const Tensor& x, const Tensor& dy, const Tensor& weight,
+                          const BatchNorm2dSaved& saved, bool training, Tensor* dx, Tensor* dweight,
+                          Tensor* dbias);
+
+}  // namespace cnn

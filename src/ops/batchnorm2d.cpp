@@ -1,0 +1,157 @@
+// batchnorm2d: shape checks and one kernel each way, channels split across threads. The
+// per-channel sums run in double: a channel sums N H W elements (tens of thousands for a batch of
+// images), where float32 sums would lose digits that PyTorch's (pairwise) sums keep.
+#include "cnn/ops/batchnorm2d.h"
+
+#include <cmath>
+#include <string>
+
+#include "cnn/error.h"
+
+namespace cnn {
+
+namespace {
+
+// Below this many elements one thread does the work (a parallel region costs more).
+constexpr int64_t kParallelMin = 32768;
+
+void check_channels(const char* what, const Tensor& t, int64_t C) {
+  if (t.defined() && t.shape() != Shape{C}) {
+    throw Error(std::string(what) + " of shape " + shape_str(t.shape()) + " does not match the " +
+                std::to_string(C) + " channels of the input (expected shape " +
+                shape_str(Shape{C}) + ")");
+  }
+}
+
+void check_input(const Tensor& x) {
+  if (x.device() != Device::CPU) throw Error("batchnorm2d: input is on " + to_string(x.device()));
+  if (x.dim() != 4) {
+    throw Error("expected 4D input (N, C, H, W), got " + std::to_string(x.dim()) +
+                "D input of shape " + shape_str(x.shape()));
+  }
+}
+
+}  // namespace
+
+Tensor batchnorm2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                           Tensor* running_mean, Tensor* running_var, bool training,
+                           double momentum, double eps, BatchNorm2dSaved* saved) {
+  check_input(x);
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3), M = N * HW;
+  check_channels("weight", weight, C);
+  check_channels("bias", bias, C);
+  if ((running_mean == nullptr) != (running_var == nullptr)) {
+    throw Error("batchnorm2d: running_mean and running_var must be given together");
+  }
+  if (running_mean) {
+    check_channels("running_mean", *running_mean, C);
+    check_channels("running_var", *running_var, C);
+    if (!running_mean->defined() || !running_var->defined()) {
+      throw Error("batchnorm2d: running_mean and running_var are undefined");
+    }
+  }
+  if (!training && !running_mean) {
+    throw Error("batchnorm2d: evaluation mode needs running_mean and running_var");
+  }
+  if (training && M <= 1) {
+    throw Error("Expected more than 1 value per channel when training, got input size " +
+                shape_str(x.shape()));
+  }
+  Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C});
+  Tensor y = Tensor::empty(x.shape());
+#pragma omp parallel for schedule(static) if (x.numel() > kParallelMin)
+  for (int64_t c = 0; c < C; ++c) {
+    double m, inv;
+    if (training) {
+      double sum = 0.0;
+      for (int64_t n = 0; n < N; ++n) {
+        const float* p = x.data() + (n * C + c) * HW;
+        for (int64_t i = 0; i < HW; ++i) sum += p[i];
+      }
+      m = sum / static_cast<double>(M);
+      double sq = 0.0;  // two passes: no cancellation between E[x^2] and E[x]^2
+      for (int64_t n = 0; n < N; ++n) {
+        const float* p = x.data() + (n * C + c) * HW;
+        for (int64_t i = 0; i < HW; ++i) {
+          const double d = p[i] - m;
+          sq += d * d;
+        }
+      }
+      const double var = sq / static_cast<double>(M);
+      inv = 1.0 / std::sqrt(var + eps);
+      if (running_mean) {
+        float& rm = running_mean->data()[c];
+        float& rv = running_var->data()[c];
+        const double unbiased = sq / static_cast<double>(M - 1);
+        rm = static_cast<float>((1.0 - momentum) * rm + momentum * m);
+        rv = static_cast<float>((1.0 - momentum) * rv + momentum * unbiased);
+      }
+    } else {
+      m = running_mean->data()[c];
+      inv = 1.0 / std::sqrt(static_cast<double>(running_var->data()[c]) + eps);
+    }
+    mean[c] = static_cast<float>(m);
+    invstd[c] = static_cast<float>(inv);
+    // y = x * scale + shift, the form PyTorch's kernels use.
+    const double w = weight.defined() ? weight[c] : 1.0, b = bias.defined() ? bias[c] : 0.0;
+    const float scale = static_cast<float>(w * inv);
+    const float shift = static_cast<float>(b - m * w * inv);
+    for (int64_t n = 0; n < N; ++n) {
+      const float* p = x.data() + (n * C + c) * HW;
+      float* q = y.data() + (n * C + c) * HW;
+      for (int64_t i = 0; i < HW; ++i) q[i] = p[i] * scale + shift;
+    }
+  }
+  if (saved) *saved = {mean, invstd};
+  return y;
+}
+
+void batchnorm2d_backward(const Tensor& x, const Tensor& dy, const Tensor& weight,
+                          const BatchNorm2dSaved& saved, bool training, Tensor* dx, Tensor* dweight,
+                          Tensor* dbias) {
+  check_input(x);
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3), M = N * HW;
+  if (dy.shape() != x.shape()) {
+    throw Error("batchnorm2d_backward: grad_output of shape " + shape_str(dy.shape()) +
+                " does not match input shape " + shape_str(x.shape()));
+  }
+  check_channels("weight", weight, C);
+  check_channels("saved mean", saved.mean, C);
+  check_channels("saved invstd", saved.invstd, C);
+  if (!saved.mean.defined() || !saved.invstd.defined()) {
+    throw Error("batchnorm2d_backward: the saved statistics are undefined");
+  }
+  if (dweight) check_channels("dweight", *dweight, C);
+  if (dbias) check_channels("dbias", *dbias, C);
+  if (dx) *dx = Tensor::empty(x.shape());
+#pragma omp parallel for schedule(static) if (x.numel() > kParallelMin)
+  for (int64_t c = 0; c < C; ++c) {
+    const double m = saved.mean[c], inv = saved.invstd[c];
+    double sum = 0.0, dot = 0.0;  // sum(dy), sum(dy * (x - mean))
+    for (int64_t n = 0; n < N; ++n) {
+      const float* p = x.data() + (n * C + c) * HW;
+      const float* g = dy.data() + (n * C + c) * HW;
+      for (int64_t i = 0; i < HW; ++i) {
+        sum += g[i];
+        dot += g[i] * (p[i] - m);
+      }
+    }
+    if (dbias) dbias->data()[c] += static_cast<float>(sum);
+    if (dweight) dweight->data()[c] += static_cast<float>(dot * inv);
+    if (!dx) continue;
+    const double w = weight.defined() ? weight[c] : 1.0;
+    const float scale = static_cast<float>(w * inv);
+    // Training: dx = scale * (dy - sum / M - (x - mean) * inv^2 * dot / M), PyTorch's form.
+    const float mean_f = saved.mean[c];
+    const float proj = training ? static_cast<float>(inv * inv * dot / M) : 0.0f;
+    const float grad_mean = training ? static_cast<float>(sum / M) : 0.0f;
+    for (int64_t n = 0; n < N; ++n) {
+      const float* p = x.data() + (n * C + c) * HW;
+      const float* g = dy.data() + (n * C + c) * HW;
+      float* q = dx->data() + (n * C + c) * HW;
+      for (int64_t i = 0; i < HW; ++i) q[i] = (g[i] - (p[i] - mean_f) * proj - grad_mean) * scale;
+    }
+  }
+}
+
+}  // namespace cnn
