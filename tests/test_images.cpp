@@ -135,21 +135,7 @@ const std::string kLimit = std::to_string(limits::kMaxImagePixels);
 // Reads an image in a child (EXPECT_EXIT) whose address space may grow by 32 MiB only, where an
 // allocation of a big declared size would fail: exits 0 on a cnn::Error, printing it.
 void read_capped(const std::string& path) {
-  rlimit lim{};
-  getrlimit(RLIMIT_AS, &lim);
-  long pages = 0;
-  std::ifstream("/proc/self/statm") >> pages;
-  lim.rlim_cur = static_cast<rlim_t>(pages) * sysconf(_SC_PAGESIZE) + (32 << 20);
-  setrlimit(RLIMIT_AS, &lim);
-  try {
-    read_gray_image(path);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    _exit(0);  // not exit(): no static destructors (OpenBLAS's would wait for its threads)
-  } catch (...) {
-    std::fprintf(stderr, "not a cnn::Error\n");
-  }
-  _exit(1);
+  exit_after_capped([&] { read_gray_image(path); });
 }
 
 // ---- valid files ------------------------------------------------------------------------------

@@ -270,25 +270,13 @@ TEST_F(ModelFiles, NegativeAndEnormousSizesAreRefusedBeforeAllocating) {
   // The whole check runs in a child whose address space may grow by 64 MiB only.
   const json huge =
       tiny({{{"type", "Flatten"}}, {{"type", "Linear"}, {"out_features", int64_t{1} << 26}}});
-  EXPECT_EXIT(
-      {
-        rlimit lim{};
-        getrlimit(RLIMIT_AS, &lim);
-        long pages = 0;
-        std::ifstream("/proc/self/statm") >> pages;
-        lim.rlim_cur = static_cast<rlim_t>(pages) * sysconf(_SC_PAGESIZE) + (64 << 20);
-        setrlimit(RLIMIT_AS, &lim);
-        try {
-          Generator g(0);
-          build_model(huge, g, "bad.json");
-        } catch (const Error& e) {
-          std::fprintf(stderr, "%s\n", e.what());
-          _exit(0);
-        } catch (...) {
-        }
-        _exit(1);
-      },
-      ::testing::ExitedWithCode(0), "limit");
+  EXPECT_EXIT(exit_after_capped(
+                  [&] {
+                    Generator g(0);
+                    build_model(huge, g, "bad.json");
+                  },
+                  64L << 20),
+              ::testing::ExitedWithCode(0), "limit");
 }
 
 TEST_F(ModelFiles, WrongValueTypesAreErrors) {

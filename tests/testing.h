@@ -3,9 +3,13 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -201,6 +205,29 @@ void expect_error(F&& f, const std::vector<std::string>& fragments) {
       EXPECT_NE(msg.find(frag), std::string::npos) << "'" << frag << "' missing from: " << msg;
     }
   }
+}
+
+// For EXPECT_EXIT: in the child, limits the address space to what it holds now plus
+// `extra_bytes`, where an allocation of a big declared size would fail, then runs f; exits 0
+// printing the message when f throws cnn::Error (a clean refusal within the cap), 1 otherwise.
+// _exit(), not exit(): no static destructors (OpenBLAS's would wait for its threads).
+template <class F>
+[[noreturn]] void exit_after_capped(F&& f, long extra_bytes = 32L << 20) {
+  rlimit lim{};
+  getrlimit(RLIMIT_AS, &lim);
+  long pages = 0;
+  std::ifstream("/proc/self/statm") >> pages;
+  lim.rlim_cur = static_cast<rlim_t>(pages * sysconf(_SC_PAGESIZE) + extra_bytes);
+  setrlimit(RLIMIT_AS, &lim);
+  try {
+    f();
+  } catch (const Error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    _exit(0);
+  } catch (...) {
+    std::fprintf(stderr, "not a cnn::Error\n");
+  }
+  _exit(1);
 }
 
 }  // namespace cnn::testing
