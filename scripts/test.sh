@@ -44,7 +44,7 @@ ctest_closing ctest
 stage sanitize bash scripts/sanitize.sh
 ctest_closing sanitize
 stage fuzz bash scripts/fuzz.sh "${CNN_FUZZ_SECONDS:-45}"
-closing+=("$(grep -E '^(idx|archive|image|explorer) .* execs|^fuzz.sh: (no crashes|FAILED)' "$logs/fuzz.log" || echo '(no fuzzing summary)')")
+closing+=("$(grep -E '^(idx|archive|image|explorer|model) .* execs|^fuzz.sh: (no crashes|FAILED)' "$logs/fuzz.log" || echo '(no fuzzing summary)')")
 
 echo
 echo "=== summary"
