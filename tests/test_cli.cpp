@@ -102,6 +102,23 @@ TEST_F(Cli, TrainWritesCheckpointAndJson) {
   EXPECT_EQ(m.meta["history"].size(), 1u);
 }
 
+// --augment reaches the trainer (recorded in the checkpoint with its generator's state); a
+// misspelt part is a command-line error naming the option.
+TEST_F(Cli, TrainAugmentsWhenAsked) {
+  const std::string out = (root / "augmented.cnnt").string();
+  const Result r = run("train --data-dir " + data() + " --augment shift=2,rotate=5 --max-steps 2 "
+                       "--quiet --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("augment shift=2,rotate=5"), std::string::npos) << r.out;
+  const LoadedModel m = load_checkpoint(out);
+  EXPECT_EQ(m.meta["train_options"]["augment"]["shift"], 2);
+  EXPECT_EQ(m.meta["train_options"]["augment"]["rotate"], 5.0);
+  EXPECT_TRUE(m.meta["rng"].contains("augment"));
+  const Result bad = run("train --data-dir " + data() + " --augment shfit=2");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  expect_one_line_error(bad, {"--augment", "unknown augmentation 'shfit'", "did you mean 'shift'?"});
+}
+
 TEST_F(Cli, HelpForEveryCommand) {
   for (const char* cmd : {"", "summary", "train", "eval", "predict", "visualize"}) {
     const Result r = run(std::string(cmd) + " --help");

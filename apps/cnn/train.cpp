@@ -13,7 +13,7 @@ namespace {
 
 struct TrainArgs {
   std::string model = "tutorial", dataset = "mnist", data_dir, out, json, schedule = "none",
-              optimizer = "adam";
+              optimizer = "adam", augment = "none";
   int64_t epochs = 5, batch_size = 64, max_steps = -1, log_every = 100;
   double lr = 1e-3, momentum = 0.9, weight_decay = 0.0;
   uint64_t seed = 0;
@@ -115,6 +115,7 @@ std::string model_label(const ModelSource& m, const std::string& name) {
 int run_train(const TrainArgs& a) {
   // Everything that can be known wrong before loading data or training is checked first: the
   // model is built (and thrown away) to check its file before the data is read.
+  const Augment augment = Augment::parse(a.augment);
   const ModelSource source = find_model(a.model);
   Generator check_gen(0);
   const BuiltModel check = build_model(source.description, check_gen, source.source);
@@ -166,6 +167,7 @@ int run_train(const TrainArgs& a) {
   o.seed = a.seed;
   o.max_steps = a.max_steps;
   if (a.normalize) o.normalize = Normalize{0.1307f, 0.3081f};
+  o.augment = augment;
   Trainer trainer(model, train, &test, o);
 
   const int64_t epochs = trainer.epochs_to_run();
@@ -173,11 +175,12 @@ int run_train(const TrainArgs& a) {
   std::printf("checkpoint: %s\n", out.c_str());
   std::printf(
       "training %s (%s parameters) on %s: %lld train / %lld test images, %s, lr %g, "
-      "batch %lld, %s%s\n",
+      "batch %lld, %s%s%s\n",
       model_label(source, built.name).c_str(), with_commas(built.parameters).c_str(),
       a.dataset.c_str(), (long long)train.count, (long long)test.count, a.optimizer.c_str(), a.lr,
       (long long)a.batch_size, run_length(trainer.total_steps(), trainer.steps_per_epoch()).c_str(),
-      a.schedule == "none" ? "" : (", schedule " + a.schedule).c_str());
+      a.schedule == "none" ? "" : (", schedule " + a.schedule).c_str(),
+      augment.enabled() ? (", augment " + augment.str()).c_str() : "");
   std::fflush(stdout);
   Progress progress(stderr_is_terminal(), a.log_every, a.quiet);
   const auto t0 = std::chrono::steady_clock::now();
@@ -266,6 +269,21 @@ void add_train_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-steps", args->max_steps,
                   "Stop after this many steps in total (a short run)")
       ->check(integer_in(1));
+  cmd->add_option("--augment", args->augment,
+                  "Random changes to each training image, seeded: shift=PIXELS (whole-pixel "
+                  "moves, zero fill), rotate=DEGREES (up to, either way), hflip (mirror half; not "
+                  "for digits), comma-separated; or none")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            try {
+              Augment::parse(text);
+              return "";
+            } catch (const Error& e) {
+              return e.what();
+            }
+          },
+          "SPEC"))
+      ->capture_default_str();
   cmd->add_flag("--normalize", args->normalize,
                 "Normalise inputs with MNIST's mean and std (0.1307, 0.3081)");
   cmd->add_option(

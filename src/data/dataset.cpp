@@ -111,6 +111,11 @@ void DataLoader::reset() {
   pos_ = 0;
 }
 
+void DataLoader::set_augment(const Augment& augment, uint64_t seed) {
+  augment_ = augment;
+  aug_gen_.manual_seed(seed);
+}
+
 int64_t DataLoader::batches_per_epoch() const {
   return (data_.count + batch_size_ - 1) / batch_size_;
 }
@@ -132,7 +137,12 @@ bool DataLoader::next(Batch& batch) {
     batch.labels[i] = data_.labels[idx];
     const uint8_t* src = data_.image(idx);
     float* dst = batch.images.data() + i * plane;
-    for (int64_t j = 0; j < plane; ++j) dst[j] = src[j] * scale - shift;
+    if (augment_.enabled()) {
+      augment_image(src, data_.channels, data_.rows, data_.cols, draw_augment(augment_, aug_gen_),
+                    scale, shift, dst);
+    } else {
+      for (int64_t j = 0; j < plane; ++j) dst[j] = src[j] * scale - shift;
+    }
   }
   pos_ += b;
   return true;

@@ -110,6 +110,7 @@ nlohmann::json TrainOptions::to_json() const {
                       {"seed", seed},
                       {"max_steps", max_steps}};
   if (normalize) j["normalize"] = {{"mean", normalize->mean}, {"std", normalize->std}};
+  if (augment.enabled()) j["augment"] = augment.to_json();
   return j;
 }
 
@@ -168,6 +169,8 @@ Trainer::Trainer(std::shared_ptr<Module> model, const Dataset& train, const Data
     throw Error("epochs must be positive, got " + std::to_string(options_.epochs));
   if (!(options_.lr > 0)) throw Error("the learning rate must be positive");
   scheduled_lr(options_.schedule, options_.lr, 0, 1);  // validates the name
+  // Its own stream, so that augmenting leaves the shuffling order and the initialisation alone.
+  loader_.set_augment(options_.augment, options_.seed ^ 0x9E3779B97F4A7C15ull);
   auto params = model_->parameters();
   if (options_.optimizer == "adam") {
     optimizer_ = std::make_unique<Adam>(
@@ -268,6 +271,9 @@ void Trainer::save_checkpoint(const std::string& path) const {
   a.meta["train_options"] = options_.to_json();
   a.meta["rng"] = {{"loader", generator_json(const_cast<DataLoader&>(loader_).generator())},
                    {"default", generator_json(default_generator())}};
+  if (options_.augment.enabled()) {
+    a.meta["rng"]["augment"] = generator_json(const_cast<DataLoader&>(loader_).augment_generator());
+  }
   for (const auto& [name, t] : model_->state_dict()) a.add("model/" + name, t);
   auto named = model_->named_parameters();
   nlohmann::json opt = {{"name", options_.optimizer}, {"lr", optimizer_->lr()}};

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cnn/data/augment.h"
 #include "cnn/random.h"
 #include "cnn/tensor.h"
 
@@ -62,6 +63,11 @@ class DataLoader {
   int64_t batches_per_epoch() const;
   int64_t batch_size() const { return batch_size_; }
   Generator& generator() { return gen_; }
+  // Augments every image it delivers from now on, drawing from its own generator seeded with
+  // seed (the shuffling order stays what it was). Augment{} turns it off.
+  void set_augment(const Augment& augment, uint64_t seed);
+  const Augment& augment() const { return augment_; }
+  Generator& augment_generator() { return aug_gen_; }
 
  private:
   const Dataset& data_;
@@ -69,6 +75,8 @@ class DataLoader {
   bool shuffle_;
   Generator gen_;
   std::optional<Normalize> normalize_;
+  Augment augment_;
+  Generator aug_gen_;
   std::vector<int64_t> order_;
   int64_t pos_ = 0;
 };

@@ -58,6 +58,8 @@ struct TrainOptions {
   uint64_t seed = 0;
   std::optional<Normalize> normalize;
   int64_t max_steps = -1;  // stop after this many steps in total (-1: all epochs)
+  // Training images only; its generator is seeded from seed (cnn/data/augment.h).
+  Augment augment;
 
   nlohmann::json to_json() const;
 };
