@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -429,6 +430,9 @@ TEST(ModelFilesRgb, NestedRgbModelTrainsOnGeneratedPictures) {
   // Ten classes, chance 10 %: colour and orientation are plain to see, and the model reaches
   // 100 % on this machine; 90 % leaves room for other kernels' rounding.
   EXPECT_GT(history.back().test_accuracy, 0.9) << history.back().test_loss;
+  // The figure the README quotes.
+  std::printf("rgb-nested, 3 epochs: test accuracy %.4f on %lld pictures\n",
+              history.back().test_accuracy, static_cast<long long>(test.count));
   const std::string path =
       (fs::path(::testing::TempDir()) / ("rgb_" + std::to_string(getpid()) + ".cnnt")).string();
   trainer.save_checkpoint(path);

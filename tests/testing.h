@@ -193,6 +193,12 @@ inline ::testing::AssertionResult gradcheck(const std::function<Tensor()>& f, Te
   return ::testing::AssertionSuccess();
 }
 
+// Checks that text (an error message, a command's output) contains every fragment.
+inline void expect_contains(const std::string& text, const std::vector<std::string>& fragments) {
+  for (const auto& f : fragments)
+    EXPECT_NE(text.find(f), std::string::npos) << text << "\n  lacks: " << f;
+}
+
 // Runs f, expects a cnn::Error, and checks that its message contains every fragment.
 template <class F>
 void expect_error(F&& f, const std::vector<std::string>& fragments) {

@@ -1,10 +1,13 @@
 // cnn train: the tutorial's experiment.
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 
+#include "cnn/io/checkpoint.h"
 #include "cnn/models/registry.h"
 #include "cnn/train/trainer.h"
+#include "cnn/viz/curves.h"
 #include "common.h"
 
 namespace cnn::cli {
@@ -13,12 +16,14 @@ namespace {
 
 struct TrainArgs {
   std::string model = "tutorial", dataset = "mnist", data_dir, out, json, schedule = "none",
-              optimizer = "adam", augment = "none";
-  int64_t epochs = 5, batch_size = 64, max_steps = -1, log_every = 100;
+              optimizer = "adam", augment = "none", resume, curves;
+  int64_t epochs = 5, batch_size = 64, max_steps = -1, log_every = 100, save_every = 0,
+          patience = 0;
+  double val_split = 0.0;
   double lr = 1e-3, momentum = 0.9, weight_decay = 0.0;
   uint64_t seed = 0;
   int threads = 0;
-  bool normalize = false, quiet = false, overwrite = false;
+  bool normalize = false, quiet = false, overwrite = false, save_best = false;
 };
 
 // checkpoints/mnist-tutorial.cnnt, else the first free of checkpoints/mnist-tutorial-2.cnnt,
@@ -112,17 +117,142 @@ std::string model_label(const ModelSource& m, const std::string& name) {
   return label.empty() ? "model" : label;
 }
 
-int run_train(const TrainArgs& a) {
+// The signal that asked the run to stop (0: none). Set by the handler, read between steps.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void request_stop(int sig) { g_stop_signal = sig; }
+
+// SIGINT and SIGTERM ask the run to stop after the current step while it lives; a second one
+// ends the process at once (SA_RESETHAND: the checkpoint on disk is always whole, being
+// written to a temporary file and renamed).
+class StopSignals {
+ public:
+  StopSignals() {
+    struct sigaction sa {};
+    sa.sa_handler = request_stop;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  struct sigaction old_int_ {
+  }, old_term_{};
+};
+
+// Options that shape the run: a resumed run takes them from its checkpoint.
+const std::vector<std::string>& run_shaping_options() {
+  static const std::vector<std::string> names = {
+      "--model",     "--dataset",      "--batch-size", "--lr",      "--optimizer",
+      "--momentum",  "--weight-decay", "--schedule",   "--seed",    "--max-steps",
+      "--normalize", "--augment",      "--val-split",  "--patience"};
+  return names;
+}
+
+// checkpoints/run.cnnt -> checkpoints/run-best.cnnt, checkpoints/run-curves.png
+std::string beside(const std::string& out, const std::string& suffix, const std::string& ext) {
+  std::filesystem::path p = out;
+  p.replace_filename(p.stem().string() + suffix + (ext.empty() ? p.extension().string() : ext));
+  return p.string();
+}
+
+// The history as the curves figure draws it.
+void write_curves(const std::string& path, const std::vector<EpochRecord>& history,
+                  const std::string& held_out) {
+  std::vector<CurvePoint> points;
+  for (const auto& r : history) {
+    CurvePoint p;
+    p.epoch = static_cast<double>(r.epoch);
+    p.train_loss = r.train_loss;
+    p.train_accuracy = r.train_accuracy;
+    p.val_loss = r.test_loss;
+    p.val_accuracy = r.test_accuracy;
+    points.push_back(p);
+  }
+  CurveOptions o;
+  o.held_out_label = held_out;
+  write_training_curves(path, points, o);
+}
+
+int run_train(const TrainArgs& a, const CLI::App& cmd) {
+  // From the start: a signal while the data loads stops the run before its first step, still
+  // with a checkpoint to resume from.
+  g_stop_signal = 0;
+  StopSignals signals;
   // Everything that can be known wrong before loading data or training is checked first: the
   // model is built (and thrown away) to check its file before the data is read.
-  const Augment augment = Augment::parse(a.augment);
-  const ModelSource source = find_model(a.model);
-  Generator check_gen(0);
-  const BuiltModel check = build_model(source.description, check_gen, source.source);
-  const std::string out =
-      a.out.empty() ? free_checkpoint_path(a.dataset, model_label(source, check.name)) : a.out;
+  const bool resuming = !a.resume.empty();
+  TrainOptions o;
+  nlohmann::json description;
+  std::string label, dataset = a.dataset, source_name, data_dir = a.data_dir;
+  if (resuming) {
+    for (const auto& name : run_shaping_options()) {
+      if (cmd.count(name) > 0) {
+        throw Error(name + ": a resumed run keeps the options of its checkpoint " + a.resume +
+                    " (only --epochs may change, to lengthen it)");
+      }
+    }
+    const LoadedModel loaded = load_checkpoint(a.resume);
+    try {
+      o = TrainOptions::from_json(loaded.meta.at("train_options"));
+      dataset = loaded.meta.at("dataset").at("name").get<std::string>();
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(a.resume +
+                  ": cannot resume from it: malformed checkpoint header: " + excerpt(e.what()));
+    }
+    if (cmd.count("--epochs") > 0) o.epochs = a.epochs;
+    // The data where the run found it, unless told otherwise.
+    const auto& d = loaded.meta["dataset"];
+    if (a.data_dir.empty() && d.contains("source") && d["source"].is_string()) {
+      data_dir = d["source"].get<std::string>();
+    }
+    description = loaded.meta["architecture"];
+    source_name = a.resume;
+    label = loaded.name.empty() ? "model" : loaded.name;
+  } else {
+    const Augment augment = Augment::parse(a.augment);
+    const ModelSource source = find_model(a.model);
+    Generator check_gen(0);
+    const BuiltModel check = build_model(source.description, check_gen, source.source);
+    description = source.description;
+    source_name = source.source;
+    label = model_label(source, check.name);
+    o.epochs = a.epochs;
+    o.batch_size = a.batch_size;
+    o.lr = a.lr;
+    o.optimizer = a.optimizer;
+    o.momentum = a.momentum;
+    o.weight_decay = a.weight_decay;
+    o.schedule = a.schedule;
+    o.seed = a.seed;
+    o.max_steps = a.max_steps;
+    if (a.normalize) o.normalize = Normalize{0.1307f, 0.3081f};
+    o.augment = augment;
+    o.patience = a.patience;
+    o.val_split = a.val_split;
+    if (a.val_split > 0) o.held_out = "validation";
+    if ((a.save_best || a.patience > 0) && a.val_split <= 0) {
+      throw Error(std::string(a.save_best ? "--save-best" : "--patience") +
+                  " chooses by the held-out accuracy: it needs --val-split (choosing by the "
+                  "test set would leak it)");
+    }
+  }
+  const std::string out = !a.out.empty() ? a.out
+                          : resuming     ? a.resume
+                                         : free_checkpoint_path(dataset, label);
   check_output_file("--out", out);
-  refuse_to_replace("--out", out, a.overwrite);
+  // Resuming continues writing its own checkpoint.
+  if (!(resuming && out == a.resume)) refuse_to_replace("--out", out, a.overwrite);
+  const std::string best = beside(out, "-best", "");
+  const std::string curves = a.curves.empty() ? beside(out, "-curves", ".png") : a.curves;
+  check_output_file("--curves", curves);
+  if (a.save_best) refuse_to_replace("--save-best: " + best + ":", best, a.overwrite || resuming);
   if (!a.json.empty()) {
     if (std::filesystem::path(a.json).lexically_normal() ==
         std::filesystem::path(out).lexically_normal()) {
@@ -133,95 +263,134 @@ int run_train(const TrainArgs& a) {
   }
 
   set_num_threads(a.threads);
-  const std::string dir = data_dir_for(a.dataset, a.data_dir);
-  const Dataset train = load_dataset(a.dataset, dir, "train");
-  const Dataset test = load_dataset(a.dataset, dir, "test");
+  const std::string dir = data_dir_for(dataset, data_dir);
+  Dataset train = load_dataset(dataset, dir, "train");
+  const Dataset test = load_dataset(dataset, dir, "test");
+  Dataset validation;
+  if (o.val_split > 0) std::tie(train, validation) = split_dataset(train, o.val_split, o.seed);
 
   // The input's shape comes from the model, the classes from the data.
+  Generator check_gen(0);
+  const BuiltModel check = build_model(description, check_gen, source_name);
   const Shape image_shape = train.image_shape();
   if (check.input != image_shape) {
-    throw Error(source.source + ": the model takes inputs of shape " + shape_str(check.input) +
-                "; " + a.dataset + "'s images are " + shape_str(image_shape));
+    throw Error(source_name + ": the model takes inputs of shape " + shape_str(check.input) + "; " +
+                dataset + "'s images are " + shape_str(image_shape));
   }
-  nlohmann::json description = source.description;
-  if (a.model == "tutorial") description = tutorial_architecture(train.num_classes);
+  if (!resuming && a.model == "tutorial") description = tutorial_architecture(train.num_classes);
   const Shape classes = {train.num_classes};
-  if (a.model != "tutorial" && check.output != classes) {
-    throw Error(source.source + ": the model's output has shape " + shape_str(check.output) + "; " +
-                a.dataset + " has " + std::to_string(train.num_classes) +
+  if (!(!resuming && a.model == "tutorial") && check.output != classes) {
+    throw Error(source_name + ": the model's output has shape " + shape_str(check.output) + "; " +
+                dataset + " has " + std::to_string(train.num_classes) +
                 " classes (make the last layer's out_features " +
                 std::to_string(train.num_classes) + ")");
   }
 
-  manual_seed(a.seed);
-  const BuiltModel built = build_model(description, default_generator(), source.source);
+  manual_seed(o.seed);
+  const BuiltModel built = build_model(description, default_generator(), source_name);
   auto model = built.module;
-  TrainOptions o;
-  o.epochs = a.epochs;
-  o.batch_size = a.batch_size;
-  o.lr = a.lr;
-  o.optimizer = a.optimizer;
-  o.momentum = a.momentum;
-  o.weight_decay = a.weight_decay;
-  o.schedule = a.schedule;
-  o.seed = a.seed;
-  o.max_steps = a.max_steps;
-  if (a.normalize) o.normalize = Normalize{0.1307f, 0.3081f};
-  o.augment = augment;
-  Trainer trainer(model, train, &test, o);
+  const Dataset* held_out = o.val_split > 0 ? &validation : &test;
+  Trainer trainer(model, train, held_out, o);
+  if (resuming) trainer.resume(a.resume);
 
   const int64_t epochs = trainer.epochs_to_run();
   // Said first, since without --out the name depends on the files already there.
   std::printf("checkpoint: %s\n", out.c_str());
   std::printf(
-      "training %s (%s parameters) on %s: %lld train / %lld test images, %s, lr %g, "
+      "training %s (%s parameters) on %s: %lld train / %lld %s images, %s, lr %g, "
       "batch %lld, %s%s%s\n",
-      model_label(source, built.name).c_str(), with_commas(built.parameters).c_str(),
-      a.dataset.c_str(), (long long)train.count, (long long)test.count, a.optimizer.c_str(), a.lr,
-      (long long)a.batch_size, run_length(trainer.total_steps(), trainer.steps_per_epoch()).c_str(),
-      a.schedule == "none" ? "" : (", schedule " + a.schedule).c_str(),
-      augment.enabled() ? (", augment " + augment.str()).c_str() : "");
+      label.c_str(), with_commas(built.parameters).c_str(), dataset.c_str(), (long long)train.count,
+      (long long)held_out->count, o.val_split > 0 ? "validation" : "test", o.optimizer.c_str(),
+      o.lr, (long long)o.batch_size,
+      run_length(trainer.total_steps(), trainer.steps_per_epoch()).c_str(),
+      o.schedule == "none" ? "" : (", schedule " + o.schedule).c_str(),
+      o.augment.enabled() ? (", augment " + o.augment.str()).c_str() : "");
+  if (resuming) {
+    std::printf("resuming from %s at step %lld of %lld (epoch %lld%s)\n", a.resume.c_str(),
+                (long long)trainer.global_step(), (long long)trainer.total_steps(),
+                (long long)(trainer.epoch_in_progress() ? trainer.epoch_in_progress()
+                                                        : trainer.history().size() + 1),
+                trainer.steps_in_epoch()
+                    ? (", step " + std::to_string(trainer.steps_in_epoch())).c_str()
+                    : "");
+  }
   std::fflush(stdout);
+  const std::string held_name = o.val_split > 0 ? "val" : "test";
   Progress progress(stderr_is_terminal(), a.log_every, a.quiet);
   const auto t0 = std::chrono::steady_clock::now();
   TrainCallbacks cb;
-  cb.on_step = [&](const StepInfo& s) { progress.step(s); };
+  cb.on_step = [&](const StepInfo& s) {
+    progress.step(s);
+    if (a.save_every > 0 && trainer.global_step() % a.save_every == 0 &&
+        s.step != s.steps_per_epoch) {
+      trainer.save_checkpoint(out);
+    }
+  };
   cb.on_epoch = [&](const EpochRecord& r) {
     progress.end_epoch();
     std::printf(
-        "epoch %lld/%lld  train loss %.5f  acc %.4f  |  test loss %.5f  acc %.4f  |  %.1f s, %s "
+        "epoch %lld/%lld  train loss %.5f  acc %.4f  |  %s loss %.5f  acc %.4f  |  %.1f s, %s "
         "img/s\n",
-        (long long)r.epoch, (long long)epochs, r.train_loss, r.train_accuracy, r.test_loss,
-        r.test_accuracy, r.seconds, thousands(r.images_per_second).c_str());
+        (long long)r.epoch, (long long)epochs, r.train_loss, r.train_accuracy, held_name.c_str(),
+        r.test_loss, r.test_accuracy, r.seconds, thousands(r.images_per_second).c_str());
     std::fflush(stdout);
     trainer.save_checkpoint(out);
+    if (a.save_best && trainer.best_epoch() == r.epoch) trainer.save_checkpoint(best);
+    write_curves(curves, trainer.history(), o.held_out);
   };
+  cb.should_stop = [] { return g_stop_signal != 0; };
   const auto& history = trainer.fit(cb);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  // The Trainer refuses an empty dataset, so an epoch always runs; history.back() is still never
-  // reached on an empty history.
-  if (history.empty()) throw Error("training ran no epoch: nothing to report");
-  const EpochRecord& last = history.back();
+
+  nlohmann::json j = {{"dataset", dataset},     {"model", describe_model(*model, built.input)},
+                      {"options", o.to_json()}, {"epochs", nlohmann::json::array()},
+                      {"wall_seconds", wall},   {"checkpoint", out},
+                      {"curves", curves}};
   double images = 0, train_seconds = 0;
   for (const auto& r : history) {
     images += r.images_per_second * r.seconds;
     train_seconds += r.seconds;
+    j["epochs"].push_back(to_json(r));
   }
-  std::printf("test accuracy %.4f (%s)  |  wall time %.1f s  |  checkpoint %s\n",
-              last.test_accuracy, a.dataset.c_str(), wall, out.c_str());
-  if (!a.json.empty()) {
-    nlohmann::json j = {{"dataset", a.dataset},
-                        {"model", describe_model(*model, built.input)},
-                        {"options", o.to_json()},
-                        {"epochs", nlohmann::json::array()},
-                        {"final_test_accuracy", last.test_accuracy},
-                        {"final_test_loss", last.test_loss},
-                        {"wall_seconds", wall},
-                        {"images_per_second", images / std::max(train_seconds, 1e-9)},
-                        {"checkpoint", out}};
-    for (const auto& r : history) j["epochs"].push_back(to_json(r));
-    write_json(a.json, j);
+  j["images_per_second"] = images / std::max(train_seconds, 1e-9);
+  if (trainer.stopped()) {
+    trainer.save_checkpoint(out);
+    j["stopped"] = {{"signal", g_stop_signal == SIGTERM ? "SIGTERM" : "SIGINT"},
+                    {"global_step", trainer.global_step()}};
+    if (!a.json.empty()) write_json(a.json, j);
+    std::printf("stopped by %s at step %lld of %lld; continue with: cnn train --resume %s\n",
+                g_stop_signal == SIGTERM ? "SIGTERM" : "SIGINT", (long long)trainer.global_step(),
+                (long long)trainer.total_steps(), out.c_str());
+    return 128 + (g_stop_signal == SIGTERM ? SIGTERM : SIGINT);
   }
+  // The Trainer refuses an empty dataset, so an epoch always runs; history.back() is still never
+  // reached on an empty history.
+  if (history.empty()) throw Error("training ran no epoch: nothing to report");
+  if (trainer.stopped_early()) {
+    std::printf("stopped early: no better validation accuracy for %lld epochs (best: epoch %lld)\n",
+                (long long)o.patience, (long long)trainer.best_epoch());
+  }
+  const EpochRecord& last = history.back();
+  double test_accuracy = last.test_accuracy, test_loss = last.test_loss;
+  if (o.val_split > 0) {
+    // The test set, touched once, at the end.
+    const EvalResult e = evaluate(*model, test, o.batch_size, o.normalize);
+    test_accuracy = e.accuracy;
+    test_loss = e.loss;
+    j["final_val_accuracy"] = last.test_accuracy;
+    j["best_epoch"] = trainer.best_epoch();
+    if (a.save_best) j["best_checkpoint"] = best;
+  }
+  j["final_test_accuracy"] = test_accuracy;
+  j["final_test_loss"] = test_loss;
+  std::printf("test accuracy %.4f (%s)  |  wall time %.1f s  |  checkpoint %s\n", test_accuracy,
+              dataset.c_str(), wall, out.c_str());
+  if (a.save_best) {
+    std::printf("best validation accuracy %.4f at epoch %lld: %s\n",
+                history[trainer.best_epoch() - 1].test_accuracy, (long long)trainer.best_epoch(),
+                best.c_str());
+  }
+  if (!a.json.empty()) write_json(a.json, j);
   return 0;
 }
 
@@ -290,13 +459,31 @@ void add_train_command(CLI::App& app, int& exit_code) {
       "--out", args->out,
       "Checkpoint path (default: checkpoints/<dataset>-<model>.cnnt, or -2, -3, ... when taken)");
   cmd->add_option("--json", args->json, "Write a machine-readable summary here");
+  cmd->add_option("--curves", args->curves,
+                  "Where the loss and accuracy curves go, redrawn every epoch (PNG; default: "
+                  "beside the checkpoint, <out>-curves.png)");
   cmd->add_flag("--overwrite", args->overwrite,
                 "Replace the files --out and --json name if they exist");
   cmd->add_option("--log-every", args->log_every, "Steps between log lines when not on a terminal")
       ->check(integer_in(1))
       ->capture_default_str();
   cmd->add_flag("--quiet", args->quiet, "No progress, only the per-epoch lines");
-  cmd->callback([args, &exit_code] { exit_code = run_train(*args); });
+  cmd->add_option("--val-split", args->val_split,
+                  "Hold out this share of the training data (seeded) for the per-epoch figures; "
+                  "the test set is then evaluated once, at the end")
+      ->check(number_in(0.0, 1.0));
+  cmd->add_flag("--save-best", args->save_best,
+                "Also keep the checkpoint of the best validation accuracy (<out>-best.cnnt)");
+  cmd->add_option("--patience", args->patience,
+                  "Stop after this many epochs without a better validation accuracy")
+      ->check(integer_in(1));
+  cmd->add_option("--save-every", args->save_every,
+                  "Also save the checkpoint every N steps inside epochs (resumable from there)")
+      ->check(integer_in(1));
+  cmd->add_option("--resume", args->resume,
+                  "Continue the run this checkpoint saved, exactly (its options; --epochs may "
+                  "lengthen it); writes to it unless --out is given");
+  cmd->callback([args, cmd, &exit_code] { exit_code = run_train(*args, *cmd); });
 }
 
 }  // namespace cnn::cli

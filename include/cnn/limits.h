@@ -63,6 +63,19 @@ inline constexpr int64_t kMaxParameters = int64_t{1} << 27;
 // for one image: 2^26 (256 MiB of float32). A 224 x 224 x 64 map is 3.2 M.
 inline constexpr int64_t kMaxActivationElements = int64_t{1} << 26;
 
+// An image folder (cnn/data/image_folder.h) is decoded whole into memory; its sizes are checked
+// after listing it and before any pixel buffer is allocated.
+// Image files in one folder: 2^24 (16.7 M). ImageNet-1k's training set has 1.28 M; a listing of
+// more is a wrong directory (a whole disk), and refusing it bounds the listing's own memory.
+inline constexpr int64_t kMaxFolderImages = int64_t{1} << 24;
+// Bytes of a folder's pixels, count x channels x rows x cols: 8 GiB. CIFAR-10 is 180 MB and Tiny
+// ImageNet (100,000 images of 64 x 64 x 3) 1.2 GB; a folder of photographs at their own size
+// would be hundreds of gigabytes, which must be refused with a request to resize, not found out
+// by the allocator. Also the most a cache file (which holds these bytes) may declare.
+inline constexpr uint64_t kMaxFolderBytes = uint64_t{8} << 30;
+// Classes of an image folder: 256, because cnn::Dataset's labels are uint8.
+inline constexpr int64_t kMaxFolderClasses = 256;
+
 // Bytes of untrusted input (a file's JSON, a name, a request's body) quoted in one error message:
 // 80. Enough to recognise the value; an error never echoes an unbounded input (cnn::excerpt in
 // cnn/error.h quotes at most this much, escaping what is not printable).

@@ -1,6 +1,7 @@
 #include "cnn/data/dataset.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <numeric>
 
@@ -73,6 +74,7 @@ Dataset load_dataset(const std::string& name, const std::string& dir, const std:
   Dataset d;
   d.name = name;
   d.split = split;
+  d.source = fs::absolute(dir).lexically_normal().string();
   d.num_classes = dataset_num_classes(name);
   d.class_names = dataset_class_names(name);
   for (std::size_t i = 0; i < labels.size(); ++i) {
@@ -88,6 +90,50 @@ Dataset load_dataset(const std::string& name, const std::string& dir, const std:
   d.pixels = std::move(images.pixels);
   d.labels = std::move(labels);
   return d;
+}
+
+std::pair<Dataset, Dataset> split_dataset(const Dataset& data, double fraction, uint64_t seed) {
+  if (!(fraction > 0.0 && fraction < 1.0)) {
+    throw Error("the validation fraction must be between 0 and 1 (exclusive), got " +
+                std::to_string(fraction));
+  }
+  if (data.count < 2) {
+    throw Error(data.name + " " + data.split + ": " + std::to_string(data.count) +
+                " images cannot be split into training and validation");
+  }
+  const auto held = std::clamp<int64_t>(std::llround(fraction * static_cast<double>(data.count)), 1,
+                                        data.count - 1);
+  // Fisher-Yates with its own generator; the first `held` of the permutation are held out.
+  std::vector<int64_t> order(static_cast<std::size_t>(data.count));
+  std::iota(order.begin(), order.end(), 0);
+  Generator gen(seed);
+  for (int64_t i = data.count - 1; i > 0; --i) {
+    std::swap(order[i], order[gen.below(static_cast<uint64_t>(i + 1))]);
+  }
+  std::vector<bool> is_held(static_cast<std::size_t>(data.count), false);
+  for (int64_t i = 0; i < held; ++i) is_held[order[i]] = true;
+  const int64_t plane = data.channels * data.rows * data.cols;
+  auto part = [&](bool want_held, const std::string& split) {
+    Dataset d;  // the metadata, not the pixels
+    d.name = data.name;
+    d.split = split;
+    d.source = data.source;
+    d.count = want_held ? held : data.count - held;
+    d.rows = data.rows;
+    d.cols = data.cols;
+    d.channels = data.channels;
+    d.num_classes = data.num_classes;
+    d.class_names = data.class_names;
+    d.pixels.reserve(static_cast<std::size_t>(d.count * plane));
+    d.labels.reserve(static_cast<std::size_t>(d.count));
+    for (int64_t i = 0; i < data.count; ++i) {
+      if (is_held[i] != want_held) continue;
+      d.pixels.insert(d.pixels.end(), data.image(i), data.image(i) + plane);
+      d.labels.push_back(data.labels[i]);
+    }
+    return d;
+  };
+  return {part(false, data.split), part(true, "validation")};
 }
 
 DataLoader::DataLoader(const Dataset& data, int64_t batch_size, bool shuffle, uint64_t seed,
@@ -114,6 +160,14 @@ void DataLoader::reset() {
 void DataLoader::set_augment(const Augment& augment, uint64_t seed) {
   augment_ = augment;
   aug_gen_.manual_seed(seed);
+}
+
+void DataLoader::skip(int64_t batches) {
+  if (batches < 0 || batches > batches_per_epoch()) {
+    throw Error("cannot skip " + std::to_string(batches) + " batches of an epoch of " +
+                std::to_string(batches_per_epoch()));
+  }
+  pos_ = std::min(data_.count, batches * batch_size_);
 }
 
 int64_t DataLoader::batches_per_epoch() const {

@@ -38,12 +38,33 @@ bool write_all(int fd, const std::string& bytes) {
 // renamed empty one; the directory is flushed after the rename, so that the rename itself is on
 // the disk when this returns. (Whether fsync reached the disk cannot be observed by a test: the
 // tests check the file and that no temporary remains.)
+//
+// Where the file system allows it (Linux's O_TMPFILE), the bytes go to a file with no name until
+// they are all on the disk; it is then linked as PATH.tmp and renamed at once, so that a process
+// killed while writing (SIGKILL, an out-of-memory kill) leaves no temporary file behind, only in
+// the microseconds between the link and the rename. Elsewhere PATH.tmp is written directly.
 void write_file_atomically(const std::string& path, const std::string& bytes) {
   const std::string tmp = path + ".tmp";
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  bool anonymous = false;
+#ifdef O_TMPFILE
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+  anonymous = fd >= 0;
+  if (!anonymous) fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+#else
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+#endif
   if (fd < 0) throw Error(path + ": cannot open for writing (" + std::strerror(errno) + ")");
-  const bool written = write_all(fd, bytes) && ::fsync(fd) == 0;
-  const int saved = errno;
+  bool written = write_all(fd, bytes) && ::fsync(fd) == 0;
+  int saved = errno;
+  if (written && anonymous) {
+    // Give the finished file its temporary name (a leftover of a killed run is replaced).
+    std::remove(tmp.c_str());
+    const std::string self = "/proc/self/fd/" + std::to_string(fd);
+    written = ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) == 0;
+    saved = errno;
+  }
   const bool closed = ::close(fd) == 0;
   if (!written || !closed) {
     std::remove(tmp.c_str());
@@ -57,8 +78,6 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
     throw Error(path + ": cannot replace the file: " + ec.message());
   }
   // The directory entry: without this the rename may be lost in a crash.
-  std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  if (dir.empty()) dir = ".";
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     const bool synced = ::fsync(dfd) == 0;

@@ -2,9 +2,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
 
 #include "cnn/error.h"
+#include "cnn/io/archive.h"
 #include "cnn/io/checkpoint.h"
+#include "cnn/limits.h"
 #include "cnn/nn/grad_mode.h"
 #include "cnn/nn/layers.h"
 #include "cnn/nn/loss.h"
@@ -111,14 +114,40 @@ nlohmann::json TrainOptions::to_json() const {
                       {"max_steps", max_steps}};
   if (normalize) j["normalize"] = {{"mean", normalize->mean}, {"std", normalize->std}};
   if (augment.enabled()) j["augment"] = augment.to_json();
+  if (patience > 0) j["patience"] = patience;
+  if (val_split > 0) j["val_split"] = val_split;
+  j["held_out"] = held_out;
   return j;
+}
+
+TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
+  TrainOptions o;
+  o.epochs = j.at("epochs").get<int64_t>();
+  o.batch_size = j.at("batch_size").get<int64_t>();
+  o.lr = j.at("lr").get<double>();
+  o.optimizer = j.at("optimizer").get<std::string>();
+  o.momentum = j.value("momentum", o.momentum);
+  o.weight_decay = j.value("weight_decay", o.weight_decay);
+  o.schedule = j.value("schedule", o.schedule);
+  o.seed = j.value("seed", o.seed);
+  o.max_steps = j.value("max_steps", o.max_steps);
+  if (j.contains("normalize")) {
+    o.normalize =
+        Normalize{j["normalize"].at("mean").get<float>(), j["normalize"].at("std").get<float>()};
+  }
+  if (j.contains("augment")) o.augment = Augment::from_json(j["augment"]);
+  o.patience = j.value("patience", o.patience);
+  o.held_out = j.value("held_out", o.held_out);
+  o.val_split = j.value("val_split", o.val_split);
+  return o;
 }
 
 nlohmann::json to_json(const EpochRecord& r) {
   return {{"epoch", r.epoch},           {"steps", r.steps},
           {"train_loss", r.train_loss}, {"train_accuracy", r.train_accuracy},
           {"test_loss", r.test_loss},   {"test_accuracy", r.test_accuracy},
-          {"seconds", r.seconds},       {"images_per_second", r.images_per_second}};
+          {"seconds", r.seconds},       {"images_per_second", r.images_per_second},
+          {"held_out", r.held_out}};
 }
 
 EpochRecord epoch_record_from_json(const nlohmann::json& j) {
@@ -131,6 +160,7 @@ EpochRecord epoch_record_from_json(const nlohmann::json& j) {
   r.test_accuracy = j.value("test_accuracy", 0.0);
   r.seconds = j.value("seconds", 0.0);
   r.images_per_second = j.value("images_per_second", 0.0);
+  r.held_out = j.value("held_out", std::string("test"));
   return r;
 }
 
@@ -197,59 +227,101 @@ int64_t Trainer::epochs_to_run() const {
   return (total_steps() + per_epoch - 1) / per_epoch;
 }
 
+void Trainer::start_epoch() {
+  epoch_ = static_cast<int64_t>(history_.size()) + 1;
+  epoch_start_rng_ = loader_.generator().state();
+  loader_.reset();
+  partial_ = {};
+  in_epoch_ = true;
+}
+
+EpochRecord Trainer::finish_epoch() {
+  EpochRecord r;
+  r.epoch = epoch_;
+  r.steps = partial_.steps;
+  r.seconds = partial_.seconds;
+  const auto seen = std::max<int64_t>(partial_.seen, 1);
+  r.train_loss = partial_.loss_sum / seen;
+  r.train_accuracy = double(partial_.correct) / seen;
+  r.images_per_second = partial_.seen / std::max(r.seconds, 1e-9);
+  r.held_out = options_.held_out;
+  if (test_) {
+    // The training batch size, so that evaluation reuses the blocks the training step freed.
+    const EvalResult e = evaluate(*model_, *test_, options_.batch_size, options_.normalize);
+    r.test_loss = e.loss;
+    r.test_accuracy = e.accuracy;
+  }
+  in_epoch_ = false;
+  history_.push_back(r);
+  return r;
+}
+
+int64_t Trainer::best_epoch() const {
+  int64_t best = 0;
+  double best_accuracy = -1;
+  for (const auto& r : history_) {
+    if (r.test_accuracy > best_accuracy) {
+      best_accuracy = r.test_accuracy;
+      best = r.epoch;
+    }
+  }
+  return best;
+}
+
 const std::vector<EpochRecord>& Trainer::fit(const TrainCallbacks& callbacks) {
   LogitsGuard logits_guard(*model_);
   CrossEntropyLoss loss_fn;
   const int64_t total_steps = this->total_steps(), epochs = epochs_to_run();
+  stopped_ = stopped_early_ = false;
   Batch batch;
-  for (int64_t epoch = static_cast<int64_t>(history_.size()) + 1;
-       epoch <= options_.epochs && global_step_ < total_steps; ++epoch) {
-    const int64_t steps_this_epoch = std::min(steps_per_epoch(), total_steps - global_step_);
+  while (global_step_ < total_steps) {
+    if (!in_epoch_) {
+      if (static_cast<int64_t>(history_.size()) >= options_.epochs) break;
+      start_epoch();
+    }
+    if (callbacks.should_stop && callbacks.should_stop()) {
+      stopped_ = true;
+      break;
+    }
+    // The steps this epoch runs: fewer in the last epoch of a capped run.
+    const int64_t steps_this_epoch =
+        std::min(steps_per_epoch(), total_steps - (global_step_ - partial_.steps));
     model_->train();
-    loader_.reset();
     const auto t0 = Clock::now();
-    double loss_sum = 0;
-    int64_t seen = 0, correct = 0, step = 0;
-    while (global_step_ < total_steps && loader_.next(batch)) {
-      const double lr = scheduled_lr(options_.schedule, options_.lr, global_step_, total_steps);
-      optimizer_->set_lr(lr);
-      optimizer_->zero_grad();
-      const Tensor logits = model_->forward(batch.images);
-      const float loss = loss_fn(logits, batch.labels);
-      if (!std::isfinite(loss)) {
-        throw Error("training diverged: the loss is " + std::to_string(loss) + " at epoch " +
-                    std::to_string(epoch) + ", step " + std::to_string(step + 1) +
-                    " (try a smaller learning rate)");
-      }
-      model_->backward(loss_fn.backward(), /*input_grad=*/false);
-      optimizer_->step();
-      const auto b = static_cast<int64_t>(batch.labels.size());
-      loss_sum += double(loss) * b;
-      correct += count_correct(logits, batch.labels);
-      seen += b;
-      ++step;
-      ++global_step_;
-      if (callbacks.on_step) {
-        const double elapsed = seconds_since(t0);
-        callbacks.on_step({epoch, epochs, step, steps_this_epoch, loss_sum / seen,
-                           double(correct) / seen, lr, seen / std::max(elapsed, 1e-9), elapsed});
+    if (!loader_.next(batch)) throw Error("the loader ran out of batches inside an epoch");
+    const double lr = scheduled_lr(options_.schedule, options_.lr, global_step_, total_steps);
+    optimizer_->set_lr(lr);
+    optimizer_->zero_grad();
+    const Tensor logits = model_->forward(batch.images);
+    const float loss = loss_fn(logits, batch.labels);
+    if (!std::isfinite(loss)) {
+      throw Error("training diverged: the loss is " + std::to_string(loss) + " at epoch " +
+                  std::to_string(epoch_) + ", step " + std::to_string(partial_.steps + 1) +
+                  " (try a smaller learning rate)");
+    }
+    model_->backward(loss_fn.backward(), /*input_grad=*/false);
+    optimizer_->step();
+    const auto b = static_cast<int64_t>(batch.labels.size());
+    partial_.loss_sum += double(loss) * b;
+    partial_.correct += count_correct(logits, batch.labels);
+    partial_.seen += b;
+    partial_.seconds += seconds_since(t0);
+    ++partial_.steps;
+    ++global_step_;
+    if (callbacks.on_step) {
+      callbacks.on_step({epoch_, epochs, partial_.steps, steps_this_epoch,
+                         partial_.loss_sum / partial_.seen,
+                         double(partial_.correct) / partial_.seen, lr,
+                         partial_.seen / std::max(partial_.seconds, 1e-9), partial_.seconds});
+    }
+    if (partial_.steps == steps_this_epoch) {
+      const EpochRecord r = finish_epoch();
+      if (callbacks.on_epoch) callbacks.on_epoch(r);
+      if (options_.patience > 0 && r.epoch - best_epoch() >= options_.patience) {
+        stopped_early_ = true;
+        break;
       }
     }
-    EpochRecord r;
-    r.epoch = epoch;
-    r.steps = step;
-    r.seconds = seconds_since(t0);
-    r.train_loss = loss_sum / std::max<int64_t>(seen, 1);
-    r.train_accuracy = double(correct) / std::max<int64_t>(seen, 1);
-    r.images_per_second = seen / std::max(r.seconds, 1e-9);
-    if (test_) {
-      // The training batch size, so that evaluation reuses the blocks the training step freed.
-      const EvalResult e = evaluate(*model_, *test_, options_.batch_size, options_.normalize);
-      r.test_loss = e.loss;
-      r.test_accuracy = e.accuracy;
-    }
-    history_.push_back(r);
-    if (callbacks.on_epoch) callbacks.on_epoch(r);
   }
   return history_;
 }
@@ -264,6 +336,7 @@ void Trainer::save_checkpoint(const std::string& path) const {
                        {"class_names", train_.class_names},
                        {"image", {train_.rows, train_.cols}},
                        {"channels", train_.channels}};
+  if (!train_.source.empty()) a.meta["dataset"]["source"] = train_.source;
   a.meta["epoch"] = history_.empty() ? 0 : history_.back().epoch;
   a.meta["global_step"] = global_step_;
   a.meta["history"] = nlohmann::json::array();
@@ -273,6 +346,17 @@ void Trainer::save_checkpoint(const std::string& path) const {
                    {"default", generator_json(default_generator())}};
   if (options_.augment.enabled()) {
     a.meta["rng"]["augment"] = generator_json(const_cast<DataLoader&>(loader_).augment_generator());
+  }
+  if (in_epoch_) {
+    // Saved inside an epoch: where, and the sums so far; the loader's generator as it was before
+    // the epoch's permutation (resume() draws the same permutation again and skips the steps).
+    a.meta["in_epoch"] = {{"epoch", epoch_},
+                          {"steps", partial_.steps},
+                          {"seen", partial_.seen},
+                          {"correct", partial_.correct},
+                          {"loss_sum", partial_.loss_sum},
+                          {"seconds", partial_.seconds},
+                          {"loader_at_start", epoch_start_rng_}};
   }
   for (const auto& [name, t] : model_->state_dict()) a.add("model/" + name, t);
   auto named = model_->named_parameters();
@@ -292,6 +376,94 @@ void Trainer::save_checkpoint(const std::string& path) const {
   }
   a.meta["optimizer"] = opt;
   write_archive(path, a);
+}
+
+namespace {
+Generator::State generator_state(const nlohmann::json& j) { return j.get<Generator::State>(); }
+}  // namespace
+
+void Trainer::resume(const std::string& path) {
+  const Archive a = read_archive(path);
+  const auto& meta = a.meta;
+  try {
+    if (!meta.contains("architecture") ||
+        meta["architecture"] != describe_model(*model_, train_.image_shape())) {
+      throw Error("it holds another model than this run's");
+    }
+    std::map<std::string, Tensor> state;
+    for (const auto& [name, t] : a.tensors) {
+      if (name.rfind("model/", 0) == 0) state[name.substr(6)] = t;
+    }
+    model_->load_state_dict(state);
+    const auto& opt = meta.at("optimizer");
+    if (opt.at("name").get<std::string>() != options_.optimizer) {
+      throw Error("its optimizer is " + opt.at("name").get<std::string>() + ", this run's " +
+                  options_.optimizer);
+    }
+    auto named = model_->named_parameters();
+    // Copies a saved state tensor into the optimizer's, shapes checked.
+    auto restore = [&](const std::string& name, Tensor& into, const Tensor& like) {
+      const Tensor& t = a.get(name);
+      if (t.shape() != like.shape()) {
+        throw Error(name + " has shape " + shape_str(t.shape()) + ", the parameter " +
+                    shape_str(like.shape()));
+      }
+      into = t.clone();
+    };
+    if (auto* adam = dynamic_cast<Adam*>(optimizer_.get())) {
+      adam->set_steps(opt.at("steps").get<int64_t>());
+      for (std::size_t i = 0; i < named.size(); ++i) {
+        restore("optim/exp_avg/" + named[i].first, adam->exp_avg()[i], named[i].second->value);
+        restore("optim/exp_avg_sq/" + named[i].first, adam->exp_avg_sq()[i],
+                named[i].second->value);
+      }
+    } else if (auto* sgd = dynamic_cast<SGD*>(optimizer_.get())) {
+      for (std::size_t i = 0; i < named.size(); ++i) {
+        const std::string name = "optim/momentum/" + named[i].first;
+        if (a.has(name)) restore(name, sgd->momentum_buffers()[i], named[i].second->value);
+      }
+    }
+    history_.clear();
+    for (const auto& r : meta.at("history")) history_.push_back(epoch_record_from_json(r));
+    global_step_ = meta.at("global_step").get<int64_t>();
+    if (global_step_ < 0 || global_step_ > total_steps()) {
+      throw Error("its global step " + std::to_string(global_step_) + " is outside this run's " +
+                  std::to_string(total_steps()) + " steps");
+    }
+    const auto& rng = meta.at("rng");
+    default_generator().set_state(generator_state(rng.at("default")));
+    if (options_.augment.enabled()) {
+      loader_.augment_generator().set_state(generator_state(rng.at("augment")));
+    }
+    in_epoch_ = meta.contains("in_epoch");
+    if (in_epoch_) {
+      const auto& e = meta["in_epoch"];
+      epoch_ = e.at("epoch").get<int64_t>();
+      partial_.steps = e.at("steps").get<int64_t>();
+      partial_.seen = e.at("seen").get<int64_t>();
+      partial_.correct = e.at("correct").get<int64_t>();
+      partial_.loss_sum = e.at("loss_sum").get<double>();
+      partial_.seconds = e.at("seconds").get<double>();
+      if (epoch_ != static_cast<int64_t>(history_.size()) + 1 || partial_.steps < 0 ||
+          partial_.steps > steps_per_epoch()) {
+        throw Error("its place in the epoch (epoch " + std::to_string(epoch_) + ", step " +
+                    std::to_string(partial_.steps) + ") does not follow its history");
+      }
+      epoch_start_rng_ = generator_state(e.at("loader_at_start"));
+      loader_.generator().set_state(epoch_start_rng_);
+      loader_.reset();
+      loader_.skip(partial_.steps);
+    } else {
+      loader_.generator().set_state(generator_state(rng.at("loader")));
+      partial_ = {};
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": cannot resume from it: malformed checkpoint header: " +
+                excerpt(e.what(), 4 * limits::kExcerpt));
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    throw Error(what.rfind(path + ": ", 0) == 0 ? what : path + ": cannot resume from it: " + what);
+  }
 }
 
 }  // namespace cnn

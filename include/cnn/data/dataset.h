@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cnn/data/augment.h"
@@ -15,8 +16,9 @@
 namespace cnn {
 
 struct Dataset {
-  std::string name;   // "mnist", "fashion-mnist"
-  std::string split;  // "train", "test"
+  std::string name;    // "mnist", "fashion-mnist"
+  std::string split;   // "train", "test"
+  std::string source;  // the directory it was read from (absolute), or empty
   int64_t count = 0, rows = 0, cols = 0;
   int64_t channels = 1;  // 1 (gray: MNIST, Fashion-MNIST) or 3 (RGB)
   int64_t num_classes = 0;
@@ -40,6 +42,11 @@ std::vector<std::string> dataset_class_names(const std::string& name);
 // present, same count, labels below the number of classes. Errors name the file.
 Dataset load_dataset(const std::string& name, const std::string& dir, const std::string& split);
 
+// A seeded random split of a dataset: `fraction` of its images (rounded, at least one, at most
+// all but one) become the second part ("validation"), the rest the first; each part keeps the
+// dataset's order. The same seed gives the same split on every platform.
+std::pair<Dataset, Dataset> split_dataset(const Dataset& data, double fraction, uint64_t seed);
+
 struct Batch {
   Tensor images;                 // (B, channels, rows, cols), float in [0, 1] or normalised
   std::vector<int64_t> labels;   // B
@@ -60,6 +67,8 @@ class DataLoader {
   void reset();
   // Fills the next batch of this epoch; false at the end of the epoch.
   bool next(Batch& batch);
+  // Skips the first `batches` batches of this epoch (a resumed run's place in it).
+  void skip(int64_t batches);
   int64_t batches_per_epoch() const;
   int64_t batch_size() const { return batch_size_; }
   Generator& generator() { return gen_; }

@@ -60,15 +60,28 @@ struct TrainOptions {
   int64_t max_steps = -1;  // stop after this many steps in total (-1: all epochs)
   // Training images only; its generator is seeded from seed (cnn/data/augment.h).
   Augment augment;
+  // Stop when this many epochs in a row bring no better held-out accuracy (0: never).
+  int64_t patience = 0;
+  // What the per-epoch held-out set is: "test" (the test set) or "validation" (a part held out
+  // of the training data; the test set is then left for the end).
+  std::string held_out = "test";
+  // The share of the training data the command line held out for validation (split_dataset
+  // with `seed`); recorded so that a resumed run splits the same way. The Trainer itself is
+  // given the datasets.
+  double val_split = 0.0;
 
   nlohmann::json to_json() const;
+  // The inverse of to_json(); throws naming the field that is missing or of the wrong type.
+  static TrainOptions from_json(const nlohmann::json& j);
 };
 
 struct EpochRecord {
   int64_t epoch = 0;
   int64_t steps = 0;
   double train_loss = 0, train_accuracy = 0;
+  // On the held-out set (TrainOptions::held_out names it: the test set or the validation split).
   double test_loss = 0, test_accuracy = 0;
+  std::string held_out = "test";
   double seconds = 0, images_per_second = 0;
 };
 nlohmann::json to_json(const EpochRecord& r);
@@ -86,8 +99,13 @@ struct StepInfo {
 };
 
 struct TrainCallbacks {
+  // After each step (the trainer's state is consistent: save_checkpoint() may be called).
   std::function<void(const StepInfo&)> on_step;
+  // After each epoch and its held-out evaluation.
   std::function<void(const EpochRecord&)> on_epoch;
+  // Asked before each step: true stops the run there, resumably (fit() returns; stopped() says
+  // so; a checkpoint saved then continues from that step).
+  std::function<bool()> should_stop;
 };
 
 // The learning rate at step t of total, after PyTorch's schedulers: "onecycle" is OneCycleLR
@@ -101,8 +119,23 @@ class Trainer {
   // config() (cnn/nn/spec.h), for an input of the training images' shape.
   Trainer(std::shared_ptr<Module> model, const Dataset& train, const Dataset* test,
           TrainOptions options);
-  // Runs the epochs; returns the history.
+  // Runs the epochs (from where a resumed run stopped); returns the history.
   const std::vector<EpochRecord>& fit(const TrainCallbacks& callbacks = {});
+  // Continues the run a checkpoint of this trainer's model and options stopped: weights and
+  // buffers, optimizer state, the global step, history, RNG streams (the default generator's
+  // too) and, for a checkpoint saved inside an epoch, the loader's position and the epoch's
+  // running sums. With the same threads and kernels the run then ends bit for bit as an
+  // uninterrupted one. Throws naming the file when it is not a checkpoint of this model.
+  void resume(const std::string& path);
+  // Why fit() returned early: should_stop (the run can resume) or patience ran out.
+  bool stopped() const { return stopped_; }
+  bool stopped_early() const { return stopped_early_; }
+  // Inside an epoch: its number and the steps done (0 between epochs).
+  int64_t epoch_in_progress() const { return in_epoch_ ? epoch_ : 0; }
+  int64_t steps_in_epoch() const { return in_epoch_ ? partial_.steps : 0; }
+  int64_t global_step() const { return global_step_; }
+  // The epoch with the best held-out accuracy so far (0 before any epoch), the first if tied.
+  int64_t best_epoch() const;
   // The plan of fit(): steps in a full epoch, steps in the whole run (options.max_steps caps
   // it), and the epochs that run reaches (fewer than options.epochs when capped).
   int64_t steps_per_epoch() const { return loader_.batches_per_epoch(); }
@@ -126,6 +159,20 @@ class Trainer {
   std::unique_ptr<Optimizer> optimizer_;
   std::vector<EpochRecord> history_;
   int64_t global_step_ = 0;
+  // The epoch under way: the loader's generator as it was before this epoch's permutation, and
+  // the running sums of the steps done.
+  struct Partial {
+    int64_t steps = 0, seen = 0, correct = 0;
+    double loss_sum = 0, seconds = 0;
+  };
+  bool in_epoch_ = false;
+  int64_t epoch_ = 0;
+  Generator::State epoch_start_rng_{};
+  Partial partial_;
+  bool stopped_ = false, stopped_early_ = false;
+
+  void start_epoch();
+  EpochRecord finish_epoch();
 };
 
 }  // namespace cnn
