@@ -8,9 +8,11 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <system_error>
 
+#include "cnn/data/image_folder.h"
 #include "cnn/io/file.h"
 
 namespace cnn::cli {
@@ -310,10 +312,104 @@ void check_output_dir(const std::string& option, const std::string& dir) {
 
 std::string dataset_of(const LoadedModel& loaded, const std::string& override_name) {
   if (!override_name.empty()) return override_name;
-  if (loaded.meta.contains("dataset") && loaded.meta["dataset"].contains("name")) {
-    return loaded.meta["dataset"]["name"].get<std::string>();
+  const auto& d = loaded.meta.contains("dataset") ? loaded.meta["dataset"] : nlohmann::json();
+  if (d.is_object() && d.contains("name") && d["name"].is_string()) {
+    const std::string name = d["name"].get<std::string>();
+    if (is_idx_dataset(name)) return name;
+    // An image folder: where it was trained from.
+    if (d.contains("source") && d["source"].is_string()) return d["source"].get<std::string>();
+    throw Error("the checkpoint was trained on '" + excerpt(name) +
+                "', whose folder it does not record: pass --dataset DIR");
   }
   return "mnist";
+}
+
+std::vector<std::string> class_names_of(const LoadedModel& loaded) {
+  const auto& d = loaded.meta.contains("dataset") ? loaded.meta["dataset"] : nlohmann::json();
+  std::vector<std::string> names;
+  if (d.is_object() && d.contains("class_names") && d["class_names"].is_array()) {
+    for (const auto& n : d["class_names"]) {
+      if (n.is_string()) names.push_back(n.get<std::string>());
+    }
+  }
+  return names;
+}
+
+bool is_idx_dataset(const std::string& dataset) {
+  const auto& names = dataset_names();
+  return std::find(names.begin(), names.end(), dataset) != names.end();
+}
+
+CLI::Validator dataset_choice() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (is_idx_dataset(text) || std::filesystem::is_directory(text)) return "";
+        const std::string near = nearest(text, dataset_names());
+        if (!near.empty())
+          return "must be " + join(dataset_names(), ", ") +
+                 " or an image "
+                 "folder, " +
+                 got(text) + "; did you mean '" + near + "'?";
+        return "must be " + join(dataset_names(), ", ") + " or the path of an image folder (" +
+               excerpt(text) + " is neither)";
+      },
+      "NAME|DIR");
+}
+
+namespace {
+
+std::string cache_dir_for(const DataOptions& o) {
+  if (o.cache_dir == "none") return "";
+  if (!o.cache_dir.empty()) return o.cache_dir;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) {
+    return (std::filesystem::path(xdg) / "cnn").string();
+  }
+  if (const char* home = std::getenv("HOME"); home && *home) {
+    return (std::filesystem::path(home) / ".cache" / "cnn").string();
+  }
+  return "";
+}
+
+}  // namespace
+
+bool has_test_split(const std::string& dataset, const DataOptions&) {
+  return is_idx_dataset(dataset) || !find_folder_splits(dataset).test.empty();
+}
+
+Dataset load_split(const std::string& dataset, const std::string& split, const Shape& input,
+                   const DataOptions& options, const std::vector<std::string>& class_names) {
+  if (is_idx_dataset(dataset))
+    return load_dataset(dataset, data_dir_for(dataset, options.data_dir), split);
+  const FolderSplits splits = find_folder_splits(dataset);
+  const std::string dir = split == "test" ? splits.test : splits.train;
+  if (dir.empty()) {
+    throw Error(dataset + ": no " + split + "/ folder (an image folder holds DIR/train and " +
+                "DIR/test, or only class folders: then hold out a part with --val-split)");
+  }
+  if (input.size() != 3) {
+    throw Error("the model's input " + shape_str(input) + " is not an image [C, H, W]");
+  }
+  ImageFolderOptions o;
+  o.channels = input[0];
+  o.rows = input[1];
+  o.cols = input[2];
+  o.skip_bad = options.skip_bad;
+  o.cache_dir = cache_dir_for(options);
+  o.class_names = class_names;
+  o.split = split;
+  ImageFolderReport report;
+  Dataset d = load_image_folder(dir, o, &report);
+  d.source = std::filesystem::absolute(dataset).lexically_normal().string();
+  std::fprintf(stderr, "%s: %s images in %lld classes, %s%s\n", dir.c_str(),
+               with_commas(d.count).c_str(), static_cast<long long>(d.num_classes),
+               report.from_cache ? ("from the cache " + report.cache_file).c_str()
+                                 : ("decoded " + with_commas(report.decoded)).c_str(),
+               report.skipped
+                   ? (", " + with_commas(report.skipped) +
+                      " bad images skipped (first: " + report.skipped_files.front() + ")")
+                         .c_str()
+                   : "");
+  return d;
 }
 
 }  // namespace cnn::cli

@@ -19,6 +19,28 @@ namespace cnn::cli {
 // The directory a dataset is read from: --data-dir if given, else data/<dataset>.
 std::string data_dir_for(const std::string& dataset, const std::string& data_dir);
 
+// Where data come from, beyond the dataset's name: --data-dir, and for image folders the cache
+// folder ("none": no cache; empty: $XDG_CACHE_HOME/cnn or ~/.cache/cnn) and the bad-image policy.
+struct DataOptions {
+  std::string data_dir, cache_dir;
+  bool skip_bad = false;
+};
+
+// Whether --dataset names a built-in IDX dataset (mnist, fashion-mnist) rather than a folder.
+bool is_idx_dataset(const std::string& dataset);
+// The --dataset check: a built-in name or an existing directory.
+CLI::Validator dataset_choice();
+
+// One split ("train" or "test") of --dataset: a built-in IDX dataset from --data-dir (default
+// data/<name>), or an image folder (DIR/train and DIR/test, or DIR's class folders as "train")
+// with every image made `input`'s [C, H, W] and, when given, the classes of class_names (the
+// training split's, a checkpoint's). Prints a line about a folder's loading to stderr.
+// Dataset::source is the folder's root (or the IDX directory), absolute.
+Dataset load_split(const std::string& dataset, const std::string& split, const Shape& input,
+                   const DataOptions& options, const std::vector<std::string>& class_names = {});
+// Whether --dataset has a test split (an image folder may hold only its classes).
+bool has_test_split(const std::string& dataset, const DataOptions& options);
+
 // Writes JSON atomically (temporary file, then rename), pretty-printed.
 void write_json(const std::string& path, const nlohmann::json& j);
 
@@ -72,5 +94,7 @@ void add_serve_command(CLI::App& app, int& exit_code);
 
 // The dataset a checkpoint was trained on, unless --dataset overrides it.
 std::string dataset_of(const LoadedModel& loaded, const std::string& override_name);
+// The class names a checkpoint stores (empty when it stores none).
+std::vector<std::string> class_names_of(const LoadedModel& loaded);
 
 }  // namespace cnn::cli

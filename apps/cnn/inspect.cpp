@@ -33,9 +33,13 @@ struct Input {
 
 // The options of the commands that read a checkpoint and one image (predict, visualize).
 struct InputArgs {
-  std::string weights, dataset, data_dir, split = "test", image;
+  std::string weights, dataset, data_dir, split = "test", image, cache_dir;
   int64_t index = -1;
 };
+
+const char* const kCacheDirHelp =
+    "Where an image folder's decoded images are kept (none: no cache; default: "
+    "$XDG_CACHE_HOME/cnn or ~/.cache/cnn)";
 
 void add_input_options(CLI::App* cmd, InputArgs& a) {
   cmd->add_option("--weights", a.weights, "Checkpoint written by 'cnn train'")->required();
@@ -48,8 +52,9 @@ void add_input_options(CLI::App* cmd, InputArgs& a) {
       ->check(one_of({"train", "test"}))
       ->capture_default_str();
   cmd->add_option("--dataset", a.dataset, "Dataset (default: the checkpoint's)")
-      ->check(one_of(dataset_names()));
+      ->check(dataset_choice());
   cmd->add_option("--data-dir", a.data_dir, "Directory of the IDX files (default: data/<dataset>)");
+  cmd->add_option("--cache-dir", a.cache_dir, kCacheDirHelp);
 }
 
 // A picture file is read before the checkpoint, so that a wrong path is reported first.
@@ -89,7 +94,8 @@ Input resolve_input(const LoadedModel& loaded, const InputArgs& a, std::optional
   }
   Input in;
   const std::string name = dataset_of(loaded, a.dataset);
-  const Dataset data = load_dataset(name, data_dir_for(name, a.data_dir), a.split);
+  const Dataset data = load_split(name, a.split, loaded.input, {a.data_dir, a.cache_dir, false},
+                                  class_names_of(loaded));
   if (classify) {
     check_fits(loaded, data, a.weights);
   } else {
@@ -165,25 +171,27 @@ void add_summary_command(CLI::App& app, int& exit_code) {
 
 void add_eval_command(CLI::App& app, int& exit_code) {
   struct Args {
-    std::string weights, dataset, data_dir, split = "test", json;
+    std::string weights, dataset, data_dir, split = "test", json, cache_dir;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
       "eval", "Accuracy, loss, per-class accuracy and confusion matrix of a checkpoint");
   cmd->add_option("--weights", a->weights, "Checkpoint written by 'cnn train'")->required();
   cmd->add_option("--dataset", a->dataset, "Dataset (default: the checkpoint's)")
-      ->check(one_of(dataset_names()));
+      ->check(dataset_choice());
   cmd->add_option("--data-dir", a->data_dir,
                   "Directory of the IDX files (default: data/<dataset>)");
   cmd->add_option("--split", a->split, "Split")
       ->check(one_of({"train", "test"}))
       ->capture_default_str();
   cmd->add_option("--json", a->json, "Write the figures as JSON here (replaced if it exists)");
+  cmd->add_option("--cache-dir", a->cache_dir, kCacheDirHelp);
   cmd->callback([a, &exit_code] {
     if (!a->json.empty()) check_output_file("--json", a->json);
     const LoadedModel loaded = load_checkpoint(a->weights);
     const std::string name = dataset_of(loaded, a->dataset);
-    const Dataset data = load_dataset(name, data_dir_for(name, a->data_dir), a->split);
+    const Dataset data = load_split(name, a->split, loaded.input,
+                                    {a->data_dir, a->cache_dir, false}, class_names_of(loaded));
     check_fits(loaded, data, a->weights);
     const EvalResult r = evaluate(*loaded.model, data, 250, normalization_of(loaded));
     std::printf("%s %s: %lld images  accuracy %.4f  loss %.5f\n\n", name.c_str(), a->split.c_str(),
@@ -229,8 +237,15 @@ void add_predict_command(CLI::App& app, int& exit_code) {
     const Tensor probs = softmax_forward(logits, 1);
     std::printf("Logits: %s\n", join3(logits).c_str());
     std::printf(" Probs:  %s\n", join3(probs).c_str());
-    std::printf("  Pred:  %lld\n", (long long)argmax(logits, 1)[0]);
-    if (in.label >= 0) std::printf("  True:  %lld\n", (long long)in.label);
+    // Classes named otherwise than by their number (an image folder's) are named too.
+    const std::vector<std::string> names = class_names_of(loaded);
+    auto named = [&](int64_t c) {
+      const std::string number = std::to_string(c);
+      const bool has = c >= 0 && c < static_cast<int64_t>(names.size()) && names[c] != number;
+      return has ? number + " (" + names[c] + ")" : number;
+    };
+    std::printf("  Pred:  %s\n", named(argmax(logits, 1)[0]).c_str());
+    if (in.label >= 0) std::printf("  True:  %s\n", named(in.label).c_str());
     exit_code = 0;
   });
 }

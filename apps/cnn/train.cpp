@@ -16,7 +16,7 @@ namespace {
 
 struct TrainArgs {
   std::string model = "tutorial", dataset = "mnist", data_dir, out, json, schedule = "none",
-              optimizer = "adam", augment = "none", resume, curves;
+              optimizer = "adam", augment = "none", resume, curves, bad_images = "stop", cache_dir;
   int64_t epochs = 5, batch_size = 64, max_steps = -1, log_every = 100, save_every = 0,
           patience = 0;
   double val_split = 0.0;
@@ -155,6 +155,18 @@ const std::vector<std::string>& run_shaping_options() {
   return names;
 }
 
+// The dataset's part of a checkpoint's default name: mnist, or an image folder's name.
+std::string dataset_label(const std::string& dataset) {
+  if (is_idx_dataset(dataset)) return dataset;
+  std::filesystem::path p = std::filesystem::absolute(dataset).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  std::string label = p.filename().string();
+  for (char& c : label) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+  }
+  return label.empty() ? "images" : label;
+}
+
 // checkpoints/run.cnnt -> checkpoints/run-best.cnnt, checkpoints/run-curves.png
 std::string beside(const std::string& out, const std::string& suffix, const std::string& ext) {
   std::filesystem::path p = out;
@@ -191,6 +203,7 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
   TrainOptions o;
   nlohmann::json description;
   std::string label, dataset = a.dataset, source_name, data_dir = a.data_dir;
+  Shape input;
   if (resuming) {
     for (const auto& name : run_shaping_options()) {
       if (cmd.count(name) > 0) {
@@ -201,7 +214,7 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
     const LoadedModel loaded = load_checkpoint(a.resume);
     try {
       o = TrainOptions::from_json(loaded.meta.at("train_options"));
-      dataset = loaded.meta.at("dataset").at("name").get<std::string>();
+      dataset = dataset_of(loaded, "");
     } catch (const nlohmann::json::exception& e) {
       throw Error(a.resume +
                   ": cannot resume from it: malformed checkpoint header: " + excerpt(e.what()));
@@ -209,10 +222,12 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
     if (cmd.count("--epochs") > 0) o.epochs = a.epochs;
     // The data where the run found it, unless told otherwise.
     const auto& d = loaded.meta["dataset"];
-    if (a.data_dir.empty() && d.contains("source") && d["source"].is_string()) {
+    if (is_idx_dataset(dataset) && a.data_dir.empty() && d.contains("source") &&
+        d["source"].is_string()) {
       data_dir = d["source"].get<std::string>();
     }
     description = loaded.meta["architecture"];
+    input = loaded.input;
     source_name = a.resume;
     label = loaded.name.empty() ? "model" : loaded.name;
   } else {
@@ -221,6 +236,7 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
     Generator check_gen(0);
     const BuiltModel check = build_model(source.description, check_gen, source.source);
     description = source.description;
+    input = check.input;
     source_name = source.source;
     label = model_label(source, check.name);
     o.epochs = a.epochs;
@@ -245,7 +261,7 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
   }
   const std::string out = !a.out.empty() ? a.out
                           : resuming     ? a.resume
-                                         : free_checkpoint_path(dataset, label);
+                                         : free_checkpoint_path(dataset_label(dataset), label);
   check_output_file("--out", out);
   // Resuming continues writing its own checkpoint.
   if (!(resuming && out == a.resume)) refuse_to_replace("--out", out, a.overwrite);
@@ -263,9 +279,17 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
   }
 
   set_num_threads(a.threads);
-  const std::string dir = data_dir_for(dataset, data_dir);
-  Dataset train = load_dataset(dataset, dir, "train");
-  const Dataset test = load_dataset(dataset, dir, "test");
+  DataOptions data_options{data_dir, a.cache_dir, a.bad_images == "skip"};
+  Dataset train = load_split(dataset, "train", input, data_options);
+  Dataset test;
+  const bool has_test = has_test_split(dataset, data_options);
+  if (has_test) {
+    test = load_split(dataset, "test", input, data_options, train.class_names);
+  } else if (o.val_split <= 0) {
+    throw Error(dataset +
+                ": no test/ folder beside the class folders: hold out a part of them "
+                "for the per-epoch figures with --val-split (e.g. --val-split 0.1)");
+  }
   Dataset validation;
   if (o.val_split > 0) std::tie(train, validation) = split_dataset(train, o.val_split, o.seed);
 
@@ -372,6 +396,17 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
   }
   const EpochRecord& last = history.back();
   double test_accuracy = last.test_accuracy, test_loss = last.test_loss;
+  if (o.val_split > 0 && !has_test) {
+    std::printf(
+        "no test set (%s has no test/ folder): the figures above are the validation "
+        "split's\n",
+        dataset.c_str());
+    j["final_val_accuracy"] = last.test_accuracy;
+    j["best_epoch"] = trainer.best_epoch();
+    if (a.save_best) j["best_checkpoint"] = best;
+    if (!a.json.empty()) write_json(a.json, j);
+    return 0;
+  }
   if (o.val_split > 0) {
     // The test set, touched once, at the end.
     const EvalResult e = evaluate(*model, test, o.batch_size, o.normalize);
@@ -405,9 +440,20 @@ void add_train_command(CLI::App& app, int& exit_code) {
                   "A shipped model (" + join_names(shipped_model_names()) +
                       ") or the path of a model file (JSON; docs/MODELS.md)")
       ->capture_default_str();
-  cmd->add_option("--dataset", args->dataset, "Dataset")
-      ->check(one_of(dataset_names()))
+  cmd->add_option("--dataset", args->dataset,
+                  "mnist, fashion-mnist, or an image folder: DIR/<class>/*.png|jpg|bmp, with "
+                  "DIR/train and DIR/test, or only class folders (then use --val-split); images "
+                  "are resized to the model's input")
+      ->check(dataset_choice())
       ->capture_default_str();
+  cmd->add_option("--bad-images", args->bad_images,
+                  "An image folder's corrupt or unreadable image: stop (naming it) or skip it "
+                  "(counted)")
+      ->check(one_of({"stop", "skip"}))
+      ->capture_default_str();
+  cmd->add_option("--cache-dir", args->cache_dir,
+                  "Where an image folder's decoded images are kept for later runs (none: no "
+                  "cache; default: $XDG_CACHE_HOME/cnn or ~/.cache/cnn)");
   cmd->add_option("--data-dir", args->data_dir,
                   "Directory of the IDX files (default: data/<dataset>)");
   cmd->add_option("--epochs", args->epochs, "Epochs")->check(integer_in(1))->capture_default_str();

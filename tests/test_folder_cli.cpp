@@ -1,0 +1,156 @@
+// Image folders through the command line (issue 12's first check): digits the test draws and
+// writes as PNG files, a share of them coloured, one corrupt file; trained, validated, evaluated
+// and predicted with the folders' class names; and an RGB model from models/ on an RGB folder.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cnn/io/checkpoint.h"
+#include "cnn/random.h"
+#include "cnn/viz/image.h"
+#include "run_cli.h"
+#include "testing.h"
+
+namespace cnn::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string> kClasses = {"bar", "cross", "frame", "slash"};
+
+// A 28x28 picture of class c, white strokes on black as MNIST's, jittered by a pixel or two;
+// coloured strokes when colour is set.
+RgbImage picture(int c, Generator& gen, bool colour) {
+  RgbImage img(28, 28);
+  for (int64_t y = 0; y < 28; ++y)
+    for (int64_t x = 0; x < 28; ++x) img.set(x, y, {0, 0, 0});
+  const std::array<uint8_t, 3> ink =
+      colour ? std::array<uint8_t, 3>{255, static_cast<uint8_t>(100 + gen.below(100)), 40}
+             : std::array<uint8_t, 3>{255, 255, 255};
+  const auto dx = static_cast<int64_t>(gen.below(3)) - 1,
+             dy = static_cast<int64_t>(gen.below(3)) - 1;
+  auto dot = [&](int64_t x, int64_t y) {
+    x += dx;
+    y += dy;
+    if (x >= 0 && x < 28 && y >= 0 && y < 28) img.set(x, y, ink);
+  };
+  for (int64_t i = 6; i < 22; ++i) {
+    for (int64_t w = 0; w < 2; ++w) {
+      if (c == 0) dot(13 + w, i);                                                // a vertical bar
+      if (c == 1) dot(13 + w, i), dot(i, 13 + w);                                // a cross
+      if (c == 2) dot(6 + w, i), dot(20 + w, i), dot(i, 6 + w), dot(i, 20 + w);  // a frame
+      if (c == 3) dot(i + w, 27 - i);                                            // a slash
+    }
+  }
+  return img;
+}
+
+struct FolderCli : ::testing::Test {
+  fs::path dir;
+  void SetUp() override {
+    dir = fs::path(::testing::TempDir()) /
+          ("cnn_folder_cli_" +
+           std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+           std::to_string(getpid()));
+    fs::remove_all(dir);
+    Generator gen(1);
+    for (const auto& [split, n] : {std::pair<std::string, int>{"train", 60}, {"test", 15}}) {
+      for (int c = 0; c < 4; ++c) {
+        const fs::path d = dir / "shapes" / split / kClasses[c];
+        fs::create_directories(d);
+        for (int i = 0; i < n; ++i) {
+          write_png((d / ("img" + std::to_string(i) + ".png")).string(),
+                    picture(c, gen, i % 3 == 0));  // every third one coloured
+        }
+      }
+    }
+    // The corrupt file: a PNG cut short.
+    const std::string good = (dir / "shapes/train/bar/img1.png").string();
+    std::string bytes;
+    {
+      std::ifstream f(good, std::ios::binary);
+      bytes.assign(std::istreambuf_iterator<char>(f), {});
+    }
+    std::ofstream(dir / "shapes/train/cross/broken.png", std::ios::binary)
+        << bytes.substr(0, bytes.size() / 2);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  std::string path(const std::string& p) const { return (dir / p).string(); }
+  std::string common() const {
+    return " --threads 1 --quiet --cache-dir " + path("cache") + " --seed 2";
+  }
+};
+
+TEST_F(FolderCli, TrainsValidatesEvaluatesAndPredictsWithClassNames) {
+  const std::string shapes = path("shapes"), out = path("shapes.cnnt");
+  // The corrupt file stops the run by name, unless told to skip it.
+  const Result stop = run_cli("train --dataset " + shapes + " --epochs 1" + common());
+  EXPECT_NE(stop.code, 0);
+  expect_contains(stop.out, {"broken.png"});
+  const Result r = run_cli("train --dataset " + shapes + " --bad-images skip --epochs 6 " +
+                           "--val-split 0.2 --lr 3e-3 --out " + out + common());
+  ASSERT_EQ(r.code, 0) << r.out;
+  expect_contains(r.out, {"1 bad images skipped (first: cross/broken.png)",
+                          "192 train / 48 validation images", "test accuracy"});
+  const LoadedModel m = load_checkpoint(out);
+  EXPECT_EQ(m.meta["dataset"]["class_names"], kClasses);
+  // The test split was read with the training split's classes, and the shapes are learnt.
+  const Result e = run_cli("eval --weights " + out + " --cache-dir " + path("cache"));
+  ASSERT_EQ(e.code, 0) << e.out;
+  expect_contains(e.out, {"test: 60 images", "frame", "slash"});
+  const double accuracy = std::stod(e.out.substr(e.out.find("accuracy ") + 9));
+  EXPECT_GT(accuracy, 0.8) << e.out;  // chance: 0.25
+  const Result p = run_cli("predict --weights " + out + " --index 20");
+  ASSERT_EQ(p.code, 0) << p.out;
+  expect_contains(p.out, {"Pred:", "True:  1 (cross)"});
+  // The curves were drawn beside the checkpoint.
+  EXPECT_GT(fs::file_size(path("shapes-curves.png")), 1000u);
+}
+
+TEST_F(FolderCli, AnRgbModelTrainsOnAnRgbFolder) {
+  // Ten classes (rgb-nested's outputs) of colour pictures: class c is a bar at column 2c + 4 in
+  // a colour of its own.
+  Generator gen(3);
+  for (const auto& [split, n] : {std::pair<std::string, int>{"train", 6}, {"test", 2}}) {
+    for (int c = 0; c < 10; ++c) {
+      const fs::path d = dir / "rgb" / split / ("c" + std::to_string(c));
+      fs::create_directories(d);
+      for (int i = 0; i < n; ++i) {
+        RgbImage img(28, 28, {0, 0, 0});
+        for (int64_t y = 4; y < 24; ++y) {
+          img.set(2 * c + 4, y,
+                  {static_cast<uint8_t>(25 * c), 200, static_cast<uint8_t>(gen.below(256))});
+        }
+        write_png((d / ("p" + std::to_string(i) + ".png")).string(), img);
+      }
+    }
+  }
+  const std::string out = path("rgb.cnnt");
+  // rgb-nested takes (3, 32, 32): the 28x28 pictures are resized.
+  const Result r = run_cli("train --dataset " + path("rgb") + " --model rgb-nested --epochs 1 " +
+                           "--max-steps 3 --batch-size 16 --out " + out + common());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const LoadedModel m = load_checkpoint(out);
+  EXPECT_EQ(m.input, (Shape{3, 32, 32}));
+  EXPECT_EQ(m.meta["dataset"]["channels"], 3);
+  EXPECT_EQ(m.meta["dataset"]["class_names"][9], "c9");
+  // A second run reads the folder from the cache.
+  const Result again = run_cli("train --dataset " + path("rgb") + " --model rgb-nested " +
+                               "--max-steps 1 --out " + path("rgb2.cnnt") + common());
+  ASSERT_EQ(again.code, 0) << again.out;
+  expect_contains(again.out, {"60 images in 10 classes, from the cache"});
+}
+
+TEST_F(FolderCli, AFolderWithoutTestNeedsAValidationSplit) {
+  const std::string train_only = path("shapes/train");
+  const Result r = run_cli("train --dataset " + train_only + " --bad-images skip" + common());
+  EXPECT_EQ(r.code, 1);
+  expect_contains(r.out, {"no test/ folder", "--val-split"});
+  const Result bad = run_cli("train --dataset " + path("nowhere"));
+  EXPECT_EQ(bad.code, 2);
+  expect_contains(bad.out, {"--dataset", "image folder"});
+}
+
+}  // namespace
+}  // namespace cnn::testing
