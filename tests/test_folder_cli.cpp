@@ -3,6 +3,7 @@
 // and predicted with the folders' class names; and an RGB model from models/ on an RGB folder.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -104,6 +105,33 @@ TEST_F(FolderCli, TrainsValidatesEvaluatesAndPredictsWithClassNames) {
   const Result p = run_cli("predict --weights " + out + " --index 20");
   ASSERT_EQ(p.code, 0) << p.out;
   expect_contains(p.out, {"Pred:", "True:  1 (cross)"});
+  // Many pictures at once, batched: a folder and a file, top-2 each, as JSON.
+  const std::string json = path("predictions.json");
+  const Result many =
+      run_cli("predict --weights " + out + " --image " + path("shapes/test/frame") + " --image " +
+              path("shapes/test/slash/img0.png") + " --top-k 2 --json " + json);
+  ASSERT_EQ(many.code, 0) << many.out;
+  expect_contains(many.out, {"16 pictures classified"});
+  const auto j = nlohmann::json::parse(std::ifstream(json));
+  ASSERT_EQ(j["count"], 16);
+  int right = 0;
+  for (const auto& p : j["predictions"]) {
+    ASSERT_EQ(p["top"].size(), 2u);
+    EXPECT_GE(p["top"][0]["probability"], p["top"][1]["probability"]);
+    const std::string want =
+        p["file"].get<std::string>().find("slash") != std::string::npos ? "slash" : "frame";
+    right += p["top"][0]["name"] == want;
+  }
+  EXPECT_GE(right, 12) << j.dump();
+  // Text: one line a picture, its classes by name.
+  const Result text = run_cli("predict --weights " + out + " --image " + path("shapes/test/bar"));
+  ASSERT_EQ(text.code, 0) << text.out;
+  EXPECT_EQ(std::count(text.out.begin(), text.out.end(), '\n'), 15) << text.out;
+  expect_contains(text.out, {"img0.png  bar "});
+  // A bad picture among them is named.
+  const Result bad = run_cli("predict --weights " + out + " --image " + path("shapes/train/cross"));
+  EXPECT_EQ(bad.code, 1);
+  expect_contains(bad.out, {"broken.png"});
   // The curves were drawn beside the checkpoint.
   EXPECT_GT(fs::file_size(path("shapes-curves.png")), 1000u);
 }

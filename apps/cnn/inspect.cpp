@@ -1,11 +1,15 @@
 // cnn summary, eval, predict, visualize: everything that reads a model without training it.
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <numeric>
 #include <optional>
 
 #include "cnn/data/digit.h"
+#include "cnn/data/image_folder.h"
 #include "cnn/limits.h"
 #include "cnn/models/registry.h"
+#include "cnn/nn/grad_mode.h"
 #include "cnn/train/trainer.h"
 #include "cnn/viz/figures.h"
 #include "common.h"
@@ -34,6 +38,7 @@ struct Input {
 // The options of the commands that read a checkpoint and one image (predict, visualize).
 struct InputArgs {
   std::string weights, dataset, data_dir, split = "test", image, cache_dir;
+  std::vector<std::string> images;  // predict's --image
   int64_t index = -1;
 };
 
@@ -41,12 +46,17 @@ const char* const kCacheDirHelp =
     "Where an image folder's decoded images are kept (none: no cache; default: "
     "$XDG_CACHE_HOME/cnn or ~/.cache/cnn)";
 
-void add_input_options(CLI::App* cmd, InputArgs& a) {
+// many: --image may be given several times and name folders (predict).
+void add_input_options(CLI::App* cmd, InputArgs& a, bool many = false) {
   cmd->add_option("--weights", a.weights, "Checkpoint written by 'cnn train'")->required();
   auto* index =
       cmd->add_option("--index", a.index, "Image index in the dataset split")->check(integer_in(0));
   auto* image =
-      cmd->add_option("--image", a.image, "A picture of a digit (PNG, JPEG, BMP, PGM/PPM) instead");
+      many ? cmd->add_option("--image", a.images,
+                             "Pictures (PNG, JPEG, BMP, PGM/PPM) instead, or folders of them; "
+                             "several are classified in batches")
+           : cmd->add_option("--image", a.image,
+                             "A picture of a digit (PNG, JPEG, BMP, PGM/PPM) instead");
   index->excludes(image);
   cmd->add_option("--split", a.split, "Split for --index")
       ->check(one_of({"train", "test"}))
@@ -222,13 +232,130 @@ void add_eval_command(CLI::App& app, int& exit_code) {
   });
 }
 
+namespace {
+
+// A picture file as the checkpoint's model takes it: an MNIST-style model's input is prepared as
+// MNIST's digits were (cnn/data/digit.h); an image folder's model's as its folder's images were
+// (channels and size, cnn/data/image_folder.h).
+std::vector<float> picture_for(const LoadedModel& loaded, const std::string& path) {
+  const std::string dataset = loaded.meta.contains("dataset") &&
+                                      loaded.meta["dataset"].contains("name") &&
+                                      loaded.meta["dataset"]["name"].is_string()
+                                  ? loaded.meta["dataset"]["name"].get<std::string>()
+                                  : "mnist";
+  if (is_idx_dataset(dataset)) {
+    DigitSteps steps;
+    try {
+      steps = preprocess_digit(read_gray_image(path));
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      throw Error(what.rfind(path, 0) == 0 ? what : path + ": " + what);
+    }
+    const Tensor t = digit_tensor(steps.centered);
+    check_input(loaded, Shape(t.shape().begin() + 1, t.shape().end()),
+                path + " is prepared as an MNIST digit,", loaded.name);
+    return std::vector<float>(t.begin(), t.end());
+  }
+  const Shape& in = loaded.input;
+  const std::vector<uint8_t> planes = read_image_as(path, in[0], in[1], in[2]);
+  std::vector<float> v(planes.size());
+  for (std::size_t i = 0; i < planes.size(); ++i) v[i] = planes[i] / 255.0f;
+  return v;
+}
+
+// predict over many pictures: prepared and classified in batches, one line (or JSON entry) each
+// with the top-k classes and their probabilities.
+void predict_many(const InputArgs& a, int64_t top_k, const std::string& json) {
+  std::vector<std::string> files;
+  for (const auto& p : a.images) {
+    if (!std::filesystem::exists(p)) throw Error("--image " + p + ": no such file or folder");
+    for (auto& f : list_images(p)) files.push_back(std::move(f));
+    if (static_cast<int64_t>(files.size()) > limits::kMaxFolderImages) {
+      throw Error("--image: more than " + std::to_string(limits::kMaxFolderImages) + " pictures");
+    }
+  }
+  if (files.empty()) throw Error("--image: no pictures (.png .jpg .jpeg .bmp .pgm .ppm) found");
+  const LoadedModel loaded = load_checkpoint(a.weights);
+  const std::vector<std::string> names = class_names_of(loaded);
+  const int64_t classes = loaded.output.empty() ? 0 : loaded.output[0];
+  const int64_t k = std::min(top_k, classes);
+  const int64_t plane = shape_numel(loaded.input);
+  const auto norm = normalization_of(loaded);
+  const LogitsGuard logits_of(*loaded.model);
+  NoGradGuard no_grad;
+  nlohmann::json out = nlohmann::json::array();
+  constexpr int64_t kBatch = 256;
+  for (std::size_t first = 0; first < files.size(); first += kBatch) {
+    const auto b = static_cast<int64_t>(std::min<std::size_t>(kBatch, files.size() - first));
+    Shape shape = {b};
+    shape.insert(shape.end(), loaded.input.begin(), loaded.input.end());
+    Tensor batch(shape);
+    for (int64_t i = 0; i < b; ++i) {
+      const std::vector<float> v = picture_for(loaded, files[first + i]);
+      float* dst = batch.data() + i * plane;
+      for (int64_t j = 0; j < plane; ++j) dst[j] = norm ? (v[j] - norm->mean) / norm->std : v[j];
+    }
+    const Tensor probs = softmax_forward(loaded.model->forward(batch), 1);
+    for (int64_t i = 0; i < b; ++i) {
+      std::vector<int64_t> order(static_cast<std::size_t>(classes));
+      std::iota(order.begin(), order.end(), 0);
+      const float* p = probs.data() + i * classes;
+      std::stable_sort(order.begin(), order.end(),
+                       [p](int64_t x, int64_t y) { return p[x] > p[y]; });
+      nlohmann::json top = nlohmann::json::array();
+      std::string line = files[first + i] + " ";
+      for (int64_t r = 0; r < k; ++r) {
+        const int64_t c = order[r];
+        const std::string name =
+            c < static_cast<int64_t>(names.size()) ? names[c] : std::to_string(c);
+        top.push_back({{"class", c}, {"name", name}, {"probability", p[c]}});
+        char buf[64];
+        std::snprintf(buf, sizeof buf, " %.4f", p[c]);
+        line += " " + name + buf;
+      }
+      out.push_back({{"file", files[first + i]}, {"top", top}});
+      if (json.empty()) std::printf("%s\n", line.c_str());
+    }
+  }
+  if (!json.empty()) {
+    write_json(json, {{"weights", a.weights}, {"count", files.size()}, {"predictions", out}});
+    std::printf("%s pictures classified: %s\n",
+                with_commas(static_cast<int64_t>(files.size())).c_str(), json.c_str());
+  }
+}
+
+}  // namespace
+
 void add_predict_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<InputArgs>();
+  auto top_k = std::make_shared<int64_t>(0);
+  auto json = std::make_shared<std::string>();
   auto* cmd = app.add_subcommand(
-      "predict", "Classify one image and print the tutorial's Logits / Probs / Pred / True block");
-  add_input_options(cmd, *a);
-  cmd->callback([a, &exit_code] {
-    if (a->index < 0 && a->image.empty()) throw Error("predict needs --index N or --image FILE");
+      "predict",
+      "Classify an image and print the tutorial's Logits / Probs / Pred / True block; or many "
+      "pictures and folders, batched, with the top classes of each");
+  add_input_options(cmd, *a, /*many=*/true);
+  cmd->add_option("--top-k", *top_k,
+                  "Classes to list per picture, most probable first (default 3 "
+                  "for many pictures)")
+      ->check(integer_in(1));
+  cmd->add_option("--json", *json,
+                  "Write the predictions as JSON here: per picture its file and top classes with "
+                  "probabilities (replaced if it exists)");
+  cmd->callback([a, top_k, json, &exit_code] {
+    if (a->index < 0 && a->images.empty()) throw Error("predict needs --index N or --image FILE");
+    if (!json->empty()) check_output_file("--json", *json);
+    const bool one_picture = a->images.size() == 1 && !std::filesystem::is_directory(a->images[0]);
+    if (!a->images.empty() && (!one_picture || *top_k > 0 || !json->empty())) {
+      predict_many(*a, *top_k > 0 ? *top_k : 3, *json);
+      exit_code = 0;
+      return;
+    }
+    if (a->index >= 0 && (*top_k > 0 || !json->empty())) {
+      throw Error(
+          "--top-k and --json are for --image pictures; --index prints the tutorial's block");
+    }
+    if (one_picture) a->image = a->images[0];
     std::optional<Input> image = read_image_input(*a);
     const LoadedModel loaded = load_checkpoint(a->weights);
     const Input in = resolve_input(loaded, *a, std::move(image), /*classify=*/true);

@@ -607,6 +607,37 @@ Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& o,
   return data;
 }
 
+std::vector<uint8_t> read_image_as(const std::string& path, int64_t channels, int64_t rows,
+                                   int64_t cols) {
+  if ((channels != 1 && channels != 3) || rows <= 0 || cols <= 0 ||
+      rows * cols > limits::kMaxImagePixels) {
+    throw Error(path + ": cannot make an image of " + std::to_string(channels) + " x " +
+                std::to_string(rows) + " x " + std::to_string(cols));
+  }
+  Decoded d = decode(path, rows, cols);
+  if (!d.ok) throw Error(d.error);
+  std::vector<uint8_t> planes(static_cast<std::size_t>(channels * rows * cols));
+  to_planes(d.rgb, channels, planes.data());
+  return planes;
+}
+
+std::vector<std::string> list_images(const std::string& path) {
+  if (!fs::is_directory(path)) return {path};
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (hidden(it->path())) {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file() && image_extension(it->path())) files.push_back(it->path().string());
+  }
+  if (ec) throw Error(path + ": cannot list the folder (" + ec.message() + ")");
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 FolderSplits find_folder_splits(const std::string& dir) {
   const fs::path root(dir);
   std::error_code ec;

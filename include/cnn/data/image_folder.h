@@ -69,6 +69,16 @@ struct ImageFolderReport {
 Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& options = {},
                           ImageFolderReport* report = nullptr);
 
+// One picture file made as load_image_folder makes each image: `channels` (1: PIL's luma; 3: RGB)
+// and resized to rows x cols; (C, H, W) uint8 planes. Throws naming the file when it cannot be
+// read or decoded.
+std::vector<uint8_t> read_image_as(const std::string& path, int64_t channels, int64_t rows,
+                                   int64_t cols);
+
+// The picture files under path (itself when it is a file), as an image folder lists them: by
+// extension (.png .jpg .jpeg .bmp .pgm .ppm, any case), hidden ones left out, sorted.
+std::vector<std::string> list_images(const std::string& path);
+
 struct FolderSplits {
   std::string train, test;  // test empty: DIR holds one split, which the caller divides
 };
