@@ -2,6 +2,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -26,12 +27,7 @@ namespace {
 struct TinyData : ::testing::Test {
   fs::path dir;
   void SetUp() override {
-    dir = fs::path(::testing::TempDir()) /
-          ("cnn_data_" +
-           std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
-           std::to_string(getpid()));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
+    dir = fresh_test_dir("cnn_data");
     write("train", 50, false);
     write("t10k", 20, true);
   }
@@ -100,6 +96,62 @@ TEST_F(TinyData, Normalisation) {
   Batch b;
   loader.next(b);
   EXPECT_NEAR(b.images[10], (train.image(0)[10] / 255.0f - 0.5f) / 0.25f, 1e-5);
+}
+
+// Per channel: the statistics of each plane, and the loader's (x / 255 - mean[c]) / std[c].
+TEST(Normalise, PerChannelStatisticsAndScaling) {
+  Dataset d;
+  d.name = "rgb";
+  d.split = "train";
+  d.count = 3;
+  d.rows = 2;
+  d.cols = 2;
+  d.channels = 3;
+  d.num_classes = 2;
+  d.labels = {0, 1, 0};
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t j = 0; j < 4; ++j)
+        d.pixels.push_back(static_cast<uint8_t>(c == 2 ? 77 : 10 * i + 60 * c + j));
+  const Normalize n = channel_stats(d);
+  ASSERT_EQ(n.mean.size(), 3u);
+  for (int64_t c = 0; c < 3; ++c) {
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < 3; ++i)
+      for (int64_t j = 0; j < 4; ++j) {
+        const double v = d.image(i)[c * 4 + j] / 255.0;
+        sum += v;
+        sq += v * v;
+      }
+    const double mean = sum / 12, sd = std::sqrt(sq / 12 - mean * mean);
+    EXPECT_NEAR(n.mean[c], mean, 1e-6) << c;
+    if (c < 2) EXPECT_NEAR(n.std[c], sd, 1e-6) << c;
+  }
+  EXPECT_EQ(n.std[2], 1.0f);  // a constant channel passes through, centred
+  DataLoader loader(d, 3, false, 0, n);
+  Batch b;
+  loader.next(b);
+  for (int64_t j = 0; j < b.images.numel(); ++j) {
+    const int64_t c = j / 4 % 3;
+    EXPECT_NEAR(b.images[j], (d.pixels[j] / 255.0f - n.mean[c]) / n.std[c], 1e-5) << j;
+  }
+  // Through JSON and back; a bad one from a file is refused by name.
+  const Normalize back = Normalize::from_json(n.to_json());
+  EXPECT_EQ(back.mean, n.mean);
+  EXPECT_EQ(back.std, n.std);
+  EXPECT_EQ(Normalize::from_json(Normalize(0.5f, 0.25f).to_json()).mean_of(2), 0.5f);
+  expect_error(
+      [] {
+        Normalize::from_json({{"mean", {0.1, 0.2}}, {"std", {0.3}}});
+      },
+      {"2 means and 1 stds"});
+  expect_error([] { Normalize::from_json({{"mean", 0.1}, {"std", 0}}); }, {"std positive"});
+  expect_error([] { Normalize::from_json({{"mean", "x"}, {"std", 1}}); }, {"normalisation"});
+  expect_error(
+      [&] {
+        DataLoader(d, 3, false, 0, Normalize({0.1f, 0.2f}, {1.0f, 1.0f}));
+      },
+      {"2 means and 2 stds for images of 3 channels"});
 }
 
 TEST_F(TinyData, MissingDirectoryAndFile) {

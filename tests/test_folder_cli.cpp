@@ -50,11 +50,7 @@ RgbImage picture(int c, Generator& gen, bool colour) {
 struct FolderCli : ::testing::Test {
   fs::path dir;
   void SetUp() override {
-    dir = fs::path(::testing::TempDir()) /
-          ("cnn_folder_cli_" +
-           std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
-           std::to_string(getpid()));
-    fs::remove_all(dir);
+    dir = fresh_test_dir("cnn_folder_cli");
     Generator gen(1);
     for (const auto& [split, n] : {std::pair<std::string, int>{"train", 60}, {"test", 15}}) {
       for (int c = 0; c < 4; ++c) {
@@ -163,11 +159,18 @@ TEST_F(FolderCli, AnRgbModelTrainsOnAnRgbFolder) {
   EXPECT_EQ(m.input, (Shape{3, 32, 32}));
   EXPECT_EQ(m.meta["dataset"]["channels"], 3);
   EXPECT_EQ(m.meta["dataset"]["class_names"][9], "c9");
-  // A second run reads the folder from the cache.
+  // A second run reads the folder from the cache; normalised per channel by its own figures.
   const Result again = run_cli("train --dataset " + path("rgb") + " --model rgb-nested " +
-                               "--max-steps 1 --out " + path("rgb2.cnnt") + common());
+                               "--max-steps 1 --normalize --out " + path("rgb2.cnnt") + common());
   ASSERT_EQ(again.code, 0) << again.out;
-  expect_contains(again.out, {"60 images in 10 classes, from the cache"});
+  expect_contains(again.out,
+                  {"60 images in 10 classes, from the cache", "normalising with the training"});
+  const LoadedModel n = load_checkpoint(path("rgb2.cnnt"));
+  EXPECT_EQ(n.meta["train_options"]["normalize"]["mean"].size(), 3u);
+  const Result p = run_cli("predict --weights " + path("rgb2.cnnt") + " --image " +
+                           path("rgb/test/c3") + " --top-k 1");
+  ASSERT_EQ(p.code, 0) << p.out;
+  expect_contains(p.out, {"p0.png  c"});
 }
 
 TEST_F(FolderCli, AFolderWithoutTestNeedsAValidationSplit) {

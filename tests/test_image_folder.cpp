@@ -16,42 +16,13 @@
 #include "cnn/data/image_folder.h"
 #include "cnn/limits.h"
 #include "cnn/viz/image.h"
+#include "png_bytes.h"
 #include "testing.h"
 
 namespace cnn::testing {
 namespace {
 
 namespace fs = std::filesystem;
-using Bytes = std::string;
-
-Bytes be32(uint32_t v) {
-  return {char(v >> 24), char(v >> 16 & 0xff), char(v >> 8 & 0xff), char(v & 0xff)};
-}
-
-Bytes png_chunk(const std::string& type, const Bytes& body) {
-  const Bytes tb = type + body;
-  return be32(static_cast<uint32_t>(body.size())) + tb +
-         be32(static_cast<uint32_t>(
-             crc32(0, reinterpret_cast<const Bytef*>(tb.data()), static_cast<uInt>(tb.size()))));
-}
-
-// An 8-bit PNG of colour type 0 (gray), 2 (RGB) or 6 (RGBA); samples row-major, interleaved.
-Bytes encode_png(uint32_t w, uint32_t h, int color_type, const std::vector<uint8_t>& samples) {
-  const std::size_t stride = samples.size() / h;
-  Bytes raw;
-  for (uint32_t y = 0; y < h; ++y) {
-    raw += '\0';
-    raw.append(reinterpret_cast<const char*>(&samples[y * stride]), stride);
-  }
-  uLongf size = compressBound(static_cast<uLong>(raw.size()));
-  Bytes z(size, '\0');
-  compress(reinterpret_cast<Bytef*>(z.data()), &size, reinterpret_cast<const Bytef*>(raw.data()),
-           static_cast<uLong>(raw.size()));
-  z.resize(size);
-  const Bytes ihdr = be32(w) + be32(h) + Bytes{8, char(color_type), 0, 0, 0};
-  return Bytes("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) + png_chunk("IDAT", z) +
-         png_chunk("IEND", "");
-}
 
 void write_bytes(const fs::path& path, const Bytes& bytes) {
   fs::create_directories(path.parent_path());
@@ -111,11 +82,7 @@ class ImageFolder : public ::testing::Test {
  protected:
   fs::path root, data, cache;
   void SetUp() override {
-    root = fs::path(::testing::TempDir()) /
-           ("cnn_image_folder_" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
-            std::to_string(getpid()));
-    fs::remove_all(root);
+    root = fresh_test_dir("cnn_image_folder");
     data = root / "data";
     cache = root / "cache";
     // data/cat/{a.png (RGB), b.png (gray), notes.txt, .hidden.png},

@@ -22,46 +22,20 @@
 #include "cnn/data/digit.h"
 #include "cnn/limits.h"
 #include "cnn/viz/image.h"
+#include "png_bytes.h"
 #include "testing.h"
 
 namespace cnn::testing {
 namespace {
 
 namespace fs = std::filesystem;
-using Bytes = std::string;
 
 // ---- writers ----------------------------------------------------------------------------------
 
-Bytes be32(uint32_t v) {
-  return {char(v >> 24), char(v >> 16 & 0xff), char(v >> 8 & 0xff), char(v & 0xff)};
-}
 Bytes le32(uint32_t v) {
   return {char(v & 0xff), char(v >> 8 & 0xff), char(v >> 16), char(v >> 24)};
 }
 Bytes le16(uint16_t v) { return {char(v & 0xff), char(v >> 8)}; }
-
-Bytes png_chunk(const std::string& type, const Bytes& body) {
-  const Bytes tb = type + body;
-  return be32(static_cast<uint32_t>(body.size())) + tb +
-         be32(static_cast<uint32_t>(
-             crc32(0, reinterpret_cast<const Bytef*>(tb.data()), static_cast<uInt>(tb.size()))));
-}
-
-// A non-interlaced PNG: `rows` holds each row's packed samples (no filter byte).
-Bytes encode_png(uint32_t w, uint32_t h, int bit_depth, int color_type, const Bytes& rows,
-                 const Bytes& extra_chunks = "") {
-  const std::size_t stride = rows.size() / h;
-  Bytes raw;
-  for (uint32_t y = 0; y < h; ++y) raw += '\0' + rows.substr(y * stride, stride);
-  uLongf size = compressBound(static_cast<uLong>(raw.size()));
-  Bytes z(size, '\0');
-  compress(reinterpret_cast<Bytef*>(z.data()), &size, reinterpret_cast<const Bytef*>(raw.data()),
-           static_cast<uLong>(raw.size()));
-  z.resize(size);
-  const Bytes ihdr = be32(w) + be32(h) + Bytes{char(bit_depth), char(color_type), 0, 0, 0};
-  return Bytes("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) + extra_chunks +
-         png_chunk("IDAT", z) + png_chunk("IEND", "");
-}
 
 // A JPEG of 8-bit samples, 1 (gray) or 3 (RGB, stored as YCbCr) components.
 Bytes encode_jpeg(int w, int h, int components, const std::vector<uint8_t>& samples,

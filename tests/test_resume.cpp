@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -136,14 +137,7 @@ void expect_same_history(const std::vector<EpochRecord>& a, const std::vector<Ep
 
 struct Resume : ::testing::Test {
   fs::path dir;
-  void SetUp() override {
-    dir = fs::path(::testing::TempDir()) /
-          ("cnn_resume_" +
-           std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
-           std::to_string(getpid()));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
+  void SetUp() override { dir = fresh_test_dir("cnn_resume"); }
   void TearDown() override { fs::remove_all(dir); }
 };
 
@@ -326,6 +320,17 @@ TEST_F(ResumeCli, KilledAtRandomMomentsAndResumedEndsAsAnUninterruptedRun) {
   for (const auto& e : fs::directory_iterator(dir)) {
     EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << e.path();
   }
+}
+
+// A run that diverges stops with a clear message and leaves the last good checkpoint alone.
+TEST_F(ResumeCli, ADivergedRunKeepsTheLastGoodCheckpoint) {
+  const std::string out = (dir / "diverged.cnnt").string();
+  const Result r = run_cli(train_args(out) + " --optimizer sgd --lr 1e9 --save-every 1");
+  EXPECT_EQ(r.code, 1) << r.out;
+  expect_contains(r.out, {"training diverged"});
+  // Step 1 starts from finite weights, so at least its checkpoint was written.
+  ASSERT_TRUE(fs::exists(out)) << r.out;
+  for (float v : checkpoint_weights(out)) ASSERT_TRUE(std::isfinite(v));
 }
 
 TEST_F(ResumeCli, ResumeRefusesNewRunOptions) {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -191,6 +192,18 @@ inline ::testing::AssertionResult gradcheck(const std::function<Tensor()>& f, Te
     }
   }
   return ::testing::AssertionSuccess();
+}
+
+// A fresh directory for the running test, TempDir/<prefix>_<test's name>_<pid>: whatever a
+// crashed run left there is removed first.
+inline std::filesystem::path fresh_test_dir(const std::string& prefix) {
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) /
+      (prefix + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+       std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
 }
 
 // Checks that text (an error message, a command's output) contains every fragment.

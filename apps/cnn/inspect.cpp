@@ -122,26 +122,30 @@ Input resolve_input(const LoadedModel& loaded, const InputArgs& a, std::optional
   return in;
 }
 
-// A checkpoint's file is untrusted: a normalisation that is not two numbers with std > 0 is
-// refused, quoting an excerpt of it.
+// A checkpoint's file is untrusted: a normalisation that is not finite numbers with std > 0,
+// one or one per channel, is refused, quoting an excerpt of it.
 std::optional<Normalize> normalization_of(const LoadedModel& loaded) {
   const auto& opts = loaded.meta.value("train_options", nlohmann::json::object());
   if (!opts.is_object() || !opts.contains("normalize")) return std::nullopt;
-  const auto& n = opts["normalize"];
-  if (!n.is_object() || !n.contains("mean") || !n.contains("std") || !n["mean"].is_number() ||
-      !n["std"].is_number() || !std::isfinite(n["mean"].get<float>()) ||
-      !(n["std"].get<float>() > 0.0f) || !std::isfinite(n["std"].get<float>())) {
-    throw Error("the checkpoint's train_options.normalize is not {\"mean\": M, \"std\": S > 0}: " +
-                excerpt(n.dump()));
+  Normalize n;
+  try {
+    n = Normalize::from_json(opts["normalize"]);
+    n.check(loaded.input.empty() ? 1 : loaded.input[0]);
+  } catch (const Error& e) {
+    throw Error(std::string("the checkpoint's train_options.normalize: ") + e.what());
   }
-  return Normalize{n["mean"].get<float>(), n["std"].get<float>()};
+  return n;
 }
 
 // Applies the checkpoint's input normalisation, if it was trained with one.
 Tensor prepare(const LoadedModel& loaded, Tensor image) {
   if (const auto n = normalization_of(loaded)) {
     image = image.clone();
-    for (float& v : image) v = (v - n->mean) / n->std;
+    const int64_t hw = image.size(2) * image.size(3);
+    for (int64_t j = 0; j < image.numel(); ++j) {
+      const int64_t c = j / hw % image.size(1);
+      image[j] = (image[j] - n->mean_of(c)) / n->std_of(c);
+    }
   }
   return image;
 }
@@ -293,7 +297,10 @@ void predict_many(const InputArgs& a, int64_t top_k, const std::string& json) {
     for (int64_t i = 0; i < b; ++i) {
       const std::vector<float> v = picture_for(loaded, files[first + i]);
       float* dst = batch.data() + i * plane;
-      for (int64_t j = 0; j < plane; ++j) dst[j] = norm ? (v[j] - norm->mean) / norm->std : v[j];
+      const int64_t hw = plane / loaded.input[0];
+      for (int64_t j = 0; j < plane; ++j) {
+        dst[j] = norm ? (v[j] - norm->mean_of(j / hw)) / norm->std_of(j / hw) : v[j];
+      }
     }
     const Tensor probs = softmax_forward(loaded.model->forward(batch), 1);
     for (int64_t i = 0; i < b; ++i) {

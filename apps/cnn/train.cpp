@@ -248,7 +248,8 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
     o.schedule = a.schedule;
     o.seed = a.seed;
     o.max_steps = a.max_steps;
-    if (a.normalize) o.normalize = Normalize{0.1307f, 0.3081f};
+    // MNIST's published figures; any other data's are measured below, on the training part.
+    if (a.normalize && dataset == "mnist") o.normalize = Normalize{0.1307f, 0.3081f};
     o.augment = augment;
     o.patience = a.patience;
     o.val_split = a.val_split;
@@ -292,6 +293,12 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
   }
   Dataset validation;
   if (o.val_split > 0) std::tie(train, validation) = split_dataset(train, o.val_split, o.seed);
+  if (!resuming && a.normalize && !o.normalize) {
+    o.normalize = channel_stats(train);
+    std::printf("normalising with the training images' mean %s and std %s\n",
+                nlohmann::json(o.normalize->mean).dump().c_str(),
+                nlohmann::json(o.normalize->std).dump().c_str());
+  }
 
   // The input's shape comes from the model, the classes from the data.
   Generator check_gen(0);
@@ -500,7 +507,8 @@ void add_train_command(CLI::App& app, int& exit_code) {
           "SPEC"))
       ->capture_default_str();
   cmd->add_flag("--normalize", args->normalize,
-                "Normalise inputs with MNIST's mean and std (0.1307, 0.3081)");
+                "Normalise inputs per channel: MNIST's mean and std (0.1307, 0.3081), or for "
+                "other data those of its training images");
   cmd->add_option(
       "--out", args->out,
       "Checkpoint path (default: checkpoints/<dataset>-<model>.cnnt, or -2, -3, ... when taken)");

@@ -1,9 +1,11 @@
 // Everything in one include.
 #pragma once
 
+#include "cnn/data/augment.h"
 #include "cnn/data/dataset.h"
 #include "cnn/data/digit.h"
 #include "cnn/data/idx.h"
+#include "cnn/data/image_folder.h"
 #include "cnn/error.h"
 #include "cnn/explain/steps.h"
 #include "cnn/io/archive.h"
@@ -33,5 +35,6 @@
 #include "cnn/summary.h"
 #include "cnn/tensor.h"
 #include "cnn/train/trainer.h"
+#include "cnn/viz/curves.h"
 #include "cnn/viz/figures.h"
 #include "cnn/viz/image.h"

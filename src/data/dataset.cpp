@@ -141,7 +141,7 @@ DataLoader::DataLoader(const Dataset& data, int64_t batch_size, bool shuffle, ui
     : data_(data), batch_size_(batch_size), shuffle_(shuffle), gen_(seed), normalize_(normalize) {
   if (batch_size <= 0)
     throw Error("batch_size must be positive, got " + std::to_string(batch_size));
-  if (normalize && !(normalize->std > 0.0f)) throw Error("normalisation std must be positive");
+  if (normalize) normalize->check(data.channels);
   order_.resize(static_cast<std::size_t>(data.count));
   reset();
 }
@@ -155,6 +155,72 @@ void DataLoader::reset() {
     }
   }
   pos_ = 0;
+}
+
+void Normalize::check(int64_t channels) const {
+  if (mean.empty() || mean.size() != std.size() ||
+      (mean.size() != 1 && static_cast<int64_t>(mean.size()) != channels)) {
+    throw Error("normalisation: " + std::to_string(mean.size()) + " means and " +
+                std::to_string(std.size()) + " stds for images of " + std::to_string(channels) +
+                " channels (give one of each, or one per channel)");
+  }
+  for (std::size_t c = 0; c < mean.size(); ++c) {
+    if (!std::isfinite(mean[c]) || !std::isfinite(std[c]) || !(std[c] > 0.0f)) {
+      throw Error("normalisation: mean " + std::to_string(mean[c]) + ", std " +
+                  std::to_string(std[c]) + " (the mean must be finite and the std positive)");
+    }
+  }
+}
+
+nlohmann::json Normalize::to_json() const {
+  if (mean.size() == 1) return {{"mean", mean[0]}, {"std", std[0]}};
+  return {{"mean", mean}, {"std", std}};
+}
+
+Normalize Normalize::from_json(const nlohmann::json& j) {
+  auto values = [&](const char* key) {
+    std::vector<float> v;
+    const bool ok = j.is_object() && j.contains(key);
+    if (ok && j[key].is_number()) v.push_back(j[key].get<float>());
+    if (ok && j[key].is_array() && j[key].size() <= 4) {
+      for (const auto& x : j[key]) {
+        if (!x.is_number()) return std::vector<float>{};
+        v.push_back(x.get<float>());
+      }
+    }
+    return v;
+  };
+  Normalize n(values("mean"), values("std"));
+  try {
+    n.check(static_cast<int64_t>(n.mean.size()));
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + ": " + excerpt(j.dump()));
+  }
+  return n;
+}
+
+Normalize channel_stats(const Dataset& data) {
+  const int64_t hw = data.rows * data.cols;
+  Normalize n(std::vector<float>(static_cast<std::size_t>(data.channels)),
+              std::vector<float>(static_cast<std::size_t>(data.channels)));
+  for (int64_t c = 0; c < data.channels; ++c) {
+    // Integer sums: exact, and the same whatever the order.
+    uint64_t sum = 0, squares = 0;
+    for (int64_t i = 0; i < data.count; ++i) {
+      const uint8_t* p = data.image(i) + c * hw;
+      for (int64_t j = 0; j < hw; ++j) {
+        sum += p[j];
+        squares += uint64_t{p[j]} * p[j];
+      }
+    }
+    const double count = static_cast<double>(data.count) * static_cast<double>(hw);
+    const double mean = static_cast<double>(sum) / count;
+    const double var = std::max(0.0, static_cast<double>(squares) / count - mean * mean);
+    n.mean[c] = static_cast<float>(mean / 255.0);
+    // A channel that is the same everywhere: 1, so that it passes through centred.
+    n.std[c] = var > 0 ? static_cast<float>(std::sqrt(var) / 255.0) : 1.0f;
+  }
+  return n;
 }
 
 void DataLoader::set_augment(const Augment& augment, uint64_t seed) {
@@ -183,8 +249,16 @@ bool DataLoader::next(Batch& batch) {
   }
   batch.labels.resize(static_cast<std::size_t>(b));
   batch.indices.resize(static_cast<std::size_t>(b));
-  const float scale = normalize_ ? 1.0f / (255.0f * normalize_->std) : 1.0f / 255.0f;
-  const float shift = normalize_ ? normalize_->mean / normalize_->std : 0.0f;
+  // Per channel: x / 255 normalised is x * scale - shift.
+  const int64_t hw = data_.rows * data_.cols;
+  std::vector<float> scales(static_cast<std::size_t>(data_.channels), 1.0f / 255.0f),
+      shifts(static_cast<std::size_t>(data_.channels), 0.0f);
+  if (normalize_) {
+    for (int64_t c = 0; c < data_.channels; ++c) {
+      scales[c] = 1.0f / (255.0f * normalize_->std_of(c));
+      shifts[c] = normalize_->mean_of(c) / normalize_->std_of(c);
+    }
+  }
   for (int64_t i = 0; i < b; ++i) {
     const int64_t idx = order_[pos_ + i];
     batch.indices[i] = idx;
@@ -192,10 +266,17 @@ bool DataLoader::next(Batch& batch) {
     const uint8_t* src = data_.image(idx);
     float* dst = batch.images.data() + i * plane;
     if (augment_.enabled()) {
-      augment_image(src, data_.channels, data_.rows, data_.cols, draw_augment(augment_, aug_gen_),
-                    scale, shift, dst);
+      // One draw for the image, applied to each channel with its own scaling.
+      const AugmentDraw draw = draw_augment(augment_, aug_gen_);
+      for (int64_t c = 0; c < data_.channels; ++c) {
+        augment_image(src + c * hw, 1, data_.rows, data_.cols, draw, scales[c], shifts[c],
+                      dst + c * hw);
+      }
     } else {
-      for (int64_t j = 0; j < plane; ++j) dst[j] = src[j] * scale - shift;
+      for (int64_t c = 0; c < data_.channels; ++c) {
+        const float scale = scales[c], shift = shifts[c];
+        for (int64_t j = c * hw; j < (c + 1) * hw; ++j) dst[j] = src[j] * scale - shift;
+      }
     }
   }
   pos_ += b;

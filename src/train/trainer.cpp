@@ -327,6 +327,16 @@ const std::vector<EpochRecord>& Trainer::fit(const TrainCallbacks& callbacks) {
 }
 
 void Trainer::save_checkpoint(const std::string& path) const {
+  // A diverged run's weights would replace the last good checkpoint: refused instead.
+  for (const auto& [name, p] : model_->named_parameters()) {
+    for (float v : p->value) {
+      if (!std::isfinite(v)) {
+        throw Error("training diverged: " + name + " holds " + std::to_string(v) + " after step " +
+                    std::to_string(global_step_) + "; " + path +
+                    " was not replaced (try a smaller learning rate)");
+      }
+    }
+  }
   Archive a;
   a.meta["format"] = kCheckpointFormat;
   a.meta["version"] = kCheckpointVersion;

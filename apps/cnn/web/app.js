@@ -259,10 +259,16 @@ function drawCurves(history) {
   };
   const losses = history.flatMap((h) => [h.train_loss, h.test_loss]);
   const accs = history.flatMap((h) => [h.train_accuracy, h.test_accuracy]);
+  // The held-out figures are the test set's, or a validation split's (cnn train --val-split).
+  const held = heldOutName(history);
   svg.innerHTML =
-    panel(0, "loss: train (blue), test (orange)", [["train_loss", "#1976d2"], ["test_loss", "#e65100"]], 0, Math.max(...losses)) +
-    panel(330, "accuracy: train (blue), test (orange)", [["train_accuracy", "#1976d2"], ["test_accuracy", "#e65100"]],
+    panel(0, `loss: train (blue), ${held} (orange)`, [["train_loss", "#1976d2"], ["test_loss", "#e65100"]], 0, Math.max(...losses)) +
+    panel(330, `accuracy: train (blue), ${held} (orange)`, [["train_accuracy", "#1976d2"], ["test_accuracy", "#e65100"]],
           Math.min(...accs), 1);
+}
+
+function heldOutName(history) {
+  return history.length && history[0].held_out === "validation" ? "validation" : "test";
 }
 
 async function loadModel() {
@@ -271,7 +277,8 @@ async function loadModel() {
   const table = document.getElementById("model-history");
   if (!model.history.length) return;
   drawCurves(model.history);
-  table.innerHTML = "<tr><th>epoch</th><th>train loss</th><th>train acc</th><th>test loss</th><th>test acc</th></tr>";
+  const held = heldOutName(model.history);
+  table.innerHTML = `<tr><th>epoch</th><th>train loss</th><th>train acc</th><th>${held} loss</th><th>${held} acc</th></tr>`;
   for (const h of model.history) {
     const tr = table.insertRow();
     for (const v of [h.epoch, h.train_loss.toFixed(5), h.train_accuracy.toFixed(4), h.test_loss.toFixed(5), h.test_accuracy.toFixed(4)]) {

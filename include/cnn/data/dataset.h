@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
@@ -53,9 +54,27 @@ struct Batch {
   std::vector<int64_t> indices;  // B, positions in the dataset
 };
 
+// Input normalisation of images scaled to [0, 1]: (x - mean[c]) / std[c] for channel c, with one
+// value for every channel or one per channel (torchvision's Normalize).
 struct Normalize {
-  float mean = 0.0f, std = 1.0f;
+  std::vector<float> mean = {0.0f}, std = {1.0f};
+
+  Normalize() = default;
+  Normalize(float m, float s) : mean{m}, std{s} {}
+  Normalize(std::vector<float> m, std::vector<float> s) : mean(std::move(m)), std(std::move(s)) {}
+  float mean_of(int64_t c) const { return mean.size() == 1 ? mean[0] : mean[c]; }
+  float std_of(int64_t c) const { return std.size() == 1 ? std[0] : std[c]; }
+  // Throws unless the values are finite, every std > 0, and there is one value or `channels`.
+  void check(int64_t channels) const;
+  // {"mean": M, "std": S}, or arrays when there is a value per channel.
+  nlohmann::json to_json() const;
+  // The inverse of to_json(), checked (a checkpoint is untrusted): throws naming what is wrong.
+  static Normalize from_json(const nlohmann::json& j);
 };
+
+// Each channel's mean and standard deviation over all the dataset's pixels scaled to [0, 1], as
+// the usual recipe for torchvision's Normalize computes them.
+Normalize channel_stats(const Dataset& data);
 
 // Iterates a dataset in batches; with shuffle, each epoch draws a new permutation from its own
 // generator (seeded, so runs repeat exactly). The last batch may be smaller.

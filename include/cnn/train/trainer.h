@@ -147,7 +147,8 @@ class Trainer {
 
   // A self-describing checkpoint: the model's description, weights (and buffers), optimizer
   // state, RNG states, epoch, history, options. Written atomically. Throws if a module of the
-  // model cannot describe itself (a custom C++ module without config()).
+  // model cannot describe itself (a custom C++ module without config()), and when a weight is
+  // not finite (a diverged run: the file on disk is left as it was).
   void save_checkpoint(const std::string& path) const;
 
  private:
