@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cnn/data/idx.h"
 #include "cnn/io/checkpoint.h"
 #include "cnn/random.h"
 #include "cnn/viz/image.h"
@@ -171,6 +172,62 @@ TEST_F(FolderCli, AnRgbModelTrainsOnAnRgbFolder) {
                            path("rgb/test/c3") + " --top-k 1");
   ASSERT_EQ(p.code, 0) << p.out;
   expect_contains(p.out, {"p0.png  c"});
+}
+
+// Real MNIST digits written out as PNG files (every third one tinted orange, so RGB), classes
+// named by folder, one corrupt file: trained, validated, evaluated and predicted by name.
+TEST_F(FolderCli, MnistDigitsAsPictures) {
+  const std::string mnist = std::string(CNN_FIXTURE_DIR) + "/../../data/mnist";
+  if (!fs::exists(mnist + "/t10k-images-idx3-ubyte")) {
+    GTEST_SKIP() << "data/mnist is not fetched (bash scripts/fetch-data.sh mnist)";
+  }
+  const IdxImages images = read_idx_images(mnist + "/t10k-images-idx3-ubyte");
+  const std::vector<uint8_t> labels = read_idx_labels(mnist + "/t10k-labels-idx1-ubyte");
+  const std::vector<std::string> names = {"zero", "one", "two",   "three", "four",
+                                          "five", "six", "seven", "eight", "nine"};
+  std::vector<int> written(10, 0);
+  for (int64_t i = 0; i < images.count; ++i) {
+    const int c = labels[i];
+    if (written[c] >= 100) continue;
+    const std::string split = written[c] < 80 ? "train" : "test";
+    RgbImage img(28, 28);
+    const bool tint = i % 3 == 0;
+    for (int64_t y = 0; y < 28; ++y) {
+      for (int64_t x = 0; x < 28; ++x) {
+        const uint8_t v = images.pixels[i * 784 + y * 28 + x];
+        img.set(x, y,
+                {v, static_cast<uint8_t>(tint ? v * 2 / 3 : v),
+                 static_cast<uint8_t>(tint ? v / 4 : v)});
+      }
+    }
+    const fs::path d = dir / "digits" / split / names[c];
+    fs::create_directories(d);
+    write_png((d / (std::to_string(i) + ".png")).string(), img);
+    ++written[c];
+  }
+  std::ofstream(dir / "digits/train/seven/corrupt.png", std::ios::binary) << "\x89PNG\r\n";
+  const std::string out = path("digits.cnnt");
+  const Result r = run_cli("train --dataset " + path("digits") + " --bad-images skip --epochs 10 " +
+                           "--batch-size 32 --lr 2e-3 --val-split 0.1 --out " + out + common());
+  ASSERT_EQ(r.code, 0) << r.out;
+  expect_contains(r.out, {"1 bad images skipped (first: seven/corrupt.png)",
+                          "720 train / 80 validation images"});
+  const Result e = run_cli("eval --weights " + out + " --cache-dir " + path("cache"));
+  ASSERT_EQ(e.code, 0) << e.out;
+  expect_contains(e.out, {"test: 200 images", "eight"});
+  // 800 digits, 10 epochs: well above chance (10 %); the full training set reaches 98 %.
+  const double accuracy = std::stod(e.out.substr(e.out.find("accuracy ") + 9));
+  std::printf("MNIST digits as PNG files, 720 for training: test accuracy %.3f\n", accuracy);
+  EXPECT_GT(accuracy, 0.7) << e.out;
+  const Result p =
+      run_cli("predict --weights " + out + " --image " + path("digits/test/three") + " --top-k 1");
+  ASSERT_EQ(p.code, 0) << p.out;
+  int threes = 0;
+  for (std::size_t at = p.out.find("  three "); at != std::string::npos;
+       at = p.out.find("  three ", at + 1)) {
+    ++threes;
+  }
+  EXPECT_GE(threes, 12) << p.out;  // of 20
 }
 
 TEST_F(FolderCli, AFolderWithoutTestNeedsAValidationSplit) {
