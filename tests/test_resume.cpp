@@ -364,6 +364,9 @@ TEST_F(ResumeCli, ValidationSplitSaveBestAndPatience) {
   EXPECT_EQ(b.meta["epoch"], best + 1);
   // The test set was evaluated once, at the end: its figure is in the summary, and no epoch's.
   EXPECT_TRUE(j.contains("final_test_accuracy"));
+  const Result whole = run_cli(train_args((dir / "y.cnnt").string()) + " --val-split 1");
+  EXPECT_EQ(whole.code, 2);
+  expect_contains(whole.out, {"--val-split must be a fraction between 0 and 1"});
   expect_contains(run_cli(train_args((dir / "x.cnnt").string()) + " --save-best").out,
                   {"--save-best", "needs --val-split"});
 }

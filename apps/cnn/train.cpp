@@ -482,7 +482,9 @@ void add_train_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--schedule", args->schedule, "Learning-rate schedule, stepped every batch")
       ->check(one_of({"none", "onecycle", "cosine"}))
       ->capture_default_str();
-  cmd->add_option("--seed", args->seed, "Seed of initialisation, shuffling and dropout")
+  cmd->add_option(
+         "--seed", args->seed,
+         "Seed of initialisation, shuffling, dropout, augmentation and the validation split")
       ->check(unsigned_integer())
       ->capture_default_str();
   cmd->add_option("--threads", args->threads, "Threads for the kernels (0: all cores)")
@@ -525,7 +527,14 @@ void add_train_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--val-split", args->val_split,
                   "Hold out this share of the training data (seeded) for the per-epoch figures; "
                   "the test set is then evaluated once, at the end")
-      ->check(number_in(0.0, 1.0));
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            double v = 0;
+            // The split keeps at least one image on each side: 0 and 1 are no split.
+            if (CLI::detail::lexical_cast(text, v) && v > 0.0 && v < 1.0) return "";
+            return "must be a fraction between 0 and 1 (e.g. 0.1), got '" + excerpt(text) + "'";
+          },
+          "(0, 1)"));
   cmd->add_flag("--save-best", args->save_best,
                 "Also keep the checkpoint of the best validation accuracy (<out>-best.cnnt)");
   cmd->add_option("--patience", args->patience,
