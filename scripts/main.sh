@@ -26,4 +26,4 @@ echo
 echo "== figures =="
 $cnn visualize --weights "$ckpt" --index 0 --out figures
 echo
-echo "checkpoint: $ckpt   summary: checkpoints/mnist-tutorial.json   pictures: figures/"
+echo "checkpoint: $ckpt   summary: checkpoints/mnist-tutorial.json   curves: ${ckpt%.cnnt}-curves.png   pictures: figures/"
