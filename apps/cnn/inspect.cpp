@@ -68,17 +68,22 @@ void add_input_options(CLI::App* cmd, InputArgs& a, bool many = false) {
 }
 
 // A picture file is read before the checkpoint, so that a wrong path is reported first.
-std::optional<Input> read_image_input(const InputArgs& a) {
-  if (a.image.empty()) return std::nullopt;
-  Input in;
-  const GrayImage picture = read_gray_image(a.image);
+// A picture file prepared as MNIST's digits were: (1, 1, 28, 28) in [0, 1]. Errors name the file.
+Tensor digit_from_file(const std::string& path) {
+  const GrayImage picture = read_gray_image(path);
   DigitSteps steps;
   try {
     steps = preprocess_digit(picture);
   } catch (const Error& e) {
-    throw Error(a.image + ": " + e.what());  // the library does not know the file's name
+    throw Error(path + ": " + e.what());  // the library does not know the file's name
   }
-  in.image = digit_tensor(steps.centered);
+  return digit_tensor(steps.centered);
+}
+
+std::optional<Input> read_image_input(const InputArgs& a) {
+  if (a.image.empty()) return std::nullopt;
+  Input in;
+  in.image = digit_from_file(a.image);
   in.caption = std::filesystem::path(a.image).filename().string();
   return in;
 }
@@ -248,14 +253,7 @@ std::vector<float> picture_for(const LoadedModel& loaded, const std::string& pat
                                   ? loaded.meta["dataset"]["name"].get<std::string>()
                                   : "mnist";
   if (is_idx_dataset(dataset)) {
-    DigitSteps steps;
-    try {
-      steps = preprocess_digit(read_gray_image(path));
-    } catch (const Error& e) {
-      const std::string what = e.what();
-      throw Error(what.rfind(path, 0) == 0 ? what : path + ": " + what);
-    }
-    const Tensor t = digit_tensor(steps.centered);
+    const Tensor t = digit_from_file(path);
     check_input(loaded, Shape(t.shape().begin() + 1, t.shape().end()),
                 path + " is prepared as an MNIST digit,", loaded.name);
     return std::vector<float>(t.begin(), t.end());
