@@ -8,8 +8,8 @@
 #
 # --keep-going: libFuzzer's fork mode, going on after a crash, a timeout or an out-of-memory to
 # collect every distinct one (for a long search; the script still fails when there was one).
-# NAME: idx, archive, image, explorer, model (default: all). Prints each harness's executions and
-# coverage (libFuzzer's final `cov:` figure: instrumented edges reached). A crash, a sanitizer
+# NAME: idx, archive, image, explorer, model, onnx, keras (default: all). Prints each harness's
+# executions and coverage (libFuzzer's final `cov:` figure: instrumented edges reached). A crash, a sanitizer
 # report, a leak, a timeout (10 s) or memory over 2 GiB fails the script; the input is saved in
 # build-fuzz/artifacts/<name>/ and the report is in build-fuzz/logs/<name>.log. To replay one:
 #   build-fuzz/fuzz/fuzz_<name> build-fuzz/artifacts/<name>/crash-...
@@ -24,16 +24,17 @@ for arg in "$@"; do
     --keep-going) extra=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1) ;;
     -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     [0-9]*) seconds=$arg ;;
-    idx | archive | image | explorer | model) names+=("$arg") ;;
+    idx | archive | image | explorer | model | onnx | keras) names+=("$arg") ;;
     *) echo "fuzz.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
-((${#names[@]})) || names=(idx archive image explorer model)
+((${#names[@]})) || names=(idx archive image explorer model onnx keras)
 
 # The largest input each harness tries: IDX and image headers are small; an archive needs room
 # for the seed checkpoint (the tutorial model with one class, 210 KB); a request for up to a
-# 120x120 drawing.
-declare -A max_len=([idx]=4096 [archive]=262144 [image]=16384 [explorer]=65536 [model]=16384)
+# 120x120 drawing; an ONNX file for a small model's graph and weights; a Keras model's JSON.
+declare -A max_len=([idx]=4096 [archive]=262144 [image]=16384 [explorer]=65536 [model]=16384
+                  [onnx]=65536 [keras]=16384)
 
 if ((build)); then
   if ! command -v clang++-14 >/dev/null; then

@@ -8,6 +8,8 @@ packages=(
   nlohmann-json3-dev zlib1g-dev libcli11-dev libfmt-dev libstb-dev libpng-dev libjpeg62-turbo-dev libomp-dev libopenblas-dev libcpp-httplib-dev libssl-dev
   clang-format   # scripts/format.sh (clang-format 14 on Debian 12)
   clang-14 libclang-rt-14-dev   # scripts/fuzz.sh: libFuzzer, ASan and UBSan (llvm-symbolizer-14 comes with it)
+  libonnx-dev libprotobuf-dev   # ONNX in and out (cnn/io/onnx.h)
+  libopencv-dnn-dev   # tests: OpenCV dnn runs the exported ONNX files (a peer)
   dpkg-dev file  # cpack -G DEB: dpkg-shlibdeps finds the Debian package's dependencies
 )
 

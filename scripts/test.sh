@@ -10,6 +10,9 @@ bash scripts/setup.sh
 bash scripts/build.sh
 bash scripts/fetch-data.sh mnist   # the short real training run needs it
 npm ci --prefix tests/e2e --no-audit --no-fund --silent   # playwright-core for the browser tests
+# The peers the ONNX and Keras tests compare with: ONNX Runtime (its install script would fetch
+# optional GPU binaries from outside; the CPU binary is in the package) and TensorFlow.js.
+npm ci --prefix tests/peers --ignore-scripts --no-audit --no-fund --silent
 
 logs=build/test-logs
 mkdir -p "$logs"
@@ -44,7 +47,7 @@ ctest_closing ctest
 stage sanitize bash scripts/sanitize.sh
 ctest_closing sanitize
 stage fuzz bash scripts/fuzz.sh "${CNN_FUZZ_SECONDS:-45}"
-closing+=("$(grep -E '^(idx|archive|image|explorer|model) .* execs|^fuzz.sh: (no crashes|FAILED)' "$logs/fuzz.log" || echo '(no fuzzing summary)')")
+closing+=("$(grep -E '^(idx|archive|image|explorer|model|onnx|keras) .* execs|^fuzz.sh: (no crashes|FAILED)' "$logs/fuzz.log" || echo '(no fuzzing summary)')")
 
 echo
 echo "=== summary"

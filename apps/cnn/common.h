@@ -83,6 +83,11 @@ void check_output_file(const std::string& option, const std::string& path);
 // The same for a directory of outputs (created when missing).
 void check_output_dir(const std::string& option, const std::string& dir);
 
+// What every --weights option takes (load_model, cnn/io/checkpoint.h).
+inline constexpr const char* kWeightsHelp =
+    "Checkpoint written by 'cnn train' or 'cnn import', or a model from elsewhere: an ONNX file "
+    "(.onnx) or a TensorFlow.js layers-model (model.json)";
+
 // Registers the subcommands; each returns the process exit code through its callback.
 void add_summary_command(CLI::App& app, int& exit_code);
 void add_train_command(CLI::App& app, int& exit_code);
@@ -91,6 +96,8 @@ void add_predict_command(CLI::App& app, int& exit_code);
 void add_visualize_command(CLI::App& app, int& exit_code);
 void add_bench_command(CLI::App& app, int& exit_code);
 void add_serve_command(CLI::App& app, int& exit_code);
+void add_export_command(CLI::App& app, int& exit_code);
+void add_import_command(CLI::App& app, int& exit_code);
 
 // The dataset a checkpoint was trained on, unless --dataset overrides it.
 std::string dataset_of(const LoadedModel& loaded, const std::string& override_name);

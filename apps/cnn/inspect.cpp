@@ -48,7 +48,7 @@ const char* const kCacheDirHelp =
 
 // many: --image may be given several times and name folders (predict).
 void add_input_options(CLI::App* cmd, InputArgs& a, bool many = false) {
-  cmd->add_option("--weights", a.weights, "Checkpoint written by 'cnn train'")->required();
+  cmd->add_option("--weights", a.weights, kWeightsHelp)->required();
   auto* index =
       cmd->add_option("--index", a.index, "Image index in the dataset split")->check(integer_in(0));
   auto* image =
@@ -171,7 +171,20 @@ void add_summary_command(CLI::App& app, int& exit_code) {
           ->check(integer_in(1, limits::kMaxClasses))
           ->capture_default_str();
   cmd->add_flag("--print-model", *print_model, "Also print the model as PyTorch prints it");
+  auto weights = std::make_shared<std::string>();
+  cmd->add_option("--weights", *weights,
+                  std::string(kWeightsHelp) + ": its model, instead of --model");
   cmd->callback([=, &exit_code] {
+    if (!weights->empty()) {
+      if (cmd->count("--model") > 0 || num_classes->count() > 0) {
+        throw Error("--weights " + *weights + " brings its own model: no --model or --num-classes");
+      }
+      const LoadedModel loaded = load_model(*weights);
+      if (*print_model) std::printf("%s\n", loaded.model->repr().c_str());
+      std::fputs(summary(*loaded.model, loaded.input).c_str(), stdout);
+      exit_code = 0;
+      return;
+    }
     const ModelSource source = find_model(*model_name);
     nlohmann::json description = source.description;
     if (*model_name == "tutorial") {
@@ -195,7 +208,7 @@ void add_eval_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
       "eval", "Accuracy, loss, per-class accuracy and confusion matrix of a checkpoint");
-  cmd->add_option("--weights", a->weights, "Checkpoint written by 'cnn train'")->required();
+  cmd->add_option("--weights", a->weights, kWeightsHelp)->required();
   cmd->add_option("--dataset", a->dataset, "Dataset (default: the checkpoint's)")
       ->check(dataset_choice());
   cmd->add_option("--data-dir", a->data_dir,
@@ -207,7 +220,7 @@ void add_eval_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--cache-dir", a->cache_dir, kCacheDirHelp);
   cmd->callback([a, &exit_code] {
     if (!a->json.empty()) check_output_file("--json", a->json);
-    const LoadedModel loaded = load_checkpoint(a->weights);
+    const LoadedModel loaded = load_model(a->weights);
     const std::string name = dataset_of(loaded, a->dataset);
     const Dataset data = load_split(name, a->split, loaded.input,
                                     {a->data_dir, a->cache_dir, false}, class_names_of(loaded));
@@ -277,7 +290,7 @@ void predict_many(const InputArgs& a, int64_t top_k, const std::string& json) {
     }
   }
   if (files.empty()) throw Error("--image: no pictures (.png .jpg .jpeg .bmp .pgm .ppm) found");
-  const LoadedModel loaded = load_checkpoint(a.weights);
+  const LoadedModel loaded = load_model(a.weights);
   const std::vector<std::string> names = class_names_of(loaded);
   const int64_t classes = loaded.output.empty() ? 0 : loaded.output[0];
   const int64_t k = std::min(top_k, classes);
@@ -362,7 +375,7 @@ void add_predict_command(CLI::App& app, int& exit_code) {
     }
     if (one_picture) a->image = a->images[0];
     std::optional<Input> image = read_image_input(*a);
-    const LoadedModel loaded = load_checkpoint(a->weights);
+    const LoadedModel loaded = load_model(a->weights);
     const Input in = resolve_input(loaded, *a, std::move(image), /*classify=*/true);
     const LogitsGuard logits_of(*loaded.model);  // a model ending in Softmax: its input
     const Tensor logits = loaded.model->forward(prepare(loaded, in.image));
@@ -395,7 +408,7 @@ void add_visualize_command(CLI::App& app, int& exit_code) {
     if (a->index < 0 && a->image.empty()) throw Error("visualize needs --index N or --image FILE");
     check_output_dir("--out", *out);
     std::optional<Input> image = read_image_input(*a);
-    const LoadedModel loaded = load_checkpoint(a->weights);
+    const LoadedModel loaded = load_model(a->weights);
     const Input in = resolve_input(loaded, *a, std::move(image), /*classify=*/false);
     FigureOptions fo;
     fo.caption = in.caption;

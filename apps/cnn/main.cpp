@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   cnn::cli::add_visualize_command(app, exit_code);
   cnn::cli::add_bench_command(app, exit_code);
   cnn::cli::add_serve_command(app, exit_code);
+  cnn::cli::add_export_command(app, exit_code);
+  cnn::cli::add_import_command(app, exit_code);
   if (const std::string error = cnn::cli::unknown_command(app, argc, argv); !error.empty()) {
     std::fprintf(stderr, "cnn: error: %s\n", error.c_str());
     return 2;

@@ -411,7 +411,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
     // untrained tutorial model.
     std::unique_ptr<ExplorerApi> explorer;
     if (!a->weights.empty()) {
-      LoadedModel loaded = load_checkpoint(a->weights);
+      LoadedModel loaded = load_model(a->weights);
       explorer = std::make_unique<ExplorerApi>(loaded.model, loaded.input, loaded.meta);
     } else {
       explorer = std::make_unique<ExplorerApi>(nullptr, nlohmann::json::object());

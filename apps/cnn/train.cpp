@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "cnn/io/checkpoint.h"
 #include "cnn/models/registry.h"
@@ -16,7 +17,8 @@ namespace {
 
 struct TrainArgs {
   std::string model = "tutorial", dataset = "mnist", data_dir, out, json, schedule = "none",
-              optimizer = "adam", augment = "none", resume, curves, bad_images = "stop", cache_dir;
+              optimizer = "adam", augment = "none", resume, init, curves, bad_images = "stop",
+              cache_dir;
   int64_t epochs = 5, batch_size = 64, max_steps = -1, log_every = 100, save_every = 0,
           patience = 0;
   double val_split = 0.0;
@@ -149,9 +151,9 @@ class StopSignals {
 // Options that shape the run: a resumed run takes them from its checkpoint.
 const std::vector<std::string>& run_shaping_options() {
   static const std::vector<std::string> names = {
-      "--model",     "--dataset",      "--batch-size", "--lr",      "--optimizer",
-      "--momentum",  "--weight-decay", "--schedule",   "--seed",    "--max-steps",
-      "--normalize", "--augment",      "--val-split",  "--patience"};
+      "--model",     "--dataset",      "--batch-size", "--lr",       "--optimizer",
+      "--momentum",  "--weight-decay", "--schedule",   "--seed",     "--max-steps",
+      "--normalize", "--augment",      "--val-split",  "--patience", "--init"};
   return names;
 }
 
@@ -202,6 +204,7 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
   const bool resuming = !a.resume.empty();
   TrainOptions o;
   nlohmann::json description;
+  std::map<std::string, Tensor> init_state;  // --init's weights
   std::string label, dataset = a.dataset, source_name, data_dir = a.data_dir;
   Shape input;
   if (resuming) {
@@ -232,13 +235,26 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
     label = loaded.name.empty() ? "model" : loaded.name;
   } else {
     const Augment augment = Augment::parse(a.augment);
-    const ModelSource source = find_model(a.model);
-    Generator check_gen(0);
-    const BuiltModel check = build_model(source.description, check_gen, source.source);
-    description = source.description;
-    input = check.input;
-    source_name = source.source;
-    label = model_label(source, check.name);
+    if (!a.init.empty()) {
+      if (cmd.count("--model") > 0) {
+        throw Error("--init " + a.init + " brings its own model: --model cannot choose another");
+      }
+      // Fine-tuning: the model and weights of a checkpoint or of a model from elsewhere.
+      const LoadedModel loaded = load_model(a.init);
+      description = loaded.meta["architecture"];
+      input = loaded.input;
+      source_name = a.init;
+      label = loaded.name.empty() ? std::filesystem::path(a.init).stem().string() : loaded.name;
+      for (auto& [name, t] : loaded.model->state_dict()) init_state[name] = t;
+    } else {
+      const ModelSource source = find_model(a.model);
+      Generator check_gen(0);
+      const BuiltModel check = build_model(source.description, check_gen, source.source);
+      description = source.description;
+      input = check.input;
+      source_name = source.source;
+      label = model_label(source, check.name);
+    }
     o.epochs = a.epochs;
     o.batch_size = a.batch_size;
     o.lr = a.lr;
@@ -308,9 +324,10 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
     throw Error(source_name + ": the model takes inputs of shape " + shape_str(check.input) + "; " +
                 dataset + "'s images are " + shape_str(image_shape));
   }
-  if (!resuming && a.model == "tutorial") description = tutorial_architecture(train.num_classes);
+  const bool tutorial = !resuming && a.init.empty() && a.model == "tutorial";
+  if (tutorial) description = tutorial_architecture(train.num_classes);
   const Shape classes = {train.num_classes};
-  if (!(!resuming && a.model == "tutorial") && check.output != classes) {
+  if (!tutorial && check.output != classes) {
     throw Error(source_name + ": the model's output has shape " + shape_str(check.output) + "; " +
                 dataset + " has " + std::to_string(train.num_classes) +
                 " classes (make the last layer's out_features " +
@@ -320,6 +337,7 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
   manual_seed(o.seed);
   const BuiltModel built = build_model(description, default_generator(), source_name);
   auto model = built.module;
+  if (!init_state.empty()) model->load_state_dict(init_state);
   const Dataset* held_out = o.val_split > 0 ? &validation : &test;
   Trainer trainer(model, train, held_out, o);
   if (resuming) trainer.resume(a.resume);
@@ -543,6 +561,9 @@ void add_train_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--save-every", args->save_every,
                   "Also save the checkpoint every N steps inside epochs (resumable from there)")
       ->check(integer_in(1));
+  cmd->add_option("--init", args->init,
+                  "Start from this model and its weights (fine-tuning): a checkpoint, an ONNX "
+                  "file (.onnx) or a TF.js model.json; instead of --model");
   cmd->add_option("--resume", args->resume,
                   "Continue the run this checkpoint saved, exactly (its options; --epochs may "
                   "lengthen it); writes to it unless --out is given");

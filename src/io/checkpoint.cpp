@@ -1,8 +1,10 @@
 #include "cnn/io/checkpoint.h"
 
+#include <cctype>
 #include <map>
 
 #include "cnn/error.h"
+#include "cnn/io/keras_model.h"
 #include "cnn/limits.h"
 #include "cnn/models/registry.h"
 
@@ -56,6 +58,67 @@ LoadedModel load_checkpoint(const std::string& path) {
   }
   out.model->eval();
   return out;
+}
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  if (s.size() < tail.size()) return false;
+  for (size_t i = 0; i < tail.size(); ++i) {
+    const char c = s[s.size() - tail.size() + i];
+    if (std::tolower(static_cast<unsigned char>(c)) != tail[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+LoadedModel load_imported(const ImportedModel& imported, const std::string& source,
+                          nlohmann::json meta) {
+  LoadedModel out;
+  Generator scratch(0);  // the weights are overwritten: keep the default generator untouched
+  BuiltModel built = build_model(imported.architecture, scratch, source);
+  try {
+    built.module->load_state_dict(imported.state);
+  } catch (const Error& e) {
+    throw Error(source + ": " + excerpt(e.what(), 16 * limits::kExcerpt));
+  }
+  out.model = built.module;
+  out.input = built.input;
+  out.output = built.output;
+  out.name = built.name;
+  if (!meta.is_object()) meta = nlohmann::json::object();
+  meta["architecture"] = imported.architecture;
+  out.meta = std::move(meta);
+  out.model->eval();
+  return out;
+}
+
+LoadedModel load_model(const std::string& path) {
+  if (ends_with(path, ".onnx")) {
+    return load_imported(import_onnx(path), path,
+                         {{"imported_from", {{"format", "onnx"}, {"file", path}}}});
+  }
+  if (ends_with(path, ".json")) {
+    return load_imported(import_tfjs(path), path,
+                         {{"imported_from", {{"format", "tfjs"}, {"file", path}}}});
+  }
+  return load_checkpoint(path);
+}
+
+void write_model_checkpoint(const std::string& path, const Module& model, const Shape& input,
+                            const nlohmann::json& extra_meta) {
+  Archive a;
+  a.meta["format"] = kCheckpointFormat;
+  a.meta["version"] = kCheckpointVersion;
+  a.meta["architecture"] = describe_model(model, input);
+  if (extra_meta.is_object()) {
+    for (const auto& [k, v] : extra_meta.items()) {
+      if (k != "format" && k != "version" && k != "architecture") a.meta[k] = v;
+    }
+  }
+  for (auto& [name, t] : model.state_dict()) a.add("model/" + name, t);
+  write_archive(path, a);
 }
 
 }  // namespace cnn

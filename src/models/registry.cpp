@@ -1,10 +1,12 @@
 #include "cnn/models/registry.h"
 
+#include <cctype>
 #include <filesystem>
 #include <utility>
 
 #include "cnn/error.h"
 #include "cnn/io/json.h"
+#include "cnn/io/onnx.h"
 
 namespace cnn {
 
@@ -34,7 +36,13 @@ ModelSource find_model(const std::string& name_or_path) {
   const bool looks_like_path = name_or_path.find('/') != std::string::npos ||
                                (name_or_path.size() > 5 && name_or_path.ends_with(".json")) ||
                                std::filesystem::exists(name_or_path, ec);
-  if (looks_like_path) return {read_model_file(name_or_path), name_or_path};
+  if (looks_like_path) {
+    // An ONNX file declares its model too (cnn/io/onnx.h); its weights are not needed here.
+    std::string ext = std::filesystem::path(name_or_path).extension().string();
+    for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (ext == ".onnx") return {import_onnx(name_or_path).architecture, name_or_path};
+    return {read_model_file(name_or_path), name_or_path};
+  }
   return {shipped_model(name_or_path), "models/" + name_or_path + ".json"};
 }
 

@@ -16,6 +16,7 @@
 
 #include "cnn/error.h"
 #include "cnn/io/json.h"
+#include "cnn/io/keras_model.h"
 #include "cnn/limits.h"
 #include "cnn/models/registry.h"
 #include "cnn/nn/layers.h"
@@ -702,7 +703,11 @@ nlohmann::json read_model_file(const std::string& path) {
   std::string text(static_cast<std::size_t>(ec ? 0 : size), '\0');
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
   text.resize(static_cast<std::size_t>(in.gcount()));
-  return parse_json(text, path);
+  json doc = parse_json(text, path);
+  // A Keras model's JSON (to_json(), or a TF.js model.json) declares the same things in Keras's
+  // terms: it becomes the library's description (cnn/io/keras_model.h).
+  if (is_keras_json(doc)) return keras_to_description(doc, path);
+  return doc;
 }
 
 }  // namespace cnn

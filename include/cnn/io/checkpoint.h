@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cnn/io/archive.h"
+#include "cnn/io/onnx.h"
 #include "cnn/nn/module.h"
 #include "cnn/nn/spec.h"
 
@@ -31,5 +32,22 @@ struct LoadedModel {
 // the file: unreadable, corrupted, not a checkpoint, an unknown version or architecture, or
 // weights that do not fit the architecture.
 LoadedModel load_checkpoint(const std::string& path);
+
+// Reads a model from any file that holds one with its weights, by its name: an ONNX file
+// ("*.onnx", cnn/io/onnx.h), a TensorFlow.js layers-model ("*.json", cnn/io/keras_model.h), else a
+// checkpoint. What every --weights option of the command line takes. An imported model's meta is
+// {"architecture": ..., "imported_from": {"format": "onnx" | "tfjs", "file": path}}.
+LoadedModel load_model(const std::string& path);
+
+// A model read from another format as a loaded one (built, weights loaded, evaluation mode).
+// `source` names it in errors; `meta` becomes LoadedModel::meta (its "architecture" is set).
+LoadedModel load_imported(const ImportedModel& imported, const std::string& source,
+                          nlohmann::json meta = nlohmann::json::object());
+
+// Writes a checkpoint of a model alone (no dataset, optimizer or history): its description and
+// state_dict, plus the entries of `extra_meta`. What `cnn import` writes; train --init, eval,
+// predict, summary and the explorer read it like any checkpoint.
+void write_model_checkpoint(const std::string& path, const Module& model, const Shape& input,
+                            const nlohmann::json& extra_meta = nlohmann::json::object());
 
 }  // namespace cnn

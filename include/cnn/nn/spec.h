@@ -61,7 +61,8 @@ std::shared_ptr<Module> build_layer(const nlohmann::json& config, Shape& input,
 nlohmann::json describe_model(const Module& model, const Shape& input);
 
 // Reads and parses a model file, checking its size and nesting before parsing. Errors name the
-// file. (build_model then checks what it declares.)
+// file. (build_model then checks what it declares.) A Keras model's JSON (model.to_json(), or a
+// TF.js model.json, cnn/io/keras_model.h) is read as the description it converts to.
 nlohmann::json read_model_file(const std::string& path);
 
 // The layer types a model file may declare, sorted.
