@@ -54,13 +54,17 @@ TEST(OnnxRoundTrip, EveryShippedModelComesBackTheSame) {
       const ImportedModel imported = import_onnx_bytes(bytes, name + ".onnx");
       const LoadedModel back = load_imported(imported, name + ".onnx");
 
-      EXPECT_EQ(imported.architecture.dump(), describe_model(*built.module, built.input).dump());
+      // The description may spell an argument otherwise (stride 2 or the default, [3, 3] or 3):
+      // the model it describes writes the same file again, byte for byte.
+      EXPECT_EQ(export_onnx(*back.model, back.input, back.name, options), bytes);
       EXPECT_EQ(summary(*back.model, back.input), summary(*built.module, built.input));
       const auto want_state = built.module->state_dict();
       const auto got_state = back.model->state_dict();
       ASSERT_EQ(got_state.size(), want_state.size());
       for (std::size_t i = 0; i < want_state.size(); ++i) {
         EXPECT_EQ(got_state[i].first, want_state[i].first);
+        // BatchNorm2d's count of batches is no part of ONNX's BatchNormalization: it comes back 0.
+        if (want_state[i].first.ends_with("num_batches_tracked")) continue;
         EXPECT_TRUE(all_close(got_state[i].second, want_state[i].second, Tol{0, 0}))
             << want_state[i].first;
       }
@@ -106,7 +110,7 @@ TEST_F(ConvertCli, ExportImportAndUseTheOnnxFileEverywhere) {
   r = run_cli("import " + onnx + " --out " + path("back.cnnt"));
   ASSERT_EQ(r.code, 0) << r.out;
   expect_contains(r.out,
-                  {"Total params: 15,562" /* the tutorial's */, "wrote " + path("back.cnnt")});
+                  {"Total params: 55,338" /* the tutorial's */, "wrote " + path("back.cnnt")});
   const LoadedModel a = load_checkpoint(ckpt), b = load_checkpoint(path("back.cnnt"));
   Generator gen(3);
   const Tensor x = batch_for(a.input, 4, gen);
@@ -147,7 +151,7 @@ TEST_F(ConvertCli, PredictsEvaluatesAndFineTunesAnOnnxFile) {
                            path("tuned.cnnt") + " --quiet");
   ASSERT_EQ(t.code, 0) << t.out;
   const LoadedModel start = load_checkpoint(ckpt), tuned = load_checkpoint(path("tuned.cnnt"));
-  EXPECT_EQ(tuned.meta["architecture"], start.meta["architecture"]);
+  EXPECT_EQ(summary(*tuned.model, tuned.input), summary(*start.model, start.input));
   EXPECT_EQ(tuned.meta["global_step"], 20);
   // Twenty Adam steps move every weight from where the file left it, and by little.
   const auto s0 = start.model->state_dict(), s1 = tuned.model->state_dict();

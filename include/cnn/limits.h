@@ -36,6 +36,10 @@ inline constexpr uint64_t kMaxIdxBytes = uint64_t{256} << 20;
 // tutorial's model is under 1 MB (with Adam's state); the largest test fixture 1 MB.
 inline constexpr uint64_t kMaxArchiveBytes = uint64_t{1} << 30;
 
+// Bytes of an ONNX file, read whole and parsed by protobuf: 1 GiB (the most kMaxParameters of
+// float32 take, with room). The tutorial's model is 63 KB; protobuf's own limit is 2 GiB.
+inline constexpr uint64_t kMaxOnnxBytes = uint64_t{1} << 30;
+
 // Bytes of an archive's JSON header: 16 MiB. A checkpoint's header (architecture, options,
 // history of a few hundred epochs) is a few kilobytes.
 inline constexpr uint64_t kMaxArchiveHeaderBytes = uint64_t{16} << 20;
