@@ -2,6 +2,8 @@
 // back, is the same model: the same description, the same summary table, the same state_dict and
 // bit for bit the same logits (the same layers run the same kernels on the same weights). And
 // `cnn export` / `cnn import` / --weights FILE.onnx / train --init through the command line.
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -172,6 +174,13 @@ TEST_F(ConvertCli, RefusesWhatItCannotDo) {
   Result r = run_cli("export --weights " + ckpt + " --onnx " + path("x.onnx") + " --opset 10");
   EXPECT_EQ(r.code, 2);
   expect_contains(r.out, {"--opset", "10"});
+  // Written beside the path and renamed over it: a device would be replaced, so it is refused.
+  // (A pipe of the test's own stands for /dev/null, which a regression would replace.)
+  ASSERT_EQ(mkfifo(path("pipe").c_str(), 0600), 0);
+  r = run_cli("export --weights " + ckpt + " --onnx " + path("pipe"));
+  EXPECT_EQ(r.code, 1);
+  expect_contains(r.out, {"pipe: is not a regular file"});
+  EXPECT_FALSE(fs::is_regular_file(path("pipe")));
   r = run_cli("export --weights " + path("missing.cnnt") + " --onnx " + path("x.onnx"));
   EXPECT_EQ(r.code, 1);
   expect_contains(r.out, {"missing.cnnt"});

@@ -297,6 +297,11 @@ void check_output_file(const std::string& option, const std::string& path) {
   if (fs::is_directory(p, ec) || !p.has_filename()) {
     throw Error(option + " " + path + ": is a directory (give a file name)");
   }
+  // Files are written beside their path and renamed over it: a device or a pipe (/dev/null,
+  // /dev/stdout) would be replaced by a regular file, which as root breaks the machine.
+  if (fs::exists(p, ec) && !fs::is_regular_file(p, ec)) {
+    throw Error(option + " " + path + ": is not a regular file (a device, a pipe or a socket)");
+  }
   make_directories(option, path, p.parent_path());
   probe_directory(option, path, p.parent_path());
 }

@@ -183,7 +183,11 @@ Const Importer::read_tensor(const onnx::TensorProto& t, const std::string& what)
     if (d < 0) fail(what + " has a negative dimension " + std::to_string(d));
     c.shape.push_back(d);
   }
-  n = checked_numel(c.shape, what);
+  try {
+    n = checked_numel(c.shape, what);
+  } catch (const Error& e) {
+    fail(e.what());
+  }
   if (n > limits::kMaxTensorElements) {
     fail(what + " declares " + std::to_string(n) + " elements, more than the limit (" +
          std::to_string(limits::kMaxTensorElements) + ", cnn/limits.h)");
@@ -811,7 +815,26 @@ void Importer::convert(const onnx::NodeProto& n) {
     if (n.input_size() != 2 || n.input(0) != current_)
       fail_node(n, "must read the chain's value first");
     if (rank != 2) fail_node(n, "needs [N, features]; the value is " + shape_str(shape_));
-    const Const& b = need_const(n, 1, "weight");
+    // The weight: a constant, or the transpose of one (as older exports write a Linear).
+    Const transposed;
+    if (!constant(n.input(1))) {
+      auto it = producer_.find(n.input(1));
+      const onnx::NodeProto* t = it == producer_.end() ? nullptr : &node(it->second);
+      const Const* src = t && t->op_type() == "Transpose" && t->input_size() == 1
+                             ? constant(t->input(0))
+                             : nullptr;
+      if (src && src->is_float && src->shape.size() == 2 &&
+          attr_ints(*t, "perm", {1, 0}) == std::vector<int64_t>{1, 0} &&
+          readers(t->output(0)).size() == 1) {
+        transposed.shape = {src->shape[1], src->shape[0]};
+        transposed.f.resize(src->f.size());
+        for (int64_t a = 0; a < src->shape[0]; ++a)
+          for (int64_t c = 0; c < src->shape[1]; ++c)
+            transposed.f[c * src->shape[0] + a] = src->f[a * src->shape[1] + c];
+        used_.insert(it->second);
+      }
+    }
+    const Const& b = transposed.f.empty() ? need_const(n, 1, "weight") : transposed;
     if (!b.is_float || b.shape.size() != 2 || b.shape[0] != shape_[1]) {
       fail_node(n, "its weight must be a [" + std::to_string(shape_[1]) + ", out] float tensor");
     }
