@@ -500,7 +500,16 @@ ImportedModel import_tfjs(const std::string& path) {
     throw Error(path + ": TF.js format " + quote(doc["format"]) +
                 " is not supported (layers-model only)");
   }
-  if (!doc.contains("modelTopology")) throw Error(path + ": no \"modelTopology\"");
+  if (!doc.contains("modelTopology")) {
+    if (doc.contains("class_name")) {
+      // Keras's model.to_json(): the architecture alone.
+      throw Error(path +
+                  ": a Keras architecture (model.to_json()) holds no weights: train it with "
+                  "'cnn train --model " +
+                  path + "', or give a TF.js model.json");
+    }
+    throw Error(path + ": not a TF.js model.json (no \"modelTopology\")");
+  }
   if (!doc.contains("weightsManifest") || !doc["weightsManifest"].is_array()) {
     throw Error(path + ": no \"weightsManifest\" array");
   }
