@@ -245,7 +245,7 @@ TEST(OnnxExport, NodesAreNamedByPathAndInitializersByStateDict) {
   EXPECT_EQ(init, state);
   // Values, bit for bit.
   const auto& w = m.graph().initializer(0);
-  const Tensor& cw = it->model->state_dict()[0].second;
+  const Tensor cw = it->model->state_dict()[0].second;  // a copy: state_dict() is a temporary
   ASSERT_EQ(w.raw_data().size(), static_cast<std::size_t>(cw.numel()) * 4);
   EXPECT_EQ(std::memcmp(w.raw_data().data(), cw.data(), w.raw_data().size()), 0);
   // The graph's ends, the opset, the IR version and the producer.
