@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "cnn/error.h"
 
@@ -89,6 +90,32 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
                   ")");
     }
   }
+}
+
+std::string read_file_bounded(const std::string& path, uint64_t max_bytes,
+                              const std::string& what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a directory, not " + what);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    throw Error(path + ": cannot open " + what + " (" +
+                (err == ENOENT ? std::string("no such file")
+                               : std::error_code(err, std::generic_category()).message()) +
+                ")");
+  }
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) throw Error(path + ": cannot read the size of " + what + " (" + ec.message() + ")");
+  if (size > max_bytes) {
+    throw Error(path + ": " + std::to_string(size) + " bytes, more than " + what + " may have (" +
+                std::to_string(max_bytes) + ", cnn/limits.h)");
+  }
+  std::string bytes(static_cast<std::size_t>(size), '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (static_cast<uintmax_t>(in.gcount()) != size) {
+    throw Error(path + ": " + what + " changed while it was read");
+  }
+  return bytes;
 }
 
 }  // namespace cnn

@@ -15,6 +15,7 @@
 #include <set>
 
 #include "cnn/error.h"
+#include "cnn/io/file.h"
 #include "cnn/io/json.h"
 #include "cnn/limits.h"
 #include "cnn/nn/keras.h"
@@ -390,20 +391,7 @@ Converted convert(const json& doc, const std::string& source) {
 // ---- TF.js weights ----
 
 std::string read_text(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) throw Error(path + ": cannot read its size");
-  if (size > limits::kMaxModelFileBytes) {
-    throw Error(path + ": " + std::to_string(size) + " bytes, more than a model.json may have (" +
-                std::to_string(limits::kMaxModelFileBytes) + ", cnn/limits.h)");
-  }
-  std::string text(static_cast<std::size_t>(size), '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<std::size_t>(in.gcount()));
-  return text;
+  return read_file_bounded(path, limits::kMaxModelFileBytes, "a model.json");
 }
 
 // Keras's weight of a layer and where it goes in the state_dict.

@@ -38,6 +38,7 @@
 #include <set>
 
 #include "cnn/error.h"
+#include "cnn/io/file.h"
 #include "cnn/io/onnx.h"
 #include "cnn/limits.h"
 #include "cnn/nn/spec.h"
@@ -1238,22 +1239,7 @@ ImportedModel import_onnx_bytes(const std::string& bytes, const std::string& sou
 }
 
 ImportedModel import_onnx(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw Error(path + ": is a directory, not an ONNX file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open the ONNX file (no such file, or unreadable)");
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) throw Error(path + ": cannot read its size");
-  if (size > limits::kMaxOnnxBytes) {
-    throw Error(path + ": " + std::to_string(size) + " bytes, more than an ONNX file may have (" +
-                std::to_string(limits::kMaxOnnxBytes) + ", cnn/limits.h)");
-  }
-  std::string bytes(static_cast<std::size_t>(size), '\0');
-  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (static_cast<uintmax_t>(in.gcount()) != size)
-    throw Error(path + ": could not read the whole file");
-  return import_onnx_bytes(bytes, path);
+  return import_onnx_bytes(read_file_bounded(path, limits::kMaxOnnxBytes, "an ONNX file"), path);
 }
 
 std::vector<std::string> onnx_import_ops() {

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "cnn/error.h"
+#include "cnn/io/file.h"
 #include "cnn/io/json.h"
 #include "cnn/io/keras_model.h"
 #include "cnn/limits.h"
@@ -684,25 +685,7 @@ nlohmann::json describe_model(const Module& model, const Shape& input) {
 }
 
 nlohmann::json read_model_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw Error(path + ": is a directory, not a model file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    throw Error(path + ": cannot open model file (" +
-                (err == ENOENT ? std::string("no such file")
-                               : std::error_code(err, std::generic_category()).message()) +
-                ")");
-  }
-  const auto size = std::filesystem::file_size(path, ec);
-  if (!ec && size > limits::kMaxModelFileBytes) {
-    throw Error(path + ": " + std::to_string(size) + " bytes, more than a model file may have (" +
-                std::to_string(limits::kMaxModelFileBytes) + ", cnn/limits.h)");
-  }
-  std::string text(static_cast<std::size_t>(ec ? 0 : size), '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<std::size_t>(in.gcount()));
+  const std::string text = read_file_bounded(path, limits::kMaxModelFileBytes, "a model file");
   json doc = parse_json(text, path);
   // A Keras model's JSON (to_json(), or a TF.js model.json) declares the same things in Keras's
   // terms: it becomes the library's description (cnn/io/keras_model.h).
