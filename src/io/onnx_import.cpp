@@ -146,6 +146,7 @@ class Importer {
                                     const Shape& stride, const Shape& dilation) const;
   void step(int i);  // converts node i, which reads current_ (or the pattern it starts)
   void convert(const onnx::NodeProto& n);  // one node reading current_
+  std::string out_of(const onnx::NodeProto& x) const;
   std::optional<std::vector<int64_t>> shape_value(const std::string& value, int depth = 0) const;
   json describe();
 
@@ -300,8 +301,7 @@ void Importer::index_graph() {
   shape_in_ = shape_;
 
   // Nodes in order: everything a node reads must exist before it.
-  std::set<std::string> defined(consts_.size() > 0 ? std::set<std::string>{}
-                                                   : std::set<std::string>{});
+  std::set<std::string> defined;
   for (const auto& [name, c] : consts_) defined.insert(name);
   defined.insert(input_name_);
   for (int k = 0; k < g_.node_size(); ++k) {
@@ -612,21 +612,20 @@ std::optional<std::vector<int64_t>> Importer::shape_value(const std::string& val
 }
 
 // The output a node hands on: its first; any other it has must be unused.
-#define CNN_OUT_OF                                                                                \
-  [&](const onnx::NodeProto& x) -> std::string {                                                  \
-    if (x.output_size() < 1 || x.output(0).empty()) fail_node(x, "has no output");                \
-    for (int k = 1; k < x.output_size(); ++k) {                                                   \
-      if (!x.output(k).empty() && (!readers(x.output(k)).empty() || x.output(k) == output_name_)) \
-        fail_node(x, "its output " + std::to_string(k) + " is used: not supported");              \
-    }                                                                                             \
-    return x.output(0);                                                                           \
+std::string Importer::out_of(const onnx::NodeProto& x) const {
+  if (x.output_size() < 1 || x.output(0).empty()) fail_node(x, "has no output");
+  for (int k = 1; k < x.output_size(); ++k) {
+    if (!x.output(k).empty() && (!readers(x.output(k)).empty() || x.output(k) == output_name_)) {
+      fail_node(x, "its output " + std::to_string(k) + " is used: not supported");
+    }
   }
+  return x.output(0);
+}
 
 // Converts node i, which reads current_, and the nodes of the pattern it starts; sets current_
 // to the value that flows on.
 void Importer::step(int i) {
   used_.insert(i);
-  auto out_of = CNN_OUT_OF;
   // Two readers of current_: the GELU and SiLU patterns start here. (A Shape reading it is part
   // of the Reshape that follows: run() leaves it out.)
   std::vector<int> r;
@@ -688,15 +687,6 @@ void Importer::step(int i) {
 
 void Importer::convert(const onnx::NodeProto& n) {
   const std::string& op = n.op_type();
-  auto out_of = [&](const onnx::NodeProto& x) -> std::string {
-    if (x.output_size() < 1 || x.output(0).empty()) fail_node(x, "has no output");
-    for (int k = 1; k < x.output_size(); ++k) {
-      if (!x.output(k).empty() && (!readers(x.output(k)).empty() || x.output(k) == output_name_)) {
-        fail_node(x, "its output " + std::to_string(k) + " is used: not supported");
-      }
-    }
-    return x.output(0);
-  };
   auto data_input_is_current = [&](const onnx::NodeProto& x) {
     if (x.input_size() < 1 || x.input(0) != current_) {
       fail_node(x, "does not read the chain's value '" + excerpt(current_) + "' first");
