@@ -84,7 +84,7 @@ void BM_MaxPool2dForward(benchmark::State& state) {
   const ConvCase& c = conv_case(state.range(0));
   const int64_t n = state.range(1), hw = c.hw - 2;
   const Tensor x = random_tensor({n, c.c_out, hw, hw}, 1);
-  std::vector<int32_t> indices;
+  Tensor indices;
   for (auto _ : state) {
     benchmark::DoNotOptimize(maxpool2d_forward(x, pool_geometry(), &indices));
   }
@@ -95,11 +95,11 @@ void BM_MaxPool2dBackward(benchmark::State& state) {
   const ConvCase& c = conv_case(state.range(0));
   const int64_t n = state.range(1), hw = c.hw - 2;
   const Tensor x = random_tensor({n, c.c_out, hw, hw}, 1);
-  std::vector<int32_t> indices;
+  Tensor indices;
   const Tensor y = maxpool2d_forward(x, pool_geometry(), &indices);
   const Tensor dy = random_tensor(y.shape(), 2);
   for (auto _ : state) {
-    benchmark::DoNotOptimize(maxpool2d_backward(x.shape(), dy, indices));
+    benchmark::DoNotOptimize(maxpool2d_backward(x.shape(), dy, indices, pool_geometry()));
   }
   state.SetItemsProcessed(state.iterations() * n);
 }

@@ -86,8 +86,10 @@ struct OpCase {
 
 // ---- helpers for the adapters ----
 
-inline Tensor nan_tensor(const Shape& shape) {
-  return Tensor::full(shape, std::numeric_limits<float>::quiet_NaN());
+// Adapters make what they hand to an op on the device of its inputs (the CUDA mode runs every
+// case with its inputs on CUDA, tests/test_cuda_ops.cpp).
+inline Tensor nan_tensor(const Shape& shape, Device device = Device::CPU) {
+  return Tensor::full(shape, std::numeric_limits<float>::quiet_NaN(), device);
 }
 
 inline Tensor get_or_undefined(const Tensors& in, const std::string& name) {
@@ -95,10 +97,11 @@ inline Tensor get_or_undefined(const Tensors& in, const std::string& name) {
   return it == in.end() ? Tensor() : it->second;
 }
 
-inline std::vector<int64_t> to_indices(const Tensor& t) {
-  std::vector<int64_t> out;
-  for (float v : t) out.push_back(static_cast<int64_t>(v));
-  return out;
+// Class indices stored as floats (fixtures) -> an Int32 tensor on the same device.
+inline Tensor to_indices(const Tensor& t) {
+  std::vector<int32_t> out;
+  for (float v : t.to_vector()) out.push_back(static_cast<int32_t>(v));
+  return Tensor::from_ints({static_cast<int64_t>(out.size())}, out, t.device());
 }
 
 inline OpInput input(std::string name, Shape shape, double fd_step = 0.1) {
@@ -219,7 +222,8 @@ inline OpCase conv2d(Shape x, int64_t c_out, Size2 k, Size2 s, Conv2dPadding p, 
   };
   c.backward = [g, bias](const Tensors& in, const Forward&, const Tensor& dy) {
     const Tensor &x = in.at("x"), &w = in.at("w");
-    Tensor dx = nan_tensor(x.shape()), dw(w.shape()), db = bias ? Tensor({w.size(0)}) : Tensor();
+    Tensor dx = nan_tensor(x.shape(), x.device()), dw(w.shape(), w.device()),
+           db = bias ? Tensor({w.size(0)}, w.device()) : Tensor();
     conv2d_backward(x, w, dy, g, &dx, &dw, bias ? &db : nullptr);
     Tensors grads{{"dx", dx}, {"dw", dw}};
     if (bias) grads["db"] = db;
@@ -244,7 +248,8 @@ inline OpCase linear(Shape x, int64_t out, bool bias) {
   };
   c.backward = [bias](const Tensors& in, const Forward&, const Tensor& dy) {
     const Tensor &x = in.at("x"), &w = in.at("w");
-    Tensor dx = nan_tensor(x.shape()), dw(w.shape()), db = bias ? Tensor({w.size(0)}) : Tensor();
+    Tensor dx = nan_tensor(x.shape(), x.device()), dw(w.shape(), w.device()),
+           db = bias ? Tensor({w.size(0)}, w.device()) : Tensor();
     linear_backward(x, w, dy, &dx, &dw, bias ? &db : nullptr);
     Tensors grads{{"dx", dx}, {"dw", dw}};
     if (bias) grads["db"] = db;
@@ -274,13 +279,13 @@ inline OpCase maxpool2d(Shape x, Size2 k, Size2 s, Size2 p, Size2 d, bool ceil_m
   c.inputs = {input("x", std::move(x), 1e-3)};
   c.inputs[0].random = distinct_values;
   c.forward = [g](const Tensors& in) {
-    std::vector<int32_t> indices;
+    Tensor indices;
     Tensor y = maxpool2d_forward(in.at("x"), g, &indices);
     return Forward{{{"y", y}}, std::move(indices)};
   };
-  c.backward = [](const Tensors& in, const Forward& f, const Tensor& dy) {
-    const auto& indices = std::any_cast<const std::vector<int32_t>&>(f.saved);
-    return Tensors{{"dx", maxpool2d_backward(in.at("x").shape(), dy, indices)}};
+  c.backward = [g](const Tensors& in, const Forward& f, const Tensor& dy) {
+    const auto& indices = std::any_cast<const Tensor&>(f.saved);
+    return Tensors{{"dx", maxpool2d_backward(in.at("x").shape(), dy, indices, g)}};
   };
   return c;
 }
@@ -391,7 +396,8 @@ inline OpCase batchnorm2d(Shape x, double eps, double momentum, bool affine, boo
   };
   c.backward = [=](const Tensors& in, const Forward& f, const Tensor& dy) {
     const Tensor& x = in.at("x");
-    Tensor dx = nan_tensor(x.shape()), dw({channels}), db({channels});
+    Tensor dx = nan_tensor(x.shape(), x.device()), dw({channels}, x.device()),
+           db({channels}, x.device());
     batchnorm2d_backward(x, dy, get_or_undefined(in, "w"),
                          std::any_cast<const BatchNorm2dSaved&>(f.saved), batch_stats, &dx,
                          affine ? &dw : nullptr, affine ? &db : nullptr);
@@ -564,11 +570,12 @@ inline OpCase cross_entropy(int64_t n, int64_t classes, double scale = 1.0) {
   c.fixture_outputs = {{"y", "loss"}};
   c.forward = [](const Tensors& in) {
     CrossEntropyResult r = cross_entropy_forward(in.at("logits"), to_indices(in.at("targets")));
-    return Forward{{{"y", Tensor::from({1}, {r.loss})}}, r.log_probs};
+    return Forward{{{"y", Tensor::from({1}, {r.loss}, r.log_probs.device())}}, r.log_probs};
   };
   c.backward = [](const Tensors& in, const Forward& f, const Tensor& dy) {
     return Tensors{{"dlogits", cross_entropy_backward(std::any_cast<const Tensor&>(f.saved),
-                                                      to_indices(in.at("targets")), dy[0])}};
+                                                      to_indices(in.at("targets")),
+                                                      dy.to_vector()[0])}};
   };
   return c;
 }

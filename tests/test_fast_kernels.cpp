@@ -197,13 +197,13 @@ TEST(FastKernels, MaxPool2dMatchesReferenceOnRandomConfigurations) {
     SCOPED_TRACE("trial " + std::to_string(trial) + ": x " + shape_str(x.shape()) + ", kernel " +
                  g.kernel.pair_str() + ", stride " + g.stride.pair_str() + ", padding " +
                  g.padding.pair_str() + (g.ceil_mode ? ", ceil_mode" : ""));
-    std::vector<int32_t> idx_ref, idx_fast;
+    Tensor idx_ref, idx_fast;
     const Tensor ref =
         with_kernels(KernelSet::Reference, [&] { return maxpool2d_forward(x, g, &idx_ref); });
     const Tensor fast =
         with_kernels(KernelSet::Fast, [&] { return maxpool2d_forward(x, g, &idx_fast); });
     EXPECT_TRUE(same(fast, ref));
-    EXPECT_EQ(idx_fast, idx_ref);
+    EXPECT_EQ(idx_fast.to_int_vector(), idx_ref.to_int_vector());
     const Tensor y_no_idx =
         with_kernels(KernelSet::Fast, [&] { return maxpool2d_forward(x, g, nullptr); });
     EXPECT_TRUE(same(y_no_idx, fast)) << "without indices";
@@ -219,10 +219,10 @@ TEST(FastKernels, MaxPool2dPaddingNeverWinsAgainstMinusInfinity) {
           const Pool2dGeometry g{2, 2, pad, 1, ceil};
           Tensor x({1, 2, h, w});
           x.fill(-std::numeric_limits<float>::infinity());
-          std::vector<int32_t> idx_ref, idx_fast;
+          Tensor idx_ref, idx_fast;
           with_kernels(KernelSet::Reference, [&] { return maxpool2d_forward(x, g, &idx_ref); });
           with_kernels(KernelSet::Fast, [&] { return maxpool2d_forward(x, g, &idx_fast); });
-          EXPECT_EQ(idx_fast, idx_ref)
+          EXPECT_EQ(idx_fast.to_int_vector(), idx_ref.to_int_vector())
               << h << "x" << w << ", padding " << pad << (ceil ? ", ceil_mode" : "");
         }
       }
@@ -369,16 +369,16 @@ TEST(FusedBlocks, TrainingReluPoolMatchesLayerByLayer) {
                  g.padding.pair_str() + (g.ceil_mode ? ", ceil_mode" : ""));
     for (KernelSet set : {KernelSet::Fast, KernelSet::Reference}) {
       with_kernels(set, [&] {
-        std::vector<int32_t> idx_layers, idx_fused;
+        Tensor idx_layers, idx_fused;
         const Tensor r = relu_forward(x);
         const Tensor want = maxpool2d_forward(r, g, &idx_layers);
         const Tensor got = relu_maxpool2d_forward(x, g, &idx_fused);
         EXPECT_TRUE(same(got, want));
-        EXPECT_EQ(idx_fused.size(), idx_layers.size());
+        EXPECT_EQ(idx_fused.numel(), idx_layers.numel());
         Generator local(trial);
         const Tensor dy = randn(want.shape(), local);
-        const Tensor dx_layers = relu_backward(r, maxpool2d_backward(x.shape(), dy, idx_layers));
-        const Tensor dx_fused = relu_maxpool2d_backward(x.shape(), got, dy, idx_fused);
+        const Tensor dx_layers = relu_backward(r, maxpool2d_backward(x.shape(), dy, idx_layers, g));
+        const Tensor dx_fused = relu_maxpool2d_backward(x.shape(), got, dy, idx_fused, g);
         EXPECT_TRUE(all_close(dx_fused, dx_layers, Tol{0, 0}));
         return 0;
       });

@@ -74,9 +74,9 @@ TEST(Golden, MaxPool2d) {
     g.padding = size2(c["padding"]);
     g.dilation = size2(c["dilation"]);
     g.ceil_mode = c["ceil_mode"].get<bool>();
-    std::vector<int32_t> indices;
+    Tensor indices;
     EXPECT_TRUE(all_close(maxpool2d_forward(a.get(k + "x"), g, &indices), a.get(k + "y"), kGolden));
-    EXPECT_TRUE(all_close(maxpool2d_backward(a.get(k + "x").shape(), a.get(k + "dy"), indices),
+    EXPECT_TRUE(all_close(maxpool2d_backward(a.get(k + "x").shape(), a.get(k + "dy"), indices, g),
                           a.get(k + "dx"), kGolden));
   }
 }

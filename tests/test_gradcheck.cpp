@@ -55,10 +55,10 @@ TEST_F(GradCheck, Linear) {
 TEST_F(GradCheck, MaxPool2d) {
   Pool2dGeometry g{3, 2, 1, Size2(1, 2), true};
   Tensor x = randn({2, 3, 9, 8});
-  std::vector<int32_t> idx;
+  Tensor idx;
   const Tensor y = maxpool2d_forward(x, g, &idx);
   const Tensor dy = randn(y.shape());
-  const Tensor dx = maxpool2d_backward(x.shape(), dy, idx);
+  const Tensor dx = maxpool2d_backward(x.shape(), dy, idx, g);
   // A small step, so that no window changes its winner.
   EXPECT_TRUE(gradcheck([&] { return maxpool2d_forward(x, g); }, x, dx, dy, 1e-3));
 }

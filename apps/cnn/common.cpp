@@ -180,6 +180,21 @@ CLI::Validator one_of(std::vector<std::string> choices) {
       "{" + join(choices, ",") + "}");
 }
 
+void add_device_option(CLI::App* cmd, std::string& device) {
+  cmd->add_option("--device", device,
+                  "Where to run: cpu, or cuda (an NVIDIA GPU, in a build with the CUDA backend)")
+      ->check(one_of({"cpu", "cuda"}))
+      ->capture_default_str();
+}
+
+Device resolve_device(const std::string& name) {
+  const Device device = parse_device(name);
+  if (!device_available(device)) {
+    throw Error("--device " + name + ": " + device_unavailable_reason(device));
+  }
+  return device;
+}
+
 std::string unknown_command(const CLI::App& app, int argc, char** argv) {
   const std::vector<std::string> names = command_names(app);
   if (argc < 2) return "a command is required: " + join(names, ", ") + " ('cnn --help' says more)";

@@ -61,6 +61,12 @@ CLI::Validator positive_number();
 CLI::Validator number_in(double lo, double hi = std::numeric_limits<double>::infinity());
 CLI::Validator one_of(std::vector<std::string> choices);
 
+// --device cpu|cuda on a command (train, eval, predict, bench), into `device`.
+void add_device_option(CLI::App* cmd, std::string& device);
+// The device named, refused with the reason when this build or machine has none ("--device cuda:
+// no CUDA device: ...").
+Device resolve_device(const std::string& name);
+
 // Refuses data whose images are not the model's input or whose classes are more than its
 // outputs, naming both (the checkpoint's path in the message).
 void check_fits(const LoadedModel& loaded, const Dataset& data, const std::string& path);

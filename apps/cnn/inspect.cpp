@@ -40,6 +40,7 @@ struct InputArgs {
   std::string weights, dataset, data_dir, split = "test", image, cache_dir;
   std::vector<std::string> images;  // predict's --image
   int64_t index = -1;
+  std::string device = "cpu";  // predict's --device
 };
 
 const char* const kCacheDirHelp =
@@ -203,7 +204,7 @@ void add_summary_command(CLI::App& app, int& exit_code) {
 
 void add_eval_command(CLI::App& app, int& exit_code) {
   struct Args {
-    std::string weights, dataset, data_dir, split = "test", json, cache_dir;
+    std::string weights, dataset, data_dir, split = "test", json, cache_dir, device = "cpu";
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -218,9 +219,12 @@ void add_eval_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--json", a->json, "Write the figures as JSON here (replaced if it exists)");
   cmd->add_option("--cache-dir", a->cache_dir, kCacheDirHelp);
+  add_device_option(cmd, a->device);
   cmd->callback([a, &exit_code] {
     if (!a->json.empty()) check_output_file("--json", a->json);
+    const Device device = resolve_device(a->device);
     const LoadedModel loaded = load_model(a->weights);
+    loaded.model->to(device);
     const std::string name = dataset_of(loaded, a->dataset);
     const Dataset data = load_split(name, a->split, loaded.input,
                                     {a->data_dir, a->cache_dir, false}, class_names_of(loaded));
@@ -290,7 +294,9 @@ void predict_many(const InputArgs& a, int64_t top_k, const std::string& json) {
     }
   }
   if (files.empty()) throw Error("--image: no pictures (.png .jpg .jpeg .bmp .pgm .ppm) found");
+  const Device device = resolve_device(a.device);
   const LoadedModel loaded = load_model(a.weights);
+  loaded.model->to(device);
   const std::vector<std::string> names = class_names_of(loaded);
   const int64_t classes = loaded.output.empty() ? 0 : loaded.output[0];
   const int64_t k = std::min(top_k, classes);
@@ -313,7 +319,7 @@ void predict_many(const InputArgs& a, int64_t top_k, const std::string& json) {
         dst[j] = norm ? (v[j] - norm->mean_of(j / hw)) / norm->std_of(j / hw) : v[j];
       }
     }
-    const Tensor probs = softmax_forward(loaded.model->forward(batch), 1);
+    const Tensor probs = softmax_forward(loaded.model->forward(batch.to(device)), 1).cpu();
     for (int64_t i = 0; i < b; ++i) {
       std::vector<int64_t> order(static_cast<std::size_t>(classes));
       std::iota(order.begin(), order.end(), 0);
@@ -353,6 +359,7 @@ void add_predict_command(CLI::App& app, int& exit_code) {
       "Classify an image and print the tutorial's Logits / Probs / Pred / True block; or many "
       "pictures and folders, batched, with the top classes of each");
   add_input_options(cmd, *a, /*many=*/true);
+  add_device_option(cmd, a->device);
   cmd->add_option("--top-k", *top_k,
                   "Classes to list per picture, most probable first (default 3 "
                   "for many pictures)")
@@ -375,11 +382,14 @@ void add_predict_command(CLI::App& app, int& exit_code) {
     }
     if (one_picture) a->image = a->images[0];
     std::optional<Input> image = read_image_input(*a);
+    const Device device = resolve_device(a->device);
     const LoadedModel loaded = load_model(a->weights);
+    loaded.model->to(device);
     const Input in = resolve_input(loaded, *a, std::move(image), /*classify=*/true);
     const LogitsGuard logits_of(*loaded.model);  // a model ending in Softmax: its input
-    const Tensor logits = loaded.model->forward(prepare(loaded, in.image));
-    const Tensor probs = softmax_forward(logits, 1);
+    const Tensor on_device = loaded.model->forward(prepare(loaded, in.image).to(device));
+    const Tensor logits = on_device.cpu();
+    const Tensor probs = softmax_forward(on_device, 1).cpu();
     std::printf("Logits: %s\n", join3(logits).c_str());
     std::printf(" Probs:  %s\n", join3(probs).c_str());
     // Classes named otherwise than by their number (an image folder's) are named too.

@@ -18,7 +18,7 @@ namespace {
 struct TrainArgs {
   std::string model = "tutorial", dataset = "mnist", data_dir, out, json, schedule = "none",
               optimizer = "adam", augment = "none", resume, init, curves, bad_images = "stop",
-              cache_dir;
+              cache_dir, device = "cpu";
   int64_t epochs = 5, batch_size = 64, max_steps = -1, log_every = 100, save_every = 0,
           patience = 0;
   double val_split = 0.0;
@@ -255,6 +255,7 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
       source_name = source.source;
       label = model_label(source, check.name);
     }
+    o.device = resolve_device(a.device);
     o.epochs = a.epochs;
     o.batch_size = a.batch_size;
     o.lr = a.lr;
@@ -507,6 +508,7 @@ void add_train_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--threads", args->threads, "Threads for the kernels (0: all cores)")
       ->check(integer_in(0, 4096));
+  add_device_option(cmd, args->device);
   // Absent: no limit (-1 inside); a user's value must be a real count.
   cmd->add_option("--max-steps", args->max_steps,
                   "Stop after this many steps in total (a short run)")

@@ -1,5 +1,7 @@
-// Tensor: float32, contiguous, row-major (NCHW for images), int64 shape, 64-byte aligned storage,
-// tagged with the device it lives on. Copies share storage (as in PyTorch); clone() copies data.
+// Tensor: contiguous, row-major (NCHW for images), int64 shape, float32 (or int32 for indices and
+// class targets), in storage on the device it lives on: 64-byte aligned host memory from a
+// caching host allocator, or device memory from the caching CUDA allocator. Copies share storage
+// (as in PyTorch); clone() copies data; to(device) copies between devices.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +18,22 @@ using Shape = std::vector<int64_t>;
 enum class Device { CPU, CUDA };
 
 std::string to_string(Device device);
+// "cpu" or "cuda" (also "cuda:0", the only CUDA device used); throws cnn::Error otherwise.
+Device parse_device(const std::string& name);
+// Whether tensors can be made on the device: always for the CPU; for CUDA, whether this build
+// has the CUDA backend and a GPU answers. device_unavailable_reason says why not.
+bool device_available(Device device);
+std::string device_unavailable_reason(Device device);
+// "cpu", or the GPU's name ("NVIDIA H200 (sm_90, 139 GiB)").
+std::string device_description(Device device);
+// Waits until the device has finished the work queued on it (CUDA kernels run asynchronously;
+// a copy to the host waits by itself). A no-op for the CPU.
+void synchronize(Device device);
+
+// The element type. Int32 holds indices (max-pooling's winners) and class targets; every op's
+// data is Float32.
+enum class Dtype { Float32, Int32 };
+std::string to_string(Dtype dtype);
 
 // "(2, 3, 28, 28)": the form used in every error message.
 std::string shape_str(const Shape& shape);
@@ -38,16 +56,23 @@ class Tensor {
 
   Tensor() = default;  // undefined: defined() is false
   // Zero-filled tensor of the given shape. Every dimension must be >= 0 and the elements at most
-  // limits::kMaxTensorElements (cnn/limits.h); throws cnn::Error naming the shape otherwise.
-  explicit Tensor(Shape shape, Device device = Device::CPU);
+  // limits::kMaxTensorElements (cnn/limits.h); throws cnn::Error naming the shape otherwise, and
+  // naming the reason when the device is not available (device_unavailable_reason).
+  explicit Tensor(Shape shape, Device device = Device::CPU, Dtype dtype = Dtype::Float32);
 
-  static Tensor zeros(Shape shape) { return Tensor(std::move(shape)); }
+  static Tensor zeros(Shape shape, Device device = Device::CPU) {
+    return Tensor(std::move(shape), device);
+  }
   // Uninitialised: for outputs a kernel overwrites in full. With the environment variable
-  // CNN_POISON=1 the contents are NaN, so that a test sees any element a kernel fails to write.
-  static Tensor empty(Shape shape);
-  static Tensor full(Shape shape, float value);
+  // CNN_POISON=1 the contents are NaN (an Int32 tensor: -1, every byte 0xFF), so that a test
+  // sees any element a kernel fails to write.
+  static Tensor empty(Shape shape, Device device = Device::CPU, Dtype dtype = Dtype::Float32);
+  static Tensor full(Shape shape, float value, Device device = Device::CPU);
   // Takes values in row-major order; values.size() must equal the shape's numel.
-  static Tensor from(Shape shape, const std::vector<float>& values);
+  static Tensor from(Shape shape, const std::vector<float>& values, Device device = Device::CPU);
+  // An Int32 tensor of the values (class targets, indices).
+  static Tensor from_ints(Shape shape, const std::vector<int32_t>& values,
+                          Device device = Device::CPU);
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }
@@ -56,30 +81,48 @@ class Tensor {
   int64_t size(int64_t d) const;
   int64_t numel() const { return numel_; }
   Device device() const { return device_; }
+  bool is_cuda() const { return device_ == Device::CUDA; }
+  Dtype dtype() const { return dtype_; }
 
+  // The elements: host memory for a CPU tensor, device memory for a CUDA one (for kernels; the
+  // host reads a CUDA tensor through to(Device::CPU) or to_vector()). data() for Float32,
+  // data_int() for Int32 (the type is not checked here: the ops check dtypes at their entry).
   float* data() { return storage_.get(); }
   const float* data() const { return storage_.get(); }
+  int32_t* data_int() { return reinterpret_cast<int32_t*>(storage_.get()); }
+  const int32_t* data_int() const { return reinterpret_cast<const int32_t*>(storage_.get()); }
   float* begin() { return data(); }
   float* end() { return data() + numel_; }
   const float* begin() const { return data(); }
   const float* end() const { return data() + numel_; }
+  // Host tensors only (begin/end and operator[] read memory directly).
   float& operator[](int64_t i) { return storage_.get()[i]; }
   float operator[](int64_t i) const { return storage_.get()[i]; }
-  // Element at a full multi-index, bounds-checked (for tests and tools, not hot loops).
+  // Element at a full multi-index, bounds-checked (for tests and tools, not hot loops; any device).
   float at(std::initializer_list<int64_t> index) const;
 
+  // A copy on the same device.
   Tensor clone() const;
+  // This tensor on `device`: itself (shared storage) when it is there already, else a copy.
+  Tensor to(Device device) const;
+  Tensor cpu() const { return to(Device::CPU); }
+  // Copies src's elements into this tensor (same numel and dtype; any devices).
+  void copy_(const Tensor& src);
   // Same storage, new shape with the same numel; one dimension may be -1.
   Tensor reshape(Shape shape) const;
+  // Every element (Float32) set to value, on any device.
   void fill(float value);
-  std::vector<float> to_vector() const { return {begin(), end()}; }
+  // The elements, copied to the host from any device.
+  std::vector<float> to_vector() const;
+  std::vector<int32_t> to_int_vector() const;
 
  private:
-  Tensor(Shape shape, bool zero);
+  Tensor(Shape shape, Device device, Dtype dtype, bool zero);
   std::shared_ptr<float> storage_;
   Shape shape_;
   int64_t numel_ = 0;
   Device device_ = Device::CPU;
+  Dtype dtype_ = Dtype::Float32;
 };
 
 // Normalises a possibly negative dimension index of a rank-`rank` tensor; throws on out of range.

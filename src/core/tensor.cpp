@@ -10,10 +10,32 @@
 
 #include "cnn/error.h"
 #include "cnn/limits.h"
+#include "cuda/runtime.h"
 
 namespace cnn {
 
 std::string to_string(Device device) { return device == Device::CPU ? "cpu" : "cuda"; }
+std::string to_string(Dtype dtype) { return dtype == Dtype::Float32 ? "float32" : "int32"; }
+
+Device parse_device(const std::string& name) {
+  if (name == "cpu") return Device::CPU;
+  if (name == "cuda" || name == "cuda:0") return Device::CUDA;
+  throw Error("unknown device '" + name + "': expected cpu or cuda");
+}
+
+bool device_available(Device device) { return device == Device::CPU || cuda::available(); }
+
+std::string device_unavailable_reason(Device device) {
+  return device_available(device) ? "" : cuda::unavailable_reason();
+}
+
+void synchronize(Device device) {
+  if (device == Device::CUDA) cuda::synchronize();
+}
+
+std::string device_description(Device device) {
+  return device == Device::CPU ? "cpu" : cuda::device_name();
+}
 
 std::string shape_str(const Shape& shape) {
   std::string s = "(";
@@ -115,46 +137,76 @@ bool poison_enabled() {
 
 }  // namespace
 
-Tensor::Tensor(Shape shape, Device device) : Tensor(std::move(shape), true) {
-  if (device != Device::CPU) {
-    throw Error("Tensor: device " + to_string(device) + " is not available in this build");
-  }
-}
+Tensor::Tensor(Shape shape, Device device, Dtype dtype)
+    : Tensor(std::move(shape), device, dtype, true) {}
 
-Tensor::Tensor(Shape shape, bool zero) : shape_(std::move(shape)) {
+Tensor::Tensor(Shape shape, Device device, Dtype dtype, bool zero)
+    : shape_(std::move(shape)), device_(device), dtype_(dtype) {
   numel_ = checked_numel(shape_, "Tensor");
   if (numel_ > limits::kMaxTensorElements) {
     throw Error("Tensor: shape " + shape_str(shape_) + " has " + std::to_string(numel_) +
                 " elements, more than the limit of " + std::to_string(limits::kMaxTensorElements) +
                 " (cnn/limits.h)");
   }
-  // At least one element, so that an empty tensor is still defined.
+  // At least one element, so that an empty tensor is still defined. Both dtypes are 4 bytes.
+  static_assert(sizeof(float) == sizeof(int32_t));
   const std::size_t bytes = static_cast<std::size_t>(std::max<int64_t>(numel_, 1)) * sizeof(float);
+  if (device == Device::CUDA) {
+    if (!cuda::available()) {
+      throw Error("Tensor: device cuda is not available: " + cuda::unavailable_reason());
+    }
+    auto* p = static_cast<float*>(cuda::allocate(bytes));
+    storage_ = std::shared_ptr<float>(p, [bytes](float* q) { cuda::deallocate(q, bytes); });
+    if (zero) {
+      cuda::memset_zero(p, bytes);
+    } else if (poison_enabled()) {
+      // (An Int32 tensor's NaN bits read as 2143289344: no valid index either.)
+      cuda::fill(p, static_cast<int64_t>(bytes / sizeof(float)),
+                 std::numeric_limits<float>::quiet_NaN());
+    }
+    return;
+  }
   float* p = BlockCache::instance().get(bytes);
   if (zero) {
     std::memset(p, 0, bytes);
   } else if (poison_enabled()) {
-    std::fill(p, p + bytes / sizeof(float), std::numeric_limits<float>::quiet_NaN());
+    if (dtype == Dtype::Float32) {
+      std::fill(p, p + bytes / sizeof(float), std::numeric_limits<float>::quiet_NaN());
+    } else {
+      std::memset(p, 0xFF, bytes);  // -1: no valid index
+    }
   }
   storage_ = std::shared_ptr<float>(p, [bytes](float* q) { BlockCache::instance().put(q, bytes); });
 }
 
-Tensor Tensor::empty(Shape shape) { return Tensor(std::move(shape), false); }
+Tensor Tensor::empty(Shape shape, Device device, Dtype dtype) {
+  return Tensor(std::move(shape), device, dtype, false);
+}
 
-Tensor Tensor::full(Shape shape, float value) {
-  Tensor t(std::move(shape));
+Tensor Tensor::full(Shape shape, float value, Device device) {
+  Tensor t = empty(std::move(shape), device);
   t.fill(value);
   return t;
 }
 
-Tensor Tensor::from(Shape shape, const std::vector<float>& values) {
-  Tensor t(std::move(shape));
+Tensor Tensor::from(Shape shape, const std::vector<float>& values, Device device) {
+  Tensor t = empty(std::move(shape));
   if (static_cast<int64_t>(values.size()) != t.numel()) {
     throw Error("Tensor::from: shape " + shape_str(t.shape()) + " holds " +
                 std::to_string(t.numel()) + " values, got " + std::to_string(values.size()));
   }
   std::copy(values.begin(), values.end(), t.data());
-  return t;
+  return t.to(device);
+}
+
+Tensor Tensor::from_ints(Shape shape, const std::vector<int32_t>& values, Device device) {
+  Tensor t = empty(std::move(shape), Device::CPU, Dtype::Int32);
+  if (static_cast<int64_t>(values.size()) != t.numel()) {
+    throw Error("Tensor::from_ints: shape " + shape_str(t.shape()) + " holds " +
+                std::to_string(t.numel()) + " values, got " + std::to_string(values.size()));
+  }
+  std::copy(values.begin(), values.end(), t.data_int());
+  return t.to(device);
 }
 
 int64_t wrap_dim(int64_t dim, int64_t rank, const char* what) {
@@ -182,14 +234,52 @@ float Tensor::at(std::initializer_list<int64_t> index) const {
     }
     offset = offset * shape_[d++] + i;
   }
+  if (device_ != Device::CPU) return cpu().data()[offset];
   return data()[offset];
 }
 
 Tensor Tensor::clone() const {
   if (!defined()) return {};
-  Tensor t(shape_, device_);
-  std::copy(begin(), end(), t.data());
+  Tensor t = empty(shape_, device_, dtype_);
+  t.copy_(*this);
   return t;
+}
+
+Tensor Tensor::to(Device device) const {
+  if (!defined() || device == device_) return *this;
+  Tensor t = empty(shape_, device, dtype_);
+  t.copy_(*this);
+  return t;
+}
+
+void Tensor::copy_(const Tensor& src) {
+  if (src.numel() != numel_ || src.dtype() != dtype_) {
+    throw Error("Tensor::copy_: cannot copy a " + to_string(src.dtype()) + " tensor of shape " +
+                shape_str(src.shape()) + " into a " + to_string(dtype_) + " tensor of shape " +
+                shape_str(shape_));
+  }
+  const std::size_t bytes = static_cast<std::size_t>(numel_) * sizeof(float);
+  if (bytes == 0 || src.storage_ == storage_) return;
+  if (device_ == Device::CPU && src.device() == Device::CPU) {
+    std::memcpy(data(), src.data(), bytes);
+  } else {
+    const cuda::Copy kind = device_ == Device::CPU       ? cuda::Copy::DeviceToHost
+                            : src.device() == Device::CPU ? cuda::Copy::HostToDevice
+                                                          : cuda::Copy::DeviceToDevice;
+    cuda::copy(data(), src.data(), bytes, kind);
+  }
+}
+
+std::vector<float> Tensor::to_vector() const {
+  if (!defined()) return {};
+  const Tensor host = cpu();
+  return {host.begin(), host.end()};
+}
+
+std::vector<int32_t> Tensor::to_int_vector() const {
+  if (!defined()) return {};
+  const Tensor host = cpu();
+  return {host.data_int(), host.data_int() + numel_};
 }
 
 Tensor Tensor::reshape(Shape shape) const {
@@ -216,6 +306,12 @@ Tensor Tensor::reshape(Shape shape) const {
   return t;
 }
 
-void Tensor::fill(float value) { std::fill(begin(), end(), value); }
+void Tensor::fill(float value) {
+  if (device_ == Device::CUDA) {
+    cuda::fill(data(), numel_, value);
+  } else {
+    std::fill(begin(), end(), value);
+  }
+}
 
 }  // namespace cnn

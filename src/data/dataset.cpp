@@ -244,6 +244,16 @@ bool DataLoader::next(Batch& batch) {
   if (pos_ >= data_.count) return false;
   const int64_t b = std::min(batch_size_, data_.count - pos_);
   const int64_t plane = data_.channels * data_.rows * data_.cols;
+  if (!fill_images_) {
+    batch.labels.resize(static_cast<std::size_t>(b));
+    batch.indices.resize(static_cast<std::size_t>(b));
+    for (int64_t i = 0; i < b; ++i) {
+      batch.indices[i] = order_[pos_ + i];
+      batch.labels[i] = data_.labels[batch.indices[i]];
+    }
+    pos_ += b;
+    return true;
+  }
   if (batch.images.shape() != Shape{b, data_.channels, data_.rows, data_.cols}) {
     batch.images = Tensor({b, data_.channels, data_.rows, data_.cols});
   }

@@ -99,7 +99,7 @@ StepThrough conv2d_steps(const Tensor& image, const Tensor& kernel, Size2 stride
 
 StepThrough maxpool2d_steps(const Tensor& image, const Pool2dGeometry& g) {
   check_plane(image, "the image");
-  std::vector<int32_t> indices;
+  Tensor indices;
   const Tensor y = maxpool2d_forward(as_nchw(image), g, &indices);
   const int64_t H = image.size(0), W = image.size(1), W_out = y.size(3);
   StepThrough st;
@@ -108,7 +108,7 @@ StepThrough maxpool2d_steps(const Tensor& image, const Pool2dGeometry& g) {
                           [&](Step& s, StepTap& t) {
                             t.input = t.padded ? -std::numeric_limits<float>::infinity()
                                                : image[t.row * W + t.col];
-                            const int32_t win = indices[s.out_row * W_out + s.out_col];
+                            const int32_t win = indices.data_int()[s.out_row * W_out + s.out_col];
                             if (!t.padded && t.row * W + t.col == win && s.winner < 0) {
                               s.winner = static_cast<int64_t>(s.taps.size());
                             }

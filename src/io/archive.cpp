@@ -150,7 +150,9 @@ void write_archive(const std::string& path, const Archive& archive) {
   bytes.append(reinterpret_cast<const char*>(&header_size), 8);
   bytes += h;
   for (const auto& [name, t] : archive.tensors) {
-    bytes.append(reinterpret_cast<const char*>(t.data()), static_cast<std::size_t>(t.numel()) * 4);
+    const Tensor host = t.cpu();  // a model or optimizer state on CUDA is saved from a copy
+    bytes.append(reinterpret_cast<const char*>(host.data()),
+                 static_cast<std::size_t>(host.numel()) * 4);
   }
   const uint32_t crc = crc32_of(bytes.data(), bytes.size());
   bytes.append(reinterpret_cast<const char*>(&crc), 4);

@@ -284,7 +284,7 @@ Tensor MaxPool2d::forward_impl(const Tensor& x) {
   y_ = Tensor();
   if (!grad_enabled()) {
     x_shape_.clear();
-    indices_.clear();
+    indices_ = Tensor();
     const Tensor& in = relu_first_ ? relu_forward(x) : x;
     return maxpool2d_forward(in, geometry_, nullptr);
   }
@@ -298,8 +298,8 @@ Tensor MaxPool2d::forward_impl(const Tensor& x) {
 
 Tensor MaxPool2d::backward_impl(const Tensor& dy) {
   if (x_shape_.empty()) throw Error("backward() called before forward()");
-  if (fused_) return relu_maxpool2d_backward(x_shape_, y_, dy, indices_);
-  return maxpool2d_backward(x_shape_, dy, indices_);
+  if (fused_) return relu_maxpool2d_backward(x_shape_, y_, dy, indices_, geometry_);
+  return maxpool2d_backward(x_shape_, dy, indices_, geometry_);
 }
 
 // ---- ReLU, Flatten ----
@@ -372,9 +372,11 @@ Tensor Flatten::forward_impl(const Tensor& x) {
   x_shape_ = x.shape();
   if (!channels_last_) return flatten_forward(x, start_dim_, end_dim_);
   need_nchw(x.shape());
+  // (On CUDA through the host: Keras's channels-last Flatten is for imported models' inference.)
+  const Tensor in = x.cpu();
   Tensor y = Tensor::empty(flatten_output_shape(x.shape(), start_dim_, end_dim_));
-  permute_channels(x.data(), y.data(), x.shape(), /*forward=*/true);
-  return y;
+  permute_channels(in.data(), y.data(), x.shape(), /*forward=*/true);
+  return y.to(x.device());
 }
 
 Tensor Flatten::backward_impl(const Tensor& dy) {
@@ -384,9 +386,10 @@ Tensor Flatten::backward_impl(const Tensor& dy) {
     throw Error("Flatten: grad_output of shape " + shape_str(dy.shape()) +
                 " does not match the input shape " + shape_str(x_shape_));
   }
+  const Tensor in = dy.cpu();
   Tensor dx = Tensor::empty(x_shape_);
-  permute_channels(dy.data(), dx.data(), x_shape_, /*forward=*/false);
-  return dx;
+  permute_channels(in.data(), dx.data(), x_shape_, /*forward=*/false);
+  return dx.to(dy.device());
 }
 
 // ---- Dropout ----
@@ -408,8 +411,8 @@ Tensor Dropout::forward_impl(const Tensor& x) {
     mask_ = Tensor();
     return x;
   }
-  mask_ = mask_provider_ ? mask_provider_(x.shape())
-                         : dropout_mask(x.shape(), static_cast<float>(p_), *gen_);
+  mask_ = mask_provider_ ? mask_provider_(x.shape()).to(x.device())
+                         : dropout_mask(x.shape(), static_cast<float>(p_), *gen_, x.device());
   return dropout_forward(x, mask_, static_cast<float>(p_));
 }
 
@@ -669,7 +672,15 @@ Tensor BatchNorm2d::forward_impl(const Tensor& x) {
   Tensor y = batchnorm2d_forward(x, weight_ ? weight_->value : Tensor(),
                                  bias_ ? bias_->value : Tensor(), running_mean_, running_var_,
                                  batch_stats, options_.momentum(), options_.eps(), &saved);
-  if (update) (*num_batches_tracked_)[0] += 1.0f;
+  if (update) {
+    if (num_batches_tracked_->is_cuda()) {
+      Tensor count = num_batches_tracked_->cpu();
+      count[0] += 1.0f;
+      num_batches_tracked_->copy_(count);
+    } else {
+      (*num_batches_tracked_)[0] += 1.0f;
+    }
+  }
   batch_stats_ = batch_stats;
   x_ = grad_enabled() ? x : Tensor();
   saved_ = grad_enabled() ? saved : BatchNorm2dSaved{};

@@ -34,7 +34,7 @@ void Module::trace_leaves(const Shape& input, const ForwardHook& hook) {
   set_forward_hook(hook);
   Shape batched = {1};
   batched.insert(batched.end(), input.begin(), input.end());
-  forward(Tensor(batched));
+  forward(Tensor(batched, device_));
 }
 
 Tensor Module::forward(const Tensor& x) {
@@ -201,8 +201,18 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
   }
   for (auto& [name, t] : entries) {
     auto it = state.find(name);
-    if (it != state.end()) std::copy(it->second.begin(), it->second.end(), t->data());
+    if (it != state.end()) t->copy_(it->second);  // from any device to this module's
   }
+}
+
+void Module::to(Device device) {
+  for (auto& [name, p] : params_) {
+    p->value = p->value.to(device);
+    p->grad = p->grad.to(device);
+  }
+  for (auto& [name, b] : buffers_) *b = b->to(device);
+  for (auto& [name, child] : children_) child->to(device);
+  device_ = device;
 }
 
 Module& Module::submodule(const std::string& path) {

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <string>
 
+#include "check.h"
 #include "cnn/error.h"
 #include "cnn/ops/maxpool2d.h"
+#include "cuda/ops.h"
 
 namespace cnn {
 
@@ -75,8 +77,9 @@ Shape avgpool2d_output_shape(const Shape& x, const AvgPool2dGeometry& g) {
 }
 
 Tensor avgpool2d_forward(const Tensor& x, const AvgPool2dGeometry& g) {
-  if (x.device() != Device::CPU) throw Error("avgpool2d: input is on " + to_string(x.device()));
+  const Device device = detail::op_device("avgpool2d", {{"input", x}});
   const Shape y_shape = avgpool2d_output_shape(x.shape(), g);
+  if (device == Device::CUDA) return cuda::avgpool2d_forward(x, g, y_shape);
   Tensor y = Tensor::empty(y_shape);
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
   const int64_t H_out = y_shape[2], W_out = y_shape[3];
@@ -106,7 +109,9 @@ Tensor avgpool2d_forward(const Tensor& x, const AvgPool2dGeometry& g) {
 }
 
 Tensor avgpool2d_backward(const Shape& x_shape, const Tensor& dy, const AvgPool2dGeometry& g) {
+  const Device device = detail::op_device("avgpool2d_backward", {{"grad_output", dy}});
   check_grad_shape("avgpool2d_backward", x_shape, dy, avgpool2d_output_shape(x_shape, g));
+  if (device == Device::CUDA) return cuda::avgpool2d_backward(x_shape, dy, g);
   Tensor dx = Tensor::empty(x_shape);  // each plane is zeroed by the thread that fills it
   const int64_t planes = x_shape[0] * x_shape[1], H = x_shape[2], W = x_shape[3];
   const int64_t H_out = dy.size(2), W_out = dy.size(3);
@@ -145,10 +150,9 @@ Shape adaptive_avgpool2d_output_shape(const Shape& x, Size2 output_size) {
 }
 
 Tensor adaptive_avgpool2d_forward(const Tensor& x, Size2 output_size) {
-  if (x.device() != Device::CPU) {
-    throw Error("adaptive_avgpool2d: input is on " + to_string(x.device()));
-  }
+  const Device device = detail::op_device("adaptive_avgpool2d", {{"input", x}});
   const Shape y_shape = adaptive_avgpool2d_output_shape(x.shape(), output_size);
+  if (device == Device::CUDA) return cuda::adaptive_avgpool2d_forward(x, y_shape);
   Tensor y = Tensor::empty(y_shape);
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
   const int64_t H_out = y_shape[2], W_out = y_shape[3];
@@ -172,6 +176,7 @@ Tensor adaptive_avgpool2d_forward(const Tensor& x, Size2 output_size) {
 }
 
 Tensor adaptive_avgpool2d_backward(const Shape& x_shape, const Tensor& dy) {
+  const Device device = detail::op_device("adaptive_avgpool2d_backward", {{"grad_output", dy}});
   if (dy.dim() != 4) {
     throw Error("adaptive_avgpool2d_backward: grad_output of shape " + shape_str(dy.shape()) +
                 " is not 4-D");
@@ -179,6 +184,7 @@ Tensor adaptive_avgpool2d_backward(const Shape& x_shape, const Tensor& dy) {
   const Size2 out(dy.size(2), dy.size(3));
   check_grad_shape("adaptive_avgpool2d_backward", x_shape, dy,
                    adaptive_avgpool2d_output_shape(x_shape, out));
+  if (device == Device::CUDA) return cuda::adaptive_avgpool2d_backward(x_shape, dy);
   Tensor dx = Tensor::empty(x_shape);
   const int64_t planes = x_shape[0] * x_shape[1], H = x_shape[2], W = x_shape[3];
   const int64_t H_out = out.h, W_out = out.w;

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <string>
 
+#include "check.h"
 #include "cnn/error.h"
+#include "cuda/ops.h"
 
 namespace cnn {
 
@@ -24,7 +26,6 @@ void check_channels(const char* what, const Tensor& t, int64_t C) {
 }
 
 void check_input(const Tensor& x) {
-  if (x.device() != Device::CPU) throw Error("batchnorm2d: input is on " + to_string(x.device()));
   if (x.dim() != 4) {
     throw Error("expected 4D input (N, C, H, W), got " + std::to_string(x.dim()) +
                 "D input of shape " + shape_str(x.shape()));
@@ -36,6 +37,13 @@ void check_input(const Tensor& x) {
 Tensor batchnorm2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                            Tensor* running_mean, Tensor* running_var, bool training,
                            double momentum, double eps, BatchNorm2dSaved* saved) {
+  const Tensor none;
+  const Device device = detail::op_device(
+      "batchnorm2d", {{"input", x},
+                      {"weight", weight},
+                      {"bias", bias},
+                      {"running_mean", running_mean ? *running_mean : none},
+                      {"running_var", running_var ? *running_var : none}});
   check_input(x);
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3), M = N * HW;
   check_channels("weight", weight, C);
@@ -56,6 +64,10 @@ Tensor batchnorm2d_forward(const Tensor& x, const Tensor& weight, const Tensor& 
   if (training && M <= 1) {
     throw Error("Expected more than 1 value per channel when training, got input size " +
                 shape_str(x.shape()));
+  }
+  if (device == Device::CUDA) {
+    return cuda::batchnorm2d_forward(x, weight, bias, running_mean, running_var, training,
+                                     momentum, eps, saved);
   }
   Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C});
   Tensor y = Tensor::empty(x.shape());
@@ -109,6 +121,15 @@ Tensor batchnorm2d_forward(const Tensor& x, const Tensor& weight, const Tensor& 
 void batchnorm2d_backward(const Tensor& x, const Tensor& dy, const Tensor& weight,
                           const BatchNorm2dSaved& saved, bool training, Tensor* dx, Tensor* dweight,
                           Tensor* dbias) {
+  const Tensor none;
+  const Device device =
+      detail::op_device("batchnorm2d_backward", {{"input", x},
+                                                 {"grad_output", dy},
+                                                 {"weight", weight},
+                                                 {"saved mean", saved.mean},
+                                                 {"saved invstd", saved.invstd},
+                                                 {"dweight", dweight ? *dweight : none},
+                                                 {"dbias", dbias ? *dbias : none}});
   check_input(x);
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3), M = N * HW;
   if (dy.shape() != x.shape()) {
@@ -123,6 +144,10 @@ void batchnorm2d_backward(const Tensor& x, const Tensor& dy, const Tensor& weigh
   }
   if (dweight) check_channels("dweight", *dweight, C);
   if (dbias) check_channels("dbias", *dbias, C);
+  if (device == Device::CUDA) {
+    cuda::batchnorm2d_backward(x, dy, weight, saved, training, dx, dweight, dbias);
+    return;
+  }
   if (dx) *dx = Tensor::empty(x.shape());
 #pragma omp parallel for schedule(static) if (x.numel() > kParallelMin)
   for (int64_t c = 0; c < C; ++c) {

@@ -1,9 +1,11 @@
 // conv2d: option resolution, shape checks, and the one dispatch point to the kernels
-// (reference/conv2d.cpp, fast/conv2d.cpp).
+// (cuda/conv2d.cu for tensors on CUDA; reference/conv2d.cpp and fast/conv2d.cpp on the CPU).
 #include "cnn/ops/conv2d.h"
 
 #include "cnn/error.h"
+#include "check.h"
 #include "cnn/kernels.h"
+#include "cuda/ops.h"
 #include "fast/conv2d.h"
 #include "reference/conv2d.h"
 
@@ -116,13 +118,6 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dGeometry& 
 
 namespace {
 
-void check_cpu(const Tensor& t, const char* name) {
-  if (t.defined() && t.device() != Device::CPU) {
-    throw Error(std::string("conv2d: ") + name + " is on " + to_string(t.device()) +
-                ", expected cpu");
-  }
-}
-
 void check_bias(const Tensor& b, int64_t c_out) {
   if (b.defined() && (b.dim() != 1 || b.size(0) != c_out)) {
     throw Error("expected a bias of shape (" + std::to_string(c_out) + ",), got " +
@@ -134,12 +129,14 @@ void check_bias(const Tensor& b, int64_t c_out) {
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
                       Tensor* columns) {
-  check_cpu(x, "input");
-  check_cpu(w, "weight");
-  check_cpu(b, "bias");
+  const Device device = detail::op_device("conv2d", {{"input", x}, {"weight", w}, {"bias", b}});
   const Shape y_shape = conv2d_output_shape(x.shape(), w.shape(), g);
   check_bias(b, w.size(0));
-  if (kernel_set() == KernelSet::Fast && g.groups == 1) {
+  if (device == Device::CUDA) {
+    if (columns) *columns = Tensor();
+    return cuda::conv2d_forward(x, w, b, g, y_shape);
+  }
+  if (kernel_set() == KernelSet::Fast && fast::conv2d_supports(g)) {
     return fast::conv2d_forward(x, w, b, g, y_shape, columns);
   }
   if (columns) *columns = Tensor();
@@ -148,9 +145,14 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
 
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Conv2dGeometry& g,
                      Tensor* dx, Tensor* dw, Tensor* db, const Tensor* columns) {
-  check_cpu(x, "input");
-  check_cpu(w, "weight");
-  check_cpu(dy, "grad_output");
+  const Tensor none;
+  const Device device =
+      detail::op_device("conv2d_backward", {{"input", x},
+                                            {"weight", w},
+                                            {"grad_output", dy},
+                                            {"dx", dx ? *dx : none},
+                                            {"dw", dw ? *dw : none},
+                                            {"db", db ? *db : none}});
   const Shape y_shape = conv2d_output_shape(x.shape(), w.shape(), g);
   if (dy.shape() != y_shape) {
     throw Error("conv2d_backward: expected grad_output of shape " + shape_str(y_shape) + ", got " +
@@ -161,8 +163,13 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
                 shape_str(w.shape()));
   }
   if (db) check_bias(*db, w.size(0));
-  if (dx && dx->shape() != x.shape()) *dx = Tensor::empty(x.shape());  // both kernels overwrite it
-  if (kernel_set() == KernelSet::Fast && g.groups == 1) {
+  // Every kernel overwrites dx.
+  if (dx && (dx->shape() != x.shape() || dx->device() != device)) {
+    *dx = Tensor::empty(x.shape(), device);
+  }
+  if (device == Device::CUDA) {
+    cuda::conv2d_backward(x, w, dy, g, dx, dw, db);
+  } else if (kernel_set() == KernelSet::Fast && fast::conv2d_supports(g)) {
     fast::conv2d_backward(x, w, dy, g, dx, dw, db, columns);
   } else {
     reference::conv2d_backward(x, w, dy, g, dx, dw, db);

@@ -1,11 +1,14 @@
 #include "cnn/ops/dropout.h"
 
+#include "check.h"
 #include "cnn/error.h"
+#include "cuda/ops.h"
 
 namespace cnn {
 
 namespace {
-void check(const Tensor& x, const Tensor& mask, float p, const char* what) {
+Device check(const Tensor& x, const Tensor& mask, float p, const char* what) {
+  const Device device = detail::op_device(what, {{"input", x}, {"mask", mask}});
   if (!(p >= 0.0f && p <= 1.0f)) {
     throw Error(std::string(what) + ": dropout probability has to be between 0 and 1, but got " +
                 std::to_string(p));
@@ -14,12 +17,14 @@ void check(const Tensor& x, const Tensor& mask, float p, const char* what) {
     throw Error(std::string(what) + ": mask of shape " + shape_str(mask.shape()) +
                 " does not match input of shape " + shape_str(x.shape()));
   }
+  return device;
 }
 
-Tensor apply(const Tensor& x, const Tensor& mask, float p) {
-  Tensor y = Tensor::empty(x.shape());
+Tensor apply(Device device, const Tensor& x, const Tensor& mask, float p) {
   // p == 1 drops everything; the scale is then irrelevant (and would be infinite).
   const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+  if (device == Device::CUDA) return cuda::dropout_apply(x, mask, scale);
+  Tensor y = Tensor::empty(x.shape());
   const float* in = x.data();
   const float* m = mask.data();
   float* out = y.data();
@@ -28,20 +33,20 @@ Tensor apply(const Tensor& x, const Tensor& mask, float p) {
 }
 }  // namespace
 
-Tensor dropout_mask(const Shape& shape, float p, Generator& gen) {
+Tensor dropout_mask(const Shape& shape, float p, Generator& gen, Device device) {
+  // Drawn on the host from the one generator, whatever the device, so that a seed gives the same
+  // masks on the CPU and on CUDA.
   Tensor mask(shape);
   for (float& m : mask) m = gen.uniform() >= p ? 1.0f : 0.0f;
-  return mask;
+  return mask.to(device);
 }
 
 Tensor dropout_forward(const Tensor& x, const Tensor& mask, float p) {
-  check(x, mask, p, "dropout");
-  return apply(x, mask, p);
+  return apply(check(x, mask, p, "dropout"), x, mask, p);
 }
 
 Tensor dropout_backward(const Tensor& dy, const Tensor& mask, float p) {
-  check(dy, mask, p, "dropout_backward");
-  return apply(dy, mask, p);
+  return apply(check(dy, mask, p, "dropout_backward"), dy, mask, p);
 }
 
 }  // namespace cnn

@@ -22,6 +22,7 @@ Shape flatten_output_shape(const Shape& x, int64_t start_dim, int64_t end_dim) {
   return out;
 }
 
+// A view on any device: no kernel.
 Tensor flatten_forward(const Tensor& x, int64_t start_dim, int64_t end_dim) {
   return x.reshape(flatten_output_shape(x.shape(), start_dim, end_dim));
 }

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 
+#include "check.h"
 #include "cnn/error.h"
 #include "cnn/kernels.h"
 #include "cnn/ops/relu.h"
+#include "cuda/ops.h"
 #include "fast/conv2d.h"
 #include "fast/maxpool2d.h"
 #include "pool_backward.h"
@@ -29,8 +31,9 @@ Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& 
 }
 
 Tensor relu_maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g,
-                              std::vector<int32_t>* indices) {
-  const bool fast = kernel_set() == KernelSet::Fast && x.device() == Device::CPU &&
+                              Tensor* indices) {
+  const Device device = detail::op_device("relu_maxpool2d", {{"input", x}});
+  const bool fast = kernel_set() == KernelSet::Fast && device == Device::CPU &&
                     g.kernel.all(2) && g.stride.all(2) && g.dilation.all(1) &&
                     g.padding.h == g.padding.w && x.dim() == 4;
   if (!fast) return maxpool2d_forward(relu_forward(x), g, indices);
@@ -39,10 +42,12 @@ Tensor relu_maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g,
   Tensor y = Tensor::empty(y_shape);
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
   const int64_t H_out = y_shape[2], W_out = y_shape[3], plane_out = H_out * W_out;
-  std::vector<int32_t> own;
-  std::vector<int32_t>& kept = indices ? *indices : own;
-  kept.resize(static_cast<std::size_t>(planes * plane_out));
-  int32_t* idx = kept.data();
+  Tensor own;
+  Tensor& kept = indices ? *indices : own;
+  if (kept.shape() != y_shape || kept.dtype() != Dtype::Int32 || kept.device() != Device::CPU) {
+    kept = Tensor::empty(y_shape, Device::CPU, Dtype::Int32);
+  }
+  int32_t* idx = kept.data_int();
 #pragma omp parallel for schedule(static) if (planes * plane_out > 16384)
   for (int64_t p = 0; p < planes; ++p) {
     float* y_plane = y.data() + p * plane_out;
@@ -54,7 +59,14 @@ Tensor relu_maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g,
 }
 
 Tensor relu_maxpool2d_backward(const Shape& x_shape, const Tensor& y, const Tensor& dy,
-                               const std::vector<int32_t>& indices) {
+                               const Tensor& indices, const Pool2dGeometry& g) {
+  const Device device = detail::op_device(
+      "relu_maxpool2d_backward",
+      {{"output", y}, {"grad_output", dy}, {"indices", indices, Dtype::Int32}});
+  if (device == Device::CUDA) {
+    detail::check_pool_backward("relu_maxpool2d_backward", x_shape, dy, indices, &y);
+    return cuda::maxpool2d_backward(x_shape, cuda::relu_backward(y, dy), indices, g);
+  }
   return detail::scatter_to_winners("relu_maxpool2d_backward", x_shape, dy, indices, &y);
 }
 

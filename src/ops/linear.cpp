@@ -1,11 +1,13 @@
-// linear: shape checks and the one dispatch point to the kernels (reference/linear.cpp,
-// fast/linear.cpp).
+// linear: shape checks and the one dispatch point to the kernels (cuda/linear.cu for tensors on
+// CUDA; reference/linear.cpp and fast/linear.cpp on the CPU).
 #include "cnn/ops/linear.h"
 
 #include <vector>
 
 #include "cnn/error.h"
+#include "check.h"
 #include "cnn/kernels.h"
+#include "cuda/ops.h"
 #include "fast/linear.h"
 #include "reference/linear.h"
 
@@ -24,19 +26,34 @@ Shape linear_output_shape(const Shape& x, const Shape& w) {
   return y;
 }
 
+namespace {
+// x as the (M, in_features) matrix that the CUDA kernels take.
+Tensor as_matrix(const Tensor& x) { return x.reshape({-1, x.size(-1)}); }
+}  // namespace
+
 Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) {
+  const Device device = detail::op_device("linear", {{"input", x}, {"weight", w}, {"bias", b}});
   const Shape y_shape = linear_output_shape(x.shape(), w.shape());
   const int64_t out = w.size(0);
   if (b.defined() && (b.dim() != 1 || b.size(0) != out)) {
     throw Error("expected a bias of shape (" + std::to_string(out) + ",), got " +
                 shape_str(b.shape()));
   }
+  if (device == Device::CUDA) return cuda::linear_forward(as_matrix(x), w, b).reshape(y_shape);
   return kernel_set() == KernelSet::Fast ? fast::linear_forward(x, w, b, y_shape)
                                          : reference::linear_forward(x, w, b, y_shape);
 }
 
 void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor* dx, Tensor* dw,
                      Tensor* db) {
+  const Tensor none;
+  const Device device =
+      detail::op_device("linear_backward", {{"input", x},
+                                            {"weight", w},
+                                            {"grad_output", dy},
+                                            {"dx", dx ? *dx : none},
+                                            {"dw", dw ? *dw : none},
+                                            {"db", db ? *db : none}});
   const Shape y_shape = linear_output_shape(x.shape(), w.shape());
   if (dy.shape() != y_shape) {
     throw Error("linear_backward: expected grad_output of shape " + shape_str(y_shape) + ", got " +
@@ -50,8 +67,14 @@ void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor*
     throw Error("linear_backward: db has shape " + shape_str(db->shape()) + ", expected (" +
                 std::to_string(w.size(0)) + ",)");
   }
-  if (dx && dx->shape() != x.shape()) *dx = Tensor::empty(x.shape());
-  if (kernel_set() == KernelSet::Fast) {
+  if (dx && (dx->shape() != x.shape() || dx->device() != device)) {
+    *dx = Tensor::empty(x.shape(), device);
+  }
+  if (device == Device::CUDA) {
+    Tensor dx_matrix = dx ? as_matrix(*dx) : Tensor();  // shares dx's storage
+    cuda::linear_backward(as_matrix(x), w, dy.reshape({-1, w.size(0)}), dx ? &dx_matrix : nullptr,
+                          dw, db);
+  } else if (kernel_set() == KernelSet::Fast) {
     fast::linear_backward(x, w, dy, dx, dw, db);
   } else {
     reference::linear_backward(x, w, dy, dx, dw, db);

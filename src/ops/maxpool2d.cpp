@@ -1,6 +1,9 @@
 // maxpool2d: shape checks, the reference forward kernel, the dispatch to the fast one
-// (fast/maxpool2d.cpp), and the backward scatter.
+// (fast/maxpool2d.cpp) or to CUDA (cuda/maxpool2d.cu), and the backward scatter.
 #include "cnn/ops/maxpool2d.h"
+
+#include "check.h"
+#include "cuda/ops.h"
 
 #include <algorithm>
 #include <cmath>
@@ -120,13 +123,17 @@ Tensor reference_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& 
 
 }  // namespace
 
-Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, std::vector<int32_t>* indices) {
-  if (x.device() != Device::CPU) throw Error("maxpool2d: input is on " + to_string(x.device()));
+Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor* indices) {
+  const Device device = detail::op_device("maxpool2d", {{"input", x}});
   const Shape y_shape = maxpool2d_output_shape(x.shape(), g);
+  if (device == Device::CUDA) return cuda::maxpool2d_forward(x, g, y_shape, indices);
   int32_t* idx = nullptr;
   if (indices) {
-    indices->resize(static_cast<std::size_t>(shape_numel(y_shape)));
-    idx = indices->data();
+    if (indices->shape() != y_shape || indices->dtype() != Dtype::Int32 ||
+        indices->device() != Device::CPU) {
+      *indices = Tensor::empty(y_shape, Device::CPU, Dtype::Int32);
+    }
+    idx = indices->data_int();
   }
   if (kernel_set() == KernelSet::Fast && g.dilation.all(1)) {
     return fast::maxpool2d_forward(x, g, y_shape, idx);
@@ -134,16 +141,21 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, std::vector<i
   return reference_forward(x, g, y_shape, idx);
 }
 
-Tensor detail::scatter_to_winners(const char* op, const Shape& x_shape, const Tensor& dy,
-                                  const std::vector<int32_t>& indices, const Tensor* gate) {
+void detail::check_pool_backward(const char* op, const Shape& x_shape, const Tensor& dy,
+                                 const Tensor& indices, const Tensor* gate) {
   if (x_shape.size() != 4 || dy.dim() != 4 || dy.size(0) != x_shape[0] ||
-      dy.size(1) != x_shape[1] || static_cast<int64_t>(indices.size()) != dy.numel() ||
+      dy.size(1) != x_shape[1] || !indices.defined() || indices.numel() != dy.numel() ||
       (gate && gate->shape() != dy.shape())) {
     throw Error(std::string(op) + ": grad_output of shape " + shape_str(dy.shape()) +
                 " does not match input shape " + shape_str(x_shape) +
                 (gate ? ", output shape " + shape_str(gate->shape()) : std::string()) + " and " +
-                std::to_string(indices.size()) + " saved indices");
+                std::to_string(indices.defined() ? indices.numel() : 0) + " saved indices");
   }
+}
+
+Tensor detail::scatter_to_winners(const char* op, const Shape& x_shape, const Tensor& dy,
+                                  const Tensor& indices, const Tensor* gate) {
+  check_pool_backward(op, x_shape, dy, indices, gate);
   Tensor dx = Tensor::empty(x_shape);  // each plane is zeroed by the thread that fills it
   const int64_t planes = x_shape[0] * x_shape[1], in_plane = x_shape[2] * x_shape[3];
   const int64_t out_plane = dy.size(2) * dy.size(3);
@@ -152,7 +164,7 @@ Tensor detail::scatter_to_winners(const char* op, const Shape& x_shape, const Te
     float* dx_plane = dx.data() + p * in_plane;
     std::fill(dx_plane, dx_plane + in_plane, 0.0f);
     const float* dy_plane = dy.data() + p * out_plane;
-    const int32_t* idx = indices.data() + p * out_plane;
+    const int32_t* idx = indices.data_int() + p * out_plane;
     if (gate) {
       const float* g_plane = gate->data() + p * out_plane;
       for (int64_t i = 0; i < out_plane; ++i) {
@@ -165,8 +177,14 @@ Tensor detail::scatter_to_winners(const char* op, const Shape& x_shape, const Te
   return dx;
 }
 
-Tensor maxpool2d_backward(const Shape& x_shape, const Tensor& dy,
-                          const std::vector<int32_t>& indices) {
+Tensor maxpool2d_backward(const Shape& x_shape, const Tensor& dy, const Tensor& indices,
+                          const Pool2dGeometry& g) {
+  const Device device = detail::op_device(
+      "maxpool2d_backward", {{"grad_output", dy}, {"indices", indices, Dtype::Int32}});
+  if (device == Device::CUDA) {
+    detail::check_pool_backward("maxpool2d_backward", x_shape, dy, indices, nullptr);
+    return cuda::maxpool2d_backward(x_shape, dy, indices, g);
+  }
   return detail::scatter_to_winners("maxpool2d_backward", x_shape, dy, indices);
 }
 

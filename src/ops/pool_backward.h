@@ -12,7 +12,11 @@ namespace cnn::detail {
 // maxpool2d_forward gave them). With gate (the pooled output after a ReLU), only where the gate
 // is positive or NaN, as relu_backward lets a gradient through. Throws, naming op, when the
 // shapes do not match.
+// Host tensors only.
 Tensor scatter_to_winners(const char* op, const Shape& x_shape, const Tensor& dy,
-                          const std::vector<int32_t>& indices, const Tensor* gate = nullptr);
+                          const Tensor& indices, const Tensor* gate = nullptr);
+// The shape check of both (throws as above).
+void check_pool_backward(const char* op, const Shape& x_shape, const Tensor& dy,
+                         const Tensor& indices, const Tensor* gate);
 
 }  // namespace cnn::detail

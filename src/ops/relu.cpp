@@ -1,9 +1,11 @@
 // relu forward and backward: one kernel each, compiled for AVX2 and for the baseline and chosen
-// when the library loads; split across threads only for large tensors.
+// when the library loads; split across threads only for large tensors (cuda/relu.cu on CUDA).
 #include "cnn/ops/relu.h"
 
 #include "../core/parallel.h"
+#include "check.h"
 #include "cnn/error.h"
+#include "cuda/ops.h"
 #include "relu_kernel.h"
 
 namespace cnn {
@@ -42,6 +44,7 @@ __attribute__((target_clones("avx2", "default"))) void relu_grad_span(const floa
 }  // namespace
 
 Tensor relu_forward(const Tensor& x) {
+  if (detail::op_device("relu", {{"input", x}}) == Device::CUDA) return cuda::relu_forward(x);
   Tensor y = Tensor::empty(x.shape());
   detail::parallel_chunks(x.numel(), 1 << 16, [&](int64_t lo, int64_t hi) {
     detail::relu_span(x.data() + lo, y.data() + lo, hi - lo);
@@ -50,10 +53,12 @@ Tensor relu_forward(const Tensor& x) {
 }
 
 Tensor relu_backward(const Tensor& y, const Tensor& dy) {
+  const Device device = detail::op_device("relu_backward", {{"output", y}, {"grad_output", dy}});
   if (y.shape() != dy.shape()) {
     throw Error("relu_backward: grad_output of shape " + shape_str(dy.shape()) +
                 " does not match output shape " + shape_str(y.shape()));
   }
+  if (device == Device::CUDA) return cuda::relu_backward(y, dy);
   Tensor dx = Tensor::empty(y.shape());
   detail::parallel_chunks(y.numel(), 1 << 16, [&](int64_t lo, int64_t hi) {
     relu_grad_span(y.data() + lo, dy.data() + lo, dx.data() + lo, hi - lo);

@@ -1,11 +1,14 @@
-// softmax, log_softmax and argmax: reference CPU kernels over one dimension.
+// softmax, log_softmax and argmax: reference CPU kernels over one dimension (cuda/softmax.cu and
+// cuda/argmax.cu on CUDA).
 #include "cnn/ops/softmax.h"
 
 #include <cmath>
 #include <limits>
 
+#include "check.h"
 #include "cnn/error.h"
 #include "cnn/ops/argmax.h"
+#include "cuda/ops.h"
 #include "reduce_dim.h"
 
 namespace cnn {
@@ -14,7 +17,9 @@ namespace {
 
 template <bool kLog>
 Tensor softmax_impl(const Tensor& x, int64_t dim, const char* what) {
+  const Device device = detail::op_device(what, {{"input", x}});
   const auto v = detail::dim_view(x.shape(), dim, what);
+  if (device == Device::CUDA) return cuda::softmax_forward(x, wrap_dim(dim, x.dim(), what), kLog);
   Tensor y = Tensor::empty(x.shape());
   for (int64_t o = 0; o < v.outer; ++o) {
     for (int64_t i = 0; i < v.inner; ++i) {
@@ -41,11 +46,15 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, const char* what) {
 
 template <bool kLog>
 Tensor softmax_backward_impl(const Tensor& y, const Tensor& dy, int64_t dim, const char* what) {
+  const Device device = detail::op_device(what, {{"output", y}, {"grad_output", dy}});
   if (y.shape() != dy.shape()) {
     throw Error(std::string(what) + ": grad_output of shape " + shape_str(dy.shape()) +
                 " does not match output shape " + shape_str(y.shape()));
   }
   const auto v = detail::dim_view(y.shape(), dim, what);
+  if (device == Device::CUDA) {
+    return cuda::softmax_backward(y, dy, wrap_dim(dim, y.dim(), what), kLog);
+  }
   Tensor dx = Tensor::empty(y.shape());
   for (int64_t o = 0; o < v.outer; ++o) {
     for (int64_t i = 0; i < v.inner; ++i) {
@@ -81,8 +90,16 @@ Tensor log_softmax_backward(const Tensor& y, const Tensor& dy, int64_t dim) {
 }
 
 std::vector<int64_t> argmax(const Tensor& x, int64_t dim) {
+  const Device device = detail::op_device("argmax", {{"input", x}});
   const auto v = detail::dim_view(x.shape(), dim, "argmax");
   if (v.size == 0) throw Error("argmax: cannot take the argmax of an empty dimension");
+  if (device == Device::CUDA) {
+    // Rows of logits (the common case) on the device, one index each back; anything else on
+    // the host.
+    if (x.dim() != 2 || v.inner != 1) return argmax(x.cpu(), dim);
+    const std::vector<int32_t> rows = cuda::argmax_rows(x).to_int_vector();
+    return {rows.begin(), rows.end()};
+  }
   std::vector<int64_t> out(static_cast<std::size_t>(v.outer * v.inner));
   for (int64_t o = 0; o < v.outer; ++o) {
     for (int64_t i = 0; i < v.inner; ++i) {

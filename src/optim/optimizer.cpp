@@ -1,9 +1,9 @@
 // Optimizers: SGD, Adam, AdamW. Scalar factors are computed in double as PyTorch computes them in
-// Python, then applied in float32 as its kernels do.
+// Python, then applied in float32 by the update ops (cnn/ops/optim.h), where the parameters live.
 #include <cmath>
 
-#include "../core/parallel.h"
 #include "cnn/error.h"
+#include "cnn/ops/optim.h"
 #include "cnn/optim/adam.h"
 #include "cnn/optim/sgd.h"
 
@@ -11,35 +11,6 @@ namespace cnn {
 
 namespace {
 
-struct AdamScalars {
-  float b1, one_b1, b2, one_b2, bc2_sqrt, eps, step_size, wd, decay;
-};
-
-// One Adam update of n elements, as PyTorch's single-tensor Adam computes it, operation by
-// operation in float32. Mode: 0 no weight decay, 1 L2 (Adam), 2 decoupled (AdamW).
-template <int Mode>
-inline void adam_update(float* __restrict w, const float* __restrict g, float* __restrict m,
-                        float* __restrict v, int64_t n, const AdamScalars& k) {
-  for (int64_t j = 0; j < n; ++j) {
-    float grad = g[j];
-    if constexpr (Mode == 2) w[j] *= k.decay;
-    if constexpr (Mode == 1) grad += k.wd * w[j];
-    m[j] = m[j] * k.b1 + k.one_b1 * grad;
-    v[j] = v[j] * k.b2 + k.one_b2 * grad * grad;
-    const float denom = std::sqrt(v[j]) / k.bc2_sqrt + k.eps;
-    w[j] += -k.step_size * (m[j] / denom);
-  }
-}
-
-// Vectorised (element by element, so the same numbers at any width); built for AVX2 and for the
-// baseline, chosen when the library loads.
-__attribute__((target_clones("avx2", "default"))) void adam_span(float* w, const float* g, float* m,
-                                                                 float* v, int64_t n,
-                                                                 const AdamScalars& k, int mode) {
-  if (mode == 2) return adam_update<2>(w, g, m, v, n, k);
-  if (mode == 1) return adam_update<1>(w, g, m, v, n, k);
-  adam_update<0>(w, g, m, v, n, k);
-}
 void require(bool ok, const std::string& message) {
   if (!ok) throw Error(message);
 }
@@ -65,28 +36,19 @@ SGD::SGD(std::vector<Parameter*> params, const SGDOptions& o)
 }
 
 void SGD::step() {
-  const auto wd = static_cast<float>(options_.weight_decay());
-  const auto mom = static_cast<float>(options_.momentum());
-  const auto damp = static_cast<float>(1.0 - options_.dampening());
-  const auto lr = static_cast<float>(lr_);
+  SgdStep k{};
+  k.lr = static_cast<float>(lr_);
+  k.weight_decay = static_cast<float>(options_.weight_decay());
+  k.momentum = static_cast<float>(options_.momentum());
+  k.dampening_complement = static_cast<float>(1.0 - options_.dampening());
+  k.nesterov = options_.nesterov();
   for (std::size_t i = 0; i < params_.size(); ++i) {
     Parameter& p = *params_[i];
     if (!p.requires_grad) continue;
-    float* w = p.value.data();
-    const float* g = p.grad.data();
-    const int64_t n = p.value.numel();
     Tensor& buf = buffers_[i];
-    const bool first = !buf.defined();
-    if (mom != 0.0f && first) buf = Tensor(p.value.shape());
-    for (int64_t j = 0; j < n; ++j) {
-      float d = g[j];
-      if (wd != 0.0f) d += wd * w[j];
-      if (mom != 0.0f) {
-        buf[j] = first ? d : buf[j] * mom + damp * d;
-        d = options_.nesterov() ? d + mom * buf[j] : buf[j];
-      }
-      w[j] += -lr * d;
-    }
+    k.first = !buf.defined();
+    if (k.momentum != 0.0f && k.first) buf = Tensor(p.value.shape(), p.value.device());
+    sgd_step(p.value, p.grad, k.momentum != 0.0f ? &buf : nullptr, k);
   }
 }
 
@@ -106,8 +68,8 @@ Adam::Adam(std::vector<Parameter*> params, const AdamOptions& o, bool decoupled)
           std::string(name) + ": invalid weight_decay value: " + num(o.weight_decay()));
   lr_ = o.lr();
   for (Parameter* p : params_) {
-    m_.emplace_back(p->value.shape());
-    v_.emplace_back(p->value.shape());
+    m_.emplace_back(p->value.shape(), p->value.device());
+    v_.emplace_back(p->value.shape(), p->value.device());
   }
 }
 
@@ -121,21 +83,19 @@ void Adam::step() {
   const auto eps = static_cast<float>(options_.eps());
   const auto wd = static_cast<float>(options_.weight_decay());
   const auto decay = static_cast<float>(1.0 - lr_ * options_.weight_decay());
-  const auto fb1 = static_cast<float>(b1), fb2 = static_cast<float>(b2);
-  const auto one_b1 = static_cast<float>(1.0 - b1), one_b2 = static_cast<float>(1.0 - b2);
+  const AdamStep k{static_cast<float>(b1),
+                   static_cast<float>(1.0 - b1),
+                   static_cast<float>(b2),
+                   static_cast<float>(1.0 - b2),
+                   bc2_sqrt,
+                   eps,
+                   step_size,
+                   wd,
+                   decay,
+                   decoupled_weight_decay_ ? 2 : wd != 0.0f ? 1 : 0};
   for (std::size_t i = 0; i < params_.size(); ++i) {
     Parameter& p = *params_[i];
-    if (!p.requires_grad) continue;
-    float* w = p.value.data();
-    const float* g = p.grad.data();
-    float* m = m_[i].data();
-    float* v = v_[i].data();
-    const AdamScalars k{fb1, one_b1, fb2, one_b2, bc2_sqrt, eps, step_size, wd, decay};
-    const int mode = decoupled_weight_decay_ ? 2 : wd != 0.0f ? 1 : 0;
-    // Element by element, so the split across threads (large tensors only) changes nothing.
-    detail::parallel_chunks(p.value.numel(), 1 << 14, [&](int64_t lo, int64_t hi) {
-      adam_span(w + lo, g + lo, m + lo, v + lo, hi - lo, k, mode);
-    });
+    if (p.requires_grad) adam_step(p.value, p.grad, m_[i], v_[i], k);
   }
 }
 

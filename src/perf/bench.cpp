@@ -43,7 +43,8 @@ FlopCount count_flops(Module& model, const Shape& input) {
 }
 
 nlohmann::json BenchResult::to_json() const {
-  return {{"threads", threads},
+  return {{"device", device},
+          {"threads", threads},
           {"simd", simd},
           {"train_images_per_second", train_images_per_second},
           {"infer_images_per_second", infer_images_per_second},
@@ -61,6 +62,8 @@ BenchResult run_benchmark(Module& model, const BenchOptions& o) {
   BenchResult r;
   r.threads = num_threads();
   r.simd = simd_level();
+  model.to(o.device);
+  r.device = device_description(o.device);
   r.flops = count_flops(model, o.input);
   Generator gen(1);
   auto batch = [&](int64_t n) {
@@ -68,14 +71,15 @@ BenchResult run_benchmark(Module& model, const BenchOptions& o) {
     shape.insert(shape.end(), o.input.begin(), o.input.end());
     Tensor x(shape);
     uniform_(x, 0.0f, 1.0f, gen);
-    return x;
+    return x.to(o.device);
   };
 
   // Training.
   {
     const Tensor x = batch(o.train_batch);
-    std::vector<int64_t> y(static_cast<std::size_t>(o.train_batch));
-    for (auto& v : y) v = static_cast<int64_t>(gen.below(static_cast<uint64_t>(o.classes)));
+    std::vector<int32_t> labels(static_cast<std::size_t>(o.train_batch));
+    for (auto& v : labels) v = static_cast<int32_t>(gen.below(static_cast<uint64_t>(o.classes)));
+    const Tensor y = Tensor::from_ints({o.train_batch}, labels, o.device);
     model.train();
     LogitsGuard logits(model);
     Adam opt(model.parameters(), AdamOptions(1e-3));
@@ -93,6 +97,7 @@ BenchResult run_benchmark(Module& model, const BenchOptions& o) {
       step();
       ++steps;
     }
+    synchronize(o.device);
     r.train_images_per_second = static_cast<double>(steps * o.train_batch) / since(t0);
   }
   model.eval();
@@ -107,6 +112,7 @@ BenchResult run_benchmark(Module& model, const BenchOptions& o) {
       model.forward(x);
       ++runs;
     }
+    synchronize(o.device);
     r.infer_images_per_second = static_cast<double>(runs * o.infer_batch) / since(t0);
   }
   // Batch-1 latency.
@@ -118,6 +124,7 @@ BenchResult run_benchmark(Module& model, const BenchOptions& o) {
     while (since(t0) < o.seconds || us.size() < 100) {
       const auto t = Clock::now();
       model.forward(x);
+      synchronize(o.device);
       us.push_back(since(t) * 1e6);
     }
     std::sort(us.begin(), us.end());
@@ -126,7 +133,8 @@ BenchResult run_benchmark(Module& model, const BenchOptions& o) {
   }
   r.train_gflops = r.train_images_per_second * static_cast<double>(r.flops.training) / 1e9;
   r.infer_gflops = r.infer_images_per_second * static_cast<double>(r.flops.forward) / 1e9;
-  r.peak_gflops = measure_fma_peak_gflops(r.threads);
+  // The CPU's FMA peak; a GPU's figures are reported without one.
+  if (o.device == Device::CPU) r.peak_gflops = measure_fma_peak_gflops(r.threads);
   return r;
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "../data/device_dataset.h"
 #include "cnn/error.h"
 #include "cnn/io/archive.h"
 #include "cnn/io/checkpoint.h"
@@ -77,7 +78,7 @@ EvalResult evaluate(Module& model, const Dataset& data, int64_t batch_size,
   int64_t correct = 0;
   Batch batch;
   while (loader.next(batch)) {
-    const Tensor logits = model.forward(batch.images);
+    const Tensor logits = model.forward(batch.images.to(model.device()));
     if (logits.dim() != 2 || logits.size(1) != data.num_classes) {
       throw Error("the model gives logits of shape " + shape_str(logits.shape()) + ", but " +
                   data.name + " has " + std::to_string(data.num_classes) + " classes");
@@ -201,6 +202,16 @@ Trainer::Trainer(std::shared_ptr<Module> model, const Dataset& train, const Data
   scheduled_lr(options_.schedule, options_.lr, 0, 1);  // validates the name
   // Its own stream, so that augmenting leaves the shuffling order and the initialisation alone.
   loader_.set_augment(options_.augment, options_.seed ^ 0x9E3779B97F4A7C15ull);
+  if (!device_available(options_.device)) {
+    throw Error("device " + to_string(options_.device) +
+                " is not available: " + device_unavailable_reason(options_.device));
+  }
+  // The model first, so that the optimizer's state is made on the same device.
+  model_->to(options_.device);
+  if (options_.device == Device::CUDA && !options_.augment.enabled()) {
+    device_data_ = std::make_shared<detail::DeviceDataset>(train, options_.device, options_.normalize);
+    loader_.set_fill_images(false);
+  }
   auto params = model_->parameters();
   if (options_.optimizer == "adam") {
     optimizer_ = std::make_unique<Adam>(
@@ -292,8 +303,14 @@ const std::vector<EpochRecord>& Trainer::fit(const TrainCallbacks& callbacks) {
     const double lr = scheduled_lr(options_.schedule, options_.lr, global_step_, total_steps);
     optimizer_->set_lr(lr);
     optimizer_->zero_grad();
-    const Tensor logits = model_->forward(batch.images);
-    const float loss = loss_fn(logits, batch.labels);
+    Tensor images, labels;
+    if (device_data_) {
+      device_data_->gather(batch.indices, images, labels);
+    } else {
+      images = batch.images.to(options_.device);
+    }
+    const Tensor logits = model_->forward(images);
+    const float loss = labels.defined() ? loss_fn(logits, labels) : loss_fn(logits, batch.labels);
     if (!std::isfinite(loss)) {
       throw Error("training diverged: the loss is " + std::to_string(loss) + " at epoch " +
                   std::to_string(epoch_) + ", step " + std::to_string(partial_.steps + 1) +
@@ -329,7 +346,7 @@ const std::vector<EpochRecord>& Trainer::fit(const TrainCallbacks& callbacks) {
 void Trainer::save_checkpoint(const std::string& path) const {
   // A diverged run's weights would replace the last good checkpoint: refused instead.
   for (const auto& [name, p] : model_->named_parameters()) {
-    for (float v : p->value) {
+    for (float v : p->value.cpu()) {
       if (!std::isfinite(v)) {
         throw Error("training diverged: " + name + " holds " + std::to_string(v) + " after step " +
                     std::to_string(global_step_) + "; " + path +
@@ -418,7 +435,7 @@ void Trainer::resume(const std::string& path) {
         throw Error(name + " has shape " + shape_str(t.shape()) + ", the parameter " +
                     shape_str(like.shape()));
       }
-      into = t.clone();
+      into = like.is_cuda() ? t.to(like.device()) : t.clone();
     };
     if (auto* adam = dynamic_cast<Adam*>(optimizer_.get())) {
       adam->set_steps(opt.at("steps").get<int64_t>());

@@ -95,6 +95,9 @@ class DataLoader {
   // seed (the shuffling order stays what it was). Augment{} turns it off.
   void set_augment(const Augment& augment, uint64_t seed);
   const Augment& augment() const { return augment_; }
+  // Whether next() fills the batch's images (default) or only its labels and indices (a trainer
+  // that gathers the images from a copy of the data set on the device).
+  void set_fill_images(bool fill) { fill_images_ = fill; }
   Generator& augment_generator() { return aug_gen_; }
 
  private:
@@ -107,6 +110,7 @@ class DataLoader {
   Generator aug_gen_;
   std::vector<int64_t> order_;
   int64_t pos_ = 0;
+  bool fill_images_ = true;
 };
 
 }  // namespace cnn

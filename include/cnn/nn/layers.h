@@ -102,7 +102,7 @@ class MaxPool2d : public Module {
   MaxPool2dOptions options_;
   Pool2dGeometry geometry_;
   Shape x_shape_;
-  std::vector<int32_t> indices_;
+  Tensor indices_;  // Int32, the winners (cnn/ops/maxpool2d.h)
   bool relu_first_ = false, fused_ = false;
   Tensor y_;  // fused: the output, whose sign gates the ReLU's gradient
 };

@@ -9,8 +9,11 @@ namespace cnn {
 
 class CrossEntropyLoss {
  public:
-  // logits: (N, C), targets: N class indices -> the mean loss.
+  // logits: (N, C), targets: N class indices (an Int32 tensor on the logits' device, or on the
+  // host) -> the mean loss.
+  float forward(const Tensor& logits, const Tensor& targets);
   float forward(const Tensor& logits, const std::vector<int64_t>& targets);
+  float operator()(const Tensor& logits, const Tensor& targets) { return forward(logits, targets); }
   float operator()(const Tensor& logits, const std::vector<int64_t>& targets) {
     return forward(logits, targets);
   }
@@ -19,7 +22,7 @@ class CrossEntropyLoss {
 
  private:
   Tensor log_probs_;
-  std::vector<int64_t> targets_;
+  Tensor targets_;
 };
 
 }  // namespace cnn

@@ -56,6 +56,12 @@ class Module {
   // larger than its input, channels that do not match). The default: the input's shape.
   virtual Shape output_shape(const Shape& input) const { return input; }
 
+  // Moves every parameter, gradient and buffer, in this module and below, to device (the
+  // optimizer is made after the move, so that its state is there too). Inputs must then be on
+  // the same device: every op checks.
+  void to(Device device);
+  Device device() const { return device_; }
+
   void train(bool mode = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }
@@ -118,6 +124,7 @@ class Module {
 
   bool training_ = true;
   bool input_grad_ = true;
+  Device device_ = Device::CPU;
   std::string name_in_parent_;
   std::vector<std::pair<std::string, std::unique_ptr<Parameter>>> params_;
   std::vector<std::pair<std::string, std::unique_ptr<Tensor>>> buffers_;

@@ -16,8 +16,14 @@ struct CrossEntropyResult {
   Tensor log_probs;  // (N, C), kept for the backward pass
 };
 
-CrossEntropyResult cross_entropy_forward(const Tensor& logits, const std::vector<int64_t>& targets);
+// targets: an Int32 tensor of N class indices on the logits' device.
+CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& targets);
 // dlogits = (softmax(logits) - one_hot(targets)) * dloss / N
+Tensor cross_entropy_backward(const Tensor& log_probs, const Tensor& targets, float dloss = 1.0f);
+
+// The same with the class indices on the host (tests, tools): checked, then made an Int32 tensor
+// on the logits' device.
+CrossEntropyResult cross_entropy_forward(const Tensor& logits, const std::vector<int64_t>& targets);
 Tensor cross_entropy_backward(const Tensor& log_probs, const std::vector<int64_t>& targets,
                               float dloss = 1.0f);
 

@@ -19,12 +19,11 @@ Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& 
 // output. ReLU and max-pooling commute, so a 2x2 / stride-2 pool on the fast kernels pools x and
 // clamps the pooled values; other pools run the two ops. indices: as maxpool2d_forward's on
 // relu(x), except in windows whose output is 0, where the gradient is 0 either way.
-Tensor relu_maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g,
-                              std::vector<int32_t>* indices);
+Tensor relu_maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor* indices);
 
 // dx = relu_backward(maxpool2d_backward(dy)): each window's gradient goes to its winner where
 // the output y is positive (or NaN, as relu_backward lets it through); 0 everywhere else.
 Tensor relu_maxpool2d_backward(const Shape& x_shape, const Tensor& y, const Tensor& dy,
-                               const std::vector<int32_t>& indices);
+                               const Tensor& indices, const Pool2dGeometry& g);
 
 }  // namespace cnn

@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "cnn/size2.h"
 #include "cnn/tensor.h"
@@ -65,14 +64,15 @@ std::string pool2d_padding_str(Size2 padding, const std::optional<Size2>& paddin
 // Output shape; throws when x is not 4-D or the output would be empty.
 Shape maxpool2d_output_shape(const Shape& x, const Pool2dGeometry& g);
 
-// indices, if not null (it may be, for inference), receives for every output element the position h
-// * W + w of the winning input element in its (n, c) plane, as PyTorch's return_indices gives.
-Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g,
-                         std::vector<int32_t>* indices = nullptr);
+// indices, if not null (it may be, for inference), receives an Int32 tensor of y's shape, on x's
+// device: for every output element the position h * W + w of the winning input element in its
+// (n, c) plane, as PyTorch's return_indices gives.
+Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor* indices = nullptr);
 
 // dy: (N, C, H_out, W_out) -> dx: (N, C, H, W), overwritten. Routes each gradient to the
-// element that won its window.
-Tensor maxpool2d_backward(const Shape& x_shape, const Tensor& dy,
-                          const std::vector<int32_t>& indices);
+// element that won its window. g: the forward pass's (the CUDA kernel gathers each input
+// element's gradient from the windows that cover it).
+Tensor maxpool2d_backward(const Shape& x_shape, const Tensor& dy, const Tensor& indices,
+                          const Pool2dGeometry& g);
 
 }  // namespace cnn

@@ -29,11 +29,15 @@ struct BenchOptions {
   int64_t train_batch = 64;
   int64_t infer_batch = 1000;
   double seconds = 3.0;  // per measurement, after warm-up
+  // Where it runs: the model is moved there, the data made there, and each timed run waits for
+  // the device to finish.
+  Device device = Device::CPU;
 };
 
 struct BenchResult {
   int threads = 1;
   std::string simd;  // "avx512", "avx2", "sse"
+  std::string device = "cpu";  // device_description()
   double train_images_per_second = 0, infer_images_per_second = 0;
   double latency_us_median = 0, latency_us_p90 = 0;
   double train_gflops = 0, infer_gflops = 0, peak_gflops = 0;

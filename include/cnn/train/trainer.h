@@ -23,6 +23,9 @@ struct EvalResult {
 };
 
 class Softmax;
+namespace detail {
+class DeviceDataset;
+}
 
 // A model whose last layer is Softmax over the classes is trained and evaluated with the loss on
 // that layer's input, as Keras trains one: cross-entropy on the logits, stable where the
@@ -43,7 +46,8 @@ class LogitsGuard {
   bool active_ = false;
 };
 
-// Evaluation mode for the duration (the module's mode is restored).
+// Evaluation mode for the duration (the module's mode is restored). Runs on the model's device
+// (Module::device()).
 EvalResult evaluate(Module& model, const Dataset& data, int64_t batch_size = 250,
                     std::optional<Normalize> normalize = std::nullopt);
 
@@ -69,6 +73,9 @@ struct TrainOptions {
   // with `seed`); recorded so that a resumed run splits the same way. The Trainer itself is
   // given the datasets.
   double val_split = 0.0;
+  // Where the model trains (Trainer moves it there; evaluate() runs where the model is). Not part
+  // of to_json(): a run may resume on another device.
+  Device device = Device::CPU;
 
   nlohmann::json to_json() const;
   // The inverse of to_json(); throws naming the field that is missing or of the wrong type.
@@ -157,6 +164,8 @@ class Trainer {
   const Dataset* test_;
   TrainOptions options_;
   DataLoader loader_;
+  // On CUDA without augmentation: the training set on the device (src/data/device_dataset.h).
+  std::shared_ptr<const detail::DeviceDataset> device_data_;
   std::unique_ptr<Optimizer> optimizer_;
   std::vector<EpochRecord> history_;
   int64_t global_step_ = 0;

@@ -6,6 +6,9 @@
 
 namespace cnn::fast {
 
+// Whether these kernels cover the case (the dispatcher runs the reference kernel otherwise).
+inline bool conv2d_supports(const Conv2dGeometry& g) { return g.groups == 1; }
+
 // x: (N, C_in, H, W), w: (C_out, C_in, K_h, K_w), b: (C_out) or undefined -> y_shape
 // columns: if not null, receives every image's im2col matrix, (N, C_in * K_h * K_w [+ 1], H_out *
 // W_out), with a last row of ones when there is a bias (the product adds the bias with it).
