@@ -56,10 +56,11 @@ foreach(lib IN LISTS CNN_STB_LIBRARIES)
 endforeach()
 string(STRIP "${CNN_PC_STB_LIBS}" CNN_PC_STB_LIBS)
 list(JOIN OpenMP_CXX_FLAGS " " CNN_PC_OPENMP)
-# Built with the CUDA backend: the CUDA runtime (static, as CMake links it) and cuBLAS.
+# Built with the CUDA backend: the CUDA runtime (static, as CMake links it); cuBLAS is loaded
+# when first used, not linked.
 set(CNN_PC_CUDA_LIBS "")
 if(CNN_WITH_CUDA)
-  set(CNN_PC_CUDA_LIBS "-L${CUDAToolkit_LIBRARY_DIR} -lcublas -lcudart_static -ldl -lrt -lpthread")
+  set(CNN_PC_CUDA_LIBS "-L${CUDAToolkit_LIBRARY_DIR} -lcudart_static -ldl -lrt -lpthread")
 endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/cnn.pc.in ${PROJECT_BINARY_DIR}/cnn.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/cnn.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig

@@ -218,5 +218,18 @@ TEST_F(GradCheck, TutorialModelEndToEnd) {
   EXPECT_TRUE(gradcheck([&] { return model.forward(x); }, x, dx, dy, 1e-3, kGradCheck, 60));
 }
 
+// A dilated window can have no tap inside the input (H = 2, kernel 2, padding 1, dilation 3: the
+// taps at -1 and 2): its output has no winner in the plane, and its gradient goes nowhere (it
+// was once written outside dx).
+TEST(MaxPool2dEdge, WindowWithNoTapInsideTheInput) {
+  const Pool2dGeometry g{2, 1, 1, 3, false};
+  const Tensor x = Tensor::from({1, 1, 2, 2}, {1, 2, 3, 4});
+  Tensor idx;
+  const Tensor y = maxpool2d_forward(x, g, &idx);
+  ASSERT_EQ(y.shape(), (Shape{1, 1, 1, 1}));
+  const Tensor dx = maxpool2d_backward(x.shape(), Tensor::full(y.shape(), 1.0f), idx, g);
+  EXPECT_EQ(dx.to_vector(), std::vector<float>(4, 0.0f));
+}
+
 }  // namespace
 }  // namespace cnn::testing

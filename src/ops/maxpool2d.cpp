@@ -165,13 +165,18 @@ Tensor detail::scatter_to_winners(const char* op, const Shape& x_shape, const Te
     std::fill(dx_plane, dx_plane + in_plane, 0.0f);
     const float* dy_plane = dy.data() + p * out_plane;
     const int32_t* idx = indices.data_int() + p * out_plane;
+    // A winner outside the plane: a dilated window with no tap inside the input (its output is
+    // -inf, as PyTorch's); no element gets its gradient.
+    auto inside = [in_plane](int32_t i) { return i >= 0 && i < in_plane; };
     if (gate) {
       const float* g_plane = gate->data() + p * out_plane;
       for (int64_t i = 0; i < out_plane; ++i) {
-        if (!(g_plane[i] <= 0.0f)) dx_plane[idx[i]] += dy_plane[i];
+        if (!(g_plane[i] <= 0.0f) && inside(idx[i])) dx_plane[idx[i]] += dy_plane[i];
       }
     } else {
-      for (int64_t i = 0; i < out_plane; ++i) dx_plane[idx[i]] += dy_plane[i];
+      for (int64_t i = 0; i < out_plane; ++i) {
+        if (inside(idx[i])) dx_plane[idx[i]] += dy_plane[i];
+      }
     }
   }
   return dx;
