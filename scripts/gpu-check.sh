@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU machine, in one call (docs/CUDA.md).
 #
-#   bash scripts/gpu-check.sh prepare   here: builds with CUDA (build/), and packs into .gpu/ the
-#                                       cnn command, the test binary, the shared libraries the GPU
-#                                       machine lacks (Debian's OpenBLAS, protobuf, libpng, ...)
-#                                       and MNIST's .gz files
+#   bash scripts/gpu-check.sh prepare   here: builds with CUDA (build/), and packs into
+#                                       .gpu/pack.tar.xz the cnn command, the test binary, the
+#                                       shared libraries the GPU machine lacks (Debian's OpenBLAS,
+#                                       protobuf, libpng, ...) and MNIST's .gz files
 #   bash scripts/gpu-check.sh run       there, from the repository root with .gpu/ carried:
 #                                       1. every op of the op table, forward and backward, on
 #                                          CUDA against the CPU reference (CNN_POISON=1), the
@@ -15,7 +15,8 @@
 #                                          devices: the same answers;
 #                                       4. cnn bench on both devices, and the epoch time of the
 #                                          same recipe in PyTorch eager on the same GPU;
-#                                       and prints the table. Outputs under $OUT (or .gpu/out).
+#                                       and prints the table. Outputs under $OUT (or .gpu/out);
+#                                       the pack is unpacked into /tmp/cnn-gpu.
 # With the device tool: prepare here, then run with carry [".gpu"] and the command
 # `bash scripts/gpu-check.sh run` (.gpu/ is ignored by git, so it travels only when carried).
 set -uo pipefail
@@ -30,19 +31,31 @@ prepare() {
   grep -q 'CNN_WITH_CUDA:INTERNAL=ON\|CMAKE_CUDA_COMPILER:' build/CMakeCache.txt
   cmake --build build --target cnn_cli cnn_tests
   bash scripts/fetch-data.sh mnist >/dev/null
-  rm -rf .gpu && mkdir -p .gpu/bin .gpu/lib .gpu/data/mnist
-  cp build/cnn build/tests/cnn_tests .gpu/bin/
-  strip .gpu/bin/* || true
-  # Every shared library but glibc's and the CUDA toolkit's (the GPU machine has its own).
-  for bin in .gpu/bin/*; do
+  # Staged in .gpu-stage, carried as one xz archive (the device tool carries 64 MiB at most;
+  # Debian's OpenBLAS alone is 36 MB, 4 MB packed).
+  local stage=.gpu-stage
+  rm -rf .gpu "$stage" && mkdir -p .gpu "$stage/bin" "$stage/lib" "$stage/data/mnist"
+  cp build/cnn build/tests/cnn_tests "$stage/bin/"
+  strip "$stage"/bin/* || true
+  # Every shared library but glibc's, the C++ runtime's (the GPU machine's are newer, and
+  # PyTorch there needs them) and the CUDA toolkit's (cuBLAS is loaded from the machine's own).
+  for bin in "$stage"/bin/*; do
     ldd "$bin" | awk '/=> \//{print $3}'
-  done | sort -u | grep -vE '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*)\.so|libcu(blas|blasLt|dart)|libnvidia' |
-    while read -r lib; do cp -L "$lib" .gpu/lib/; done
+  done | sort -u |
+    grep -vE '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so|libcu(blas|blasLt|dart)|libnvidia' |
+    while read -r lib; do cp -L "$lib" "$stage/lib/"; done
   for f in data/mnist/*; do
-    case $f in *.gz) cp "$f" .gpu/data/mnist/ ;; *) gzip -c "$f" >".gpu/data/mnist/$(basename "$f").gz" ;; esac
+    case $f in
+      *.gz) cp "$f" "$stage/data/mnist/" ;;
+      *) gzip -c "$f" >"$stage/data/mnist/$(basename "$f").gz" ;;
+    esac
   done
-  cp tools/torch_gpu_epoch.py .gpu/
-  grep -qxF '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >>.git/info/exclude
+  cp tools/torch_gpu_epoch.py "$stage/"
+  tar -C "$stage" -cf - . | xz -T0 -6 >.gpu/pack.tar.xz
+  rm -rf "$stage"
+  for ignored in /.gpu/ /.gpu-stage/; do
+    grep -qxF "$ignored" .git/info/exclude 2>/dev/null || echo "$ignored" >>.git/info/exclude
+  done
   du -sh .gpu
   echo "gpu-check: packed .gpu/; run 'bash scripts/gpu-check.sh run' on the GPU machine with .gpu carried"
 }
@@ -62,33 +75,37 @@ cuda_lib_dirs() {
 }
 
 run() {
-  [[ -x .gpu/bin/cnn ]] || { echo "gpu-check: no .gpu/bin/cnn: run 'prepare' here and carry .gpu" >&2; exit 1; }
-  local out=${OUT:-.gpu/out}
-  mkdir -p "$out"
-  export LD_LIBRARY_PATH="$(pwd)/.gpu/lib:$(cuda_lib_dirs)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  [[ -f .gpu/pack.tar.xz ]] || { echo "gpu-check: no .gpu/pack.tar.xz: run 'prepare' here and carry .gpu" >&2; exit 1; }
+  local out=${OUT:-.gpu/out} root=/tmp/cnn-gpu
+  mkdir -p "$out" && rm -rf "$root" && mkdir -p "$root"
+  xz -dc .gpu/pack.tar.xz | tar -C "$root" -xf -
+  # The carried libraries for cnn's binaries only: python3 (PyTorch) keeps the machine's own.
+  local libs="$root/lib:$(cuda_lib_dirs)"
+  cnn() { LD_LIBRARY_PATH="$libs" "$root/bin/cnn" "$@"; }
   export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
-  local cnn=.gpu/bin/cnn data=.gpu/data/mnist
+  local data=$root/data/mnist
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
-  ldd $cnn | grep -E 'not found|cublas' || true
+  LD_LIBRARY_PATH="$libs" ldd "$root/bin/cnn" | grep 'not found' || true
+  echo "cuBLAS from: $(cuda_lib_dirs)"
 
   echo "== 1. CUDA tests (op table against the CPU reference, poisoned outputs)"
-  CNN_POISON=1 .gpu/bin/cnn_tests --gtest_filter='*Cuda*' 2>&1 | tee "$out/cuda_tests.log" |
+  CNN_POISON=1 LD_LIBRARY_PATH="$libs" "$root/bin/cnn_tests" --gtest_filter='*Cuda*' 2>&1 | tee "$out/cuda_tests.log" |
     grep -E '^cuda-vs-cpu|FAILED|PASSED|SKIPPED|Failure|relative error' | tail -200
   local tests_rc=${PIPESTATUS[0]}
 
   echo "== 2. training, the tutorial recipe, $EPOCHS epochs, on cuda and on cpu"
   for dev in cuda cpu; do
-    $cnn train --device "$dev" --data-dir "$data" --epochs "$EPOCHS" --batch-size 64 --lr 1e-3 \
+    cnn train --device "$dev" --data-dir "$data" --epochs "$EPOCHS" --batch-size 64 --lr 1e-3 \
       --optimizer adam --seed 0 --out "$out/$dev.cnnt" --json "$out/train-$dev.json" --overwrite \
       --quiet 2>&1 | tail -n 8
   done
 
   echo "== 3. eval and predict of the CUDA-trained checkpoint on both devices"
   for dev in cuda cpu; do
-    $cnn eval --device "$dev" --weights "$out/cuda.cnnt" --data-dir "$data" --json "$out/eval-$dev.json" >/dev/null 2>&1 ||
+    cnn eval --device "$dev" --weights "$out/cuda.cnnt" --data-dir "$data" --json "$out/eval-$dev.json" >/dev/null 2>&1 ||
       echo "eval --device $dev failed"
     for i in 0 1 2 3 4; do
-      $cnn predict --device "$dev" --weights "$out/cuda.cnnt" --data-dir "$data" --index $i 2>&1
+      cnn predict --device "$dev" --weights "$out/cuda.cnnt" --data-dir "$data" --index $i 2>&1
     done >"$out/predict-$dev.txt"
   done
   if cmp -s <(grep Pred "$out/predict-cuda.txt") <(grep Pred "$out/predict-cpu.txt"); then
@@ -98,9 +115,9 @@ run() {
   fi
 
   echo "== 4. speed: cnn bench on both devices; PyTorch eager on this GPU"
-  $cnn bench --device cuda --seconds 2 --json "$out/bench-cuda.json" 2>&1
-  $cnn bench --device cpu --seconds 2 --json "$out/bench-cpu.json" 2>&1
-  python3 .gpu/torch_gpu_epoch.py --batch 64 --epochs 3 >"$out/torch.json" 2>"$out/torch.err" ||
+  cnn bench --device cuda --seconds 2 --json "$out/bench-cuda.json" 2>&1
+  cnn bench --device cpu --seconds 2 --json "$out/bench-cpu.json" 2>&1
+  python3 "$root/torch_gpu_epoch.py" --batch 64 --epochs 3 >"$out/torch.json" 2>"$out/torch.err" ||
     tail -5 "$out/torch.err"
 
   echo

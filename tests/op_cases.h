@@ -573,9 +573,9 @@ inline OpCase cross_entropy(int64_t n, int64_t classes, double scale = 1.0) {
     return Forward{{{"y", Tensor::from({1}, {r.loss}, r.log_probs.device())}}, r.log_probs};
   };
   c.backward = [](const Tensors& in, const Forward& f, const Tensor& dy) {
-    return Tensors{{"dlogits", cross_entropy_backward(std::any_cast<const Tensor&>(f.saved),
-                                                      to_indices(in.at("targets")),
-                                                      dy.to_vector()[0])}};
+    return Tensors{
+        {"dlogits", cross_entropy_backward(std::any_cast<const Tensor&>(f.saved),
+                                           to_indices(in.at("targets")), dy.to_vector()[0])}};
   };
   return c;
 }

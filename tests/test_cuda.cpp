@@ -8,7 +8,8 @@
 //                        throughout; cuBLAS without TF32, kernels built with --fmad=false). Outputs
 //                        the ops allocate are NaN with CNN_POISON=1 (the kernels_poisoned entry and
 //                        gpu-check.sh set it), outputs the harness hands over are NaN-filled: an
-//                        element a kernel leaves unwritten fails. The error of each case is printed.
+//                        element a kernel leaves unwritten fails. The error of each case is
+//                        printed.
 //   CudaTensor           copies between the devices, fill, clone, Int32 tensors.
 //   CudaTraining         the tutorial model's training steps (Adam, dropout, cross-entropy) on
 //                        CUDA against the CPU from the same weights, masks and batches.
@@ -119,8 +120,9 @@ TEST(CudaTensor, OpsRefuseMixedDevices) {
   SKIP_WITHOUT_CUDA();
   const Tensor x = Tensor::full({1, 1, 4, 4}, 1.0f, Device::CUDA);
   const Tensor w = Tensor::full({2, 1, 3, 3}, 1.0f);
-  cnn::testing::expect_error([&] { conv2d_forward(x, w, Tensor(), conv2d_geometry(3, 1, 0, 1, 1)); },
-                             {"weight is on cpu but input is on cuda"});
+  cnn::testing::expect_error(
+      [&] { conv2d_forward(x, w, Tensor(), conv2d_geometry(3, 1, 0, 1, 1)); },
+      {"weight is on cpu but input is on cuda"});
 }
 
 // The tutorial model, four Adam steps on CUDA and on the CPU (reference kernels) from the same

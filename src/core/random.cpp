@@ -49,6 +49,12 @@ Generator& default_generator() {
 void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
 
 void uniform_(Tensor& t, float lo, float hi, Generator& gen) {
+  if (t.is_cuda()) {  // drawn on the host, so that a seed gives the same values on every device
+    Tensor host = Tensor::empty(t.shape());
+    uniform_(host, lo, hi, gen);
+    t.copy_(host);
+    return;
+  }
   for (float& v : t) v = gen.uniform(lo, hi);
 }
 

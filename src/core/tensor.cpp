@@ -263,7 +263,7 @@ void Tensor::copy_(const Tensor& src) {
   if (device_ == Device::CPU && src.device() == Device::CPU) {
     std::memcpy(data(), src.data(), bytes);
   } else {
-    const cuda::Copy kind = device_ == Device::CPU       ? cuda::Copy::DeviceToHost
+    const cuda::Copy kind = device_ == Device::CPU        ? cuda::Copy::DeviceToHost
                             : src.device() == Device::CPU ? cuda::Copy::HostToDevice
                                                           : cuda::Copy::DeviceToDevice;
     cuda::copy(data(), src.data(), bytes, kind);

@@ -9,7 +9,8 @@ namespace cnn::detail {
 DeviceDataset::DeviceDataset(const Dataset& data, Device device, std::optional<Normalize> normalize)
     : channels_(data.channels), rows_(data.rows), cols_(data.cols) {
   if (device != Device::CUDA) throw Error("DeviceDataset: only for CUDA");
-  if (channels_ > 4) throw Error("DeviceDataset: at most 4 channels, got " + std::to_string(channels_));
+  if (channels_ > 4)
+    throw Error("DeviceDataset: at most 4 channels, got " + std::to_string(channels_));
   if (!device_available(device)) {
     throw Error("device cuda is not available: " + device_unavailable_reason(device));
   }
@@ -19,8 +20,8 @@ DeviceDataset::DeviceDataset(const Dataset& data, Device device, std::optional<N
   if (!data.pixels.empty()) {
     cuda::copy(p, data.pixels.data(), data.pixels.size(), cuda::Copy::HostToDevice);
   }
-  labels_ = Tensor::from_ints({data.count}, std::vector<int32_t>(data.labels.begin(), data.labels.end()),
-                              device);
+  labels_ = Tensor::from_ints({data.count},
+                              std::vector<int32_t>(data.labels.begin(), data.labels.end()), device);
   const Normalize n = normalize.value_or(Normalize{});
   n.check(channels_);
   for (int64_t c = 0; c < channels_; ++c) {
@@ -31,9 +32,10 @@ DeviceDataset::DeviceDataset(const Dataset& data, Device device, std::optional<N
 
 void DeviceDataset::gather(const std::vector<int64_t>& rows, Tensor& images, Tensor& labels) const {
   const Tensor index =
-      Tensor::from_ints({static_cast<int64_t>(rows.size())}, std::vector<int32_t>(rows.begin(), rows.end()),
-                        Device::CUDA);
-  images = cuda::gather_images(pixels_.get(), index, channels_, rows_, cols_, mean_.data(), std_.data());
+      Tensor::from_ints({static_cast<int64_t>(rows.size())},
+                        std::vector<int32_t>(rows.begin(), rows.end()), Device::CUDA);
+  images =
+      cuda::gather_images(pixels_.get(), index, channels_, rows_, cols_, mean_.data(), std_.data());
   labels = cuda::gather_labels(labels_, index);
 }
 

@@ -15,9 +15,9 @@ float CrossEntropyLoss::forward(const Tensor& logits, const std::vector<int64_t>
   // The checks of the op, with the host's indices, before they become a tensor.
   auto r = cross_entropy_forward(logits, targets);
   log_probs_ = std::move(r.log_probs);
-  targets_ = Tensor::from_ints({static_cast<int64_t>(targets.size())},
-                               std::vector<int32_t>(targets.begin(), targets.end()),
-                               logits.device());
+  targets_ =
+      Tensor::from_ints({static_cast<int64_t>(targets.size())},
+                        std::vector<int32_t>(targets.begin(), targets.end()), logits.device());
   return r.loss;
 }
 

@@ -65,7 +65,8 @@ Tensor tanh_forward(const Tensor& x) {
 }
 
 Tensor tanh_backward(const Tensor& y, const Tensor& dy) {
-  return map2("tanh_backward", Activation::Tanh, 0.0f, y, dy, [](float t, float g) { return g * (1.0f - t * t); });
+  return map2("tanh_backward", Activation::Tanh, 0.0f, y, dy,
+              [](float t, float g) { return g * (1.0f - t * t); });
 }
 
 Tensor sigmoid_forward(const Tensor& x) {
@@ -75,11 +76,13 @@ Tensor sigmoid_forward(const Tensor& x) {
 }
 
 Tensor sigmoid_backward(const Tensor& y, const Tensor& dy) {
-  return map2("sigmoid_backward", Activation::Sigmoid, 0.0f, y, dy, [](float s, float g) { return g * (1.0f - s) * s; });
+  return map2("sigmoid_backward", Activation::Sigmoid, 0.0f, y, dy,
+              [](float s, float g) { return g * (1.0f - s) * s; });
 }
 
 Tensor leaky_relu_forward(const Tensor& x, float negative_slope) {
-  return map1("leaky_relu", Activation::LeakyRelu, negative_slope, x, [negative_slope](float v) { return v > 0.0f ? v : v * negative_slope; });
+  return map1("leaky_relu", Activation::LeakyRelu, negative_slope, x,
+              [negative_slope](float v) { return v > 0.0f ? v : v * negative_slope; });
 }
 
 Tensor leaky_relu_backward(const Tensor& x, const Tensor& dy, float negative_slope) {
@@ -125,8 +128,7 @@ Tensor gelu_backward(const Tensor& x, const Tensor& dy, GeluApproximate approxim
 }
 
 Tensor silu_forward(const Tensor& x) {
-  return map1("silu", Activation::Silu, 0.0f, x,
-              [](float v) { return v / (1.0f + std::exp(-v)); });
+  return map1("silu", Activation::Silu, 0.0f, x, [](float v) { return v / (1.0f + std::exp(-v)); });
 }
 
 Tensor silu_backward(const Tensor& x, const Tensor& dy) {

@@ -38,12 +38,12 @@ Tensor batchnorm2d_forward(const Tensor& x, const Tensor& weight, const Tensor& 
                            Tensor* running_mean, Tensor* running_var, bool training,
                            double momentum, double eps, BatchNorm2dSaved* saved) {
   const Tensor none;
-  const Device device = detail::op_device(
-      "batchnorm2d", {{"input", x},
-                      {"weight", weight},
-                      {"bias", bias},
-                      {"running_mean", running_mean ? *running_mean : none},
-                      {"running_var", running_var ? *running_var : none}});
+  const Device device =
+      detail::op_device("batchnorm2d", {{"input", x},
+                                        {"weight", weight},
+                                        {"bias", bias},
+                                        {"running_mean", running_mean ? *running_mean : none},
+                                        {"running_var", running_var ? *running_var : none}});
   check_input(x);
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3), M = N * HW;
   check_channels("weight", weight, C);
@@ -66,8 +66,8 @@ Tensor batchnorm2d_forward(const Tensor& x, const Tensor& weight, const Tensor& 
                 shape_str(x.shape()));
   }
   if (device == Device::CUDA) {
-    return cuda::batchnorm2d_forward(x, weight, bias, running_mean, running_var, training,
-                                     momentum, eps, saved);
+    return cuda::batchnorm2d_forward(x, weight, bias, running_mean, running_var, training, momentum,
+                                     eps, saved);
   }
   Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C});
   Tensor y = Tensor::empty(x.shape());

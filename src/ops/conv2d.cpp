@@ -2,8 +2,8 @@
 // (cuda/conv2d.cu for tensors on CUDA; reference/conv2d.cpp and fast/conv2d.cpp on the CPU).
 #include "cnn/ops/conv2d.h"
 
-#include "cnn/error.h"
 #include "check.h"
+#include "cnn/error.h"
 #include "cnn/kernels.h"
 #include "cuda/ops.h"
 #include "fast/conv2d.h"
@@ -146,13 +146,12 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Conv2dGeometry& g,
                      Tensor* dx, Tensor* dw, Tensor* db, const Tensor* columns) {
   const Tensor none;
-  const Device device =
-      detail::op_device("conv2d_backward", {{"input", x},
-                                            {"weight", w},
-                                            {"grad_output", dy},
-                                            {"dx", dx ? *dx : none},
-                                            {"dw", dw ? *dw : none},
-                                            {"db", db ? *db : none}});
+  const Device device = detail::op_device("conv2d_backward", {{"input", x},
+                                                              {"weight", w},
+                                                              {"grad_output", dy},
+                                                              {"dx", dx ? *dx : none},
+                                                              {"dw", dw ? *dw : none},
+                                                              {"db", db ? *db : none}});
   const Shape y_shape = conv2d_output_shape(x.shape(), w.shape(), g);
   if (dy.shape() != y_shape) {
     throw Error("conv2d_backward: expected grad_output of shape " + shape_str(y_shape) + ", got " +

@@ -30,12 +30,11 @@ Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& 
   return fast::conv2d_relu_pool_forward(x, w, b, g, conv_shape, pool, y_shape);
 }
 
-Tensor relu_maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g,
-                              Tensor* indices) {
+Tensor relu_maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor* indices) {
   const Device device = detail::op_device("relu_maxpool2d", {{"input", x}});
-  const bool fast = kernel_set() == KernelSet::Fast && device == Device::CPU &&
-                    g.kernel.all(2) && g.stride.all(2) && g.dilation.all(1) &&
-                    g.padding.h == g.padding.w && x.dim() == 4;
+  const bool fast = kernel_set() == KernelSet::Fast && device == Device::CPU && g.kernel.all(2) &&
+                    g.stride.all(2) && g.dilation.all(1) && g.padding.h == g.padding.w &&
+                    x.dim() == 4;
   if (!fast) return maxpool2d_forward(relu_forward(x), g, indices);
   check_pool2d_geometry(g);
   const Shape y_shape = maxpool2d_output_shape(x.shape(), g);  // throws for a bad x
@@ -60,9 +59,9 @@ Tensor relu_maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g,
 
 Tensor relu_maxpool2d_backward(const Shape& x_shape, const Tensor& y, const Tensor& dy,
                                const Tensor& indices, const Pool2dGeometry& g) {
-  const Device device = detail::op_device(
-      "relu_maxpool2d_backward",
-      {{"output", y}, {"grad_output", dy}, {"indices", indices, Dtype::Int32}});
+  const Device device =
+      detail::op_device("relu_maxpool2d_backward",
+                        {{"output", y}, {"grad_output", dy}, {"indices", indices, Dtype::Int32}});
   if (device == Device::CUDA) {
     detail::check_pool_backward("relu_maxpool2d_backward", x_shape, dy, indices, &y);
     return cuda::maxpool2d_backward(x_shape, cuda::relu_backward(y, dy), indices, g);

@@ -4,8 +4,8 @@
 
 #include <vector>
 
-#include "cnn/error.h"
 #include "check.h"
+#include "cnn/error.h"
 #include "cnn/kernels.h"
 #include "cuda/ops.h"
 #include "fast/linear.h"
@@ -16,6 +16,9 @@ namespace cnn {
 Shape linear_output_shape(const Shape& x, const Shape& w) {
   if (w.size() != 2) {
     throw Error("expected a 2-D weight (out_features, in_features), got " + shape_str(w));
+  }
+  if (w[1] == 0) {  // (the kernels split the input into rows of in_features)
+    throw Error("in_features must be positive, got a weight of shape " + shape_str(w));
   }
   if (x.empty() || x.back() != w[1]) {
     throw Error("expected input with last dimension in_features=" + std::to_string(w[1]) +
@@ -47,13 +50,12 @@ Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) {
 void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor* dx, Tensor* dw,
                      Tensor* db) {
   const Tensor none;
-  const Device device =
-      detail::op_device("linear_backward", {{"input", x},
-                                            {"weight", w},
-                                            {"grad_output", dy},
-                                            {"dx", dx ? *dx : none},
-                                            {"dw", dw ? *dw : none},
-                                            {"db", db ? *db : none}});
+  const Device device = detail::op_device("linear_backward", {{"input", x},
+                                                              {"weight", w},
+                                                              {"grad_output", dy},
+                                                              {"dx", dx ? *dx : none},
+                                                              {"dw", dw ? *dw : none},
+                                                              {"db", db ? *db : none}});
   const Shape y_shape = linear_output_shape(x.shape(), w.shape());
   if (dy.shape() != y_shape) {
     throw Error("linear_backward: expected grad_output of shape " + shape_str(y_shape) + ", got " +

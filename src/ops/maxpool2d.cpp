@@ -2,16 +2,15 @@
 // (fast/maxpool2d.cpp) or to CUDA (cuda/maxpool2d.cu), and the backward scatter.
 #include "cnn/ops/maxpool2d.h"
 
-#include "check.h"
-#include "cuda/ops.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
 
+#include "check.h"
 #include "cnn/error.h"
 #include "cnn/kernels.h"
+#include "cuda/ops.h"
 #include "fast/maxpool2d.h"
 #include "pool_backward.h"
 
@@ -135,7 +134,7 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor* indic
     }
     idx = indices->data_int();
   }
-  if (kernel_set() == KernelSet::Fast && g.dilation.all(1)) {
+  if (kernel_set() == KernelSet::Fast && fast::maxpool2d_supports(g)) {
     return fast::maxpool2d_forward(x, g, y_shape, idx);
   }
   return reference_forward(x, g, y_shape, idx);

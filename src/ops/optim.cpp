@@ -64,8 +64,8 @@ void adam_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamStep&
 
 void sgd_step(Tensor& w, const Tensor& g, Tensor* buf, const SgdStep& k) {
   const Tensor none;
-  const Device device =
-      detail::op_device("sgd_step", {{"param", w}, {"grad", g}, {"momentum_buffer", buf ? *buf : none}});
+  const Device device = detail::op_device(
+      "sgd_step", {{"param", w}, {"grad", g}, {"momentum_buffer", buf ? *buf : none}});
   check_same_shape("sgd_step", "grad", g, w);
   if (buf) check_same_shape("sgd_step", "momentum_buffer", *buf, w);
   if (device == Device::CUDA) return cuda::sgd_step(w, g, buf, k);

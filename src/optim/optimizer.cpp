@@ -92,7 +92,9 @@ void Adam::step() {
                    step_size,
                    wd,
                    decay,
-                   decoupled_weight_decay_ ? 2 : wd != 0.0f ? 1 : 0};
+                   decoupled_weight_decay_ ? 2
+                   : wd != 0.0f            ? 1
+                                           : 0};
   for (std::size_t i = 0; i < params_.size(); ++i) {
     Parameter& p = *params_[i];
     if (p.requires_grad) adam_step(p.value, p.grad, m_[i], v_[i], k);

@@ -209,7 +209,8 @@ Trainer::Trainer(std::shared_ptr<Module> model, const Dataset& train, const Data
   // The model first, so that the optimizer's state is made on the same device.
   model_->to(options_.device);
   if (options_.device == Device::CUDA && !options_.augment.enabled()) {
-    device_data_ = std::make_shared<detail::DeviceDataset>(train, options_.device, options_.normalize);
+    device_data_ =
+        std::make_shared<detail::DeviceDataset>(train, options_.device, options_.normalize);
     loader_.set_fill_images(false);
   }
   auto params = model_->parameters();

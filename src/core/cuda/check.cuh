@@ -43,20 +43,20 @@ const CublasApi& cublas_api();
               file + ":" + std::to_string(line) + ")");
 }
 
-#define CNN_CUDA_CHECK(expr)                                                       \
-  do {                                                                             \
-    const cudaError_t cnn_cuda_status_ = (expr);                                   \
-    if (cnn_cuda_status_ != cudaSuccess) {                                         \
-      ::cnn::cuda::throw_cuda(cnn_cuda_status_, #expr, __FILE__, __LINE__);        \
-    }                                                                              \
+#define CNN_CUDA_CHECK(expr)                                                \
+  do {                                                                      \
+    const cudaError_t cnn_cuda_status_ = (expr);                            \
+    if (cnn_cuda_status_ != cudaSuccess) {                                  \
+      ::cnn::cuda::throw_cuda(cnn_cuda_status_, #expr, __FILE__, __LINE__); \
+    }                                                                       \
   } while (0)
 
-#define CNN_CUBLAS_CHECK(expr)                                                     \
-  do {                                                                             \
-    const cublasStatus_t cnn_cublas_status_ = (expr);                              \
-    if (cnn_cublas_status_ != CUBLAS_STATUS_SUCCESS) {                             \
-      ::cnn::cuda::throw_cublas(cnn_cublas_status_, #expr, __FILE__, __LINE__);    \
-    }                                                                              \
+#define CNN_CUBLAS_CHECK(expr)                                                  \
+  do {                                                                          \
+    const cublasStatus_t cnn_cublas_status_ = (expr);                           \
+    if (cnn_cublas_status_ != CUBLAS_STATUS_SUCCESS) {                          \
+      ::cnn::cuda::throw_cublas(cnn_cublas_status_, #expr, __FILE__, __LINE__); \
+    }                                                                           \
   } while (0)
 
 // The process's cuBLAS handle, on the default stream, in plain float32 (CUBLAS_DEFAULT_MATH: no

@@ -30,7 +30,8 @@ CublasApi load() {
 #endif
   if (!lib) {
     const char* why = dlerror();
-    throw Error("cuBLAS could not be loaded: tried " + tried + (why ? std::string(": ") + why : "") +
+    throw Error("cuBLAS could not be loaded: tried " + tried +
+                (why ? std::string(": ") + why : "") +
                 "; add the CUDA toolkit's library directory to LD_LIBRARY_PATH");
   }
   CublasApi api{};

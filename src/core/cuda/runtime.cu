@@ -3,6 +3,7 @@
 // so the order of launches and copies is the order of the calls.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -29,8 +30,9 @@ const Probe& probe() {
     const cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
       r.reason = e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice
-                     ? std::string("no CUDA device: no NVIDIA GPU with a driver was found (the "
-                                   "CUDA runtime says: ") +
+                     ? std::string(
+                           "no CUDA device: no NVIDIA GPU with a driver was found (the "
+                           "CUDA runtime says: ") +
                            cudaGetErrorString(e) + ")"
                      : std::string("no CUDA device: ") + cudaGetErrorString(e);
       cudaGetLastError();  // clears it, so that no later call reports it as its own
@@ -69,11 +71,13 @@ class DeviceCache {
       release();
       e = cudaMalloc(&p, bytes);
     }
-    if (e != cudaSuccess) {
+    if (e == cudaErrorMemoryAllocation) {
       cudaGetLastError();
       throw Error("CUDA out of memory: asked for " + std::to_string(bytes) +
-                  " bytes (" + cudaGetErrorString(e) + ")");
+                  " bytes, with the cache emptied (" + cudaGetErrorString(e) + ")");
     }
+    // Anything else is not the size's fault (an earlier kernel's fault is reported here, say).
+    if (e != cudaSuccess) throw_cuda(e, "cudaMalloc", __FILE__, __LINE__);
     return p;
   }
   void put(void* p, std::size_t bytes) {
@@ -113,8 +117,7 @@ std::string device_name() {
   cudaDeviceProp prop{};
   CNN_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   return std::string(prop.name) + " (sm_" + std::to_string(prop.major) +
-         std::to_string(prop.minor) + ", " +
-         std::to_string(prop.totalGlobalMem >> 30) + " GiB)";
+         std::to_string(prop.minor) + ", " + std::to_string(prop.totalGlobalMem >> 30) + " GiB)";
 }
 
 void* allocate(std::size_t bytes) { return DeviceCache::instance().get(bytes); }
@@ -143,8 +146,9 @@ void synchronize() {
 }
 
 void throw_unavailable(const char* op) {
-  throw Error(std::string(op) + ": " +
-              (available() ? std::string("not built into this CUDA backend") : unavailable_reason()));
+  throw Error(
+      std::string(op) + ": " +
+      (available() ? std::string("not built into this CUDA backend") : unavailable_reason()));
 }
 
 }  // namespace cnn::cuda

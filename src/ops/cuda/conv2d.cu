@@ -100,8 +100,8 @@ __global__ void bias_grad_kernel(const float* __restrict__ dy, float* __restrict
 }
 
 Geo geometry(const Tensor& x, const Tensor& w, const Conv2dGeometry& g, int64_t Ho, int64_t Wo) {
-  return {x.size(1),    x.size(2),    x.size(3),    w.size(2),    w.size(3),  Ho,         Wo,
-          g.stride.h,   g.stride.w,   g.dilation.h, g.dilation.w, g.pad_top,  g.pad_left};
+  return {x.size(1),  x.size(2),  x.size(3),    w.size(2),    w.size(3), Ho,        Wo,
+          g.stride.h, g.stride.w, g.dilation.h, g.dilation.w, g.pad_top, g.pad_left};
 }
 
 int as_int(int64_t v) { return static_cast<int>(std::max<int64_t>(v, 1)); }
@@ -123,8 +123,8 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
   Tensor y = b.defined() ? Tensor::empty(y_shape, Device::CUDA) : Tensor(y_shape, Device::CUDA);
   if (y.numel() == 0) return y;
   if (b.defined()) {
-    broadcast_bias_kernel<<<blocks_for(y.numel()), kThreads>>>(b.data(), y.data(), y.numel(),
-                                                                c_out, L);
+    broadcast_bias_kernel<<<blocks_for(y.numel()), kThreads>>>(b.data(), y.data(), y.numel(), c_out,
+                                                               L);
     CNN_CUDA_CHECK(cudaGetLastError());
   }
   if (Kg == 0) return y;
@@ -169,17 +169,17 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
     const int64_t images = std::min(chunk, N - n0);
     const float* dy_chunk = dy.data() + n0 * c_out * L;
     if (dw) {
-      im2col_kernel<<<blocks_for(images * K * L), kThreads>>>(
-          x.data() + n0 * geo.C * geo.H * geo.W, col.data(), images, geo);
+      im2col_kernel<<<blocks_for(images * K * L), kThreads>>>(x.data() + n0 * geo.C * geo.H * geo.W,
+                                                              col.data(), images, geo);
       CNN_CUDA_CHECK(cudaGetLastError());
       // dw_g^T (Kg, C_out/g) += col_n,g (Kg, L) dy_n,g^T (L, C_out/g), image by image in order.
       for (int64_t n = 0; n < images; ++n) {
         for (int64_t gi = 0; gi < groups; ++gi) {
           CNN_CUBLAS_CHECK(cublas_api().sgemm(cublas(), CUBLAS_OP_T, CUBLAS_OP_N, as_int(Kg),
-                                       as_int(cg_out), as_int(L), &one,
-                                       col.data() + (n * K + gi * Kg) * L, as_int(L),
-                                       dy_chunk + (n * c_out + gi * cg_out) * L, as_int(L), &one,
-                                       dw->data() + gi * cg_out * Kg, as_int(Kg)));
+                                              as_int(cg_out), as_int(L), &one,
+                                              col.data() + (n * K + gi * Kg) * L, as_int(L),
+                                              dy_chunk + (n * c_out + gi * cg_out) * L, as_int(L),
+                                              &one, dw->data() + gi * cg_out * Kg, as_int(Kg)));
         }
       }
     }

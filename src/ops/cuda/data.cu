@@ -49,8 +49,8 @@ Tensor gather_images(const uint8_t* images, const Tensor& index, int64_t c, int6
   const int64_t batch = index.numel();
   Tensor y = Tensor::empty({batch, c, h, w}, Device::CUDA);
   if (y.numel() == 0) return y;
-  gather_images_kernel<<<blocks_for(y.numel()), 256>>>(images, index.data_int(), y.data(), batch,
-                                                       c, h * w, s);
+  gather_images_kernel<<<blocks_for(y.numel()), 256>>>(images, index.data_int(), y.data(), batch, c,
+                                                       h * w, s);
   CNN_CUDA_CHECK(cudaGetLastError());
   return y;
 }

@@ -19,14 +19,15 @@ __global__ void broadcast_rows_kernel(const float* __restrict__ b, float* __rest
   }
 }
 
-// db[j] += sum over rows of dy[:, j], rows in order: one thread per column (deterministic).
+// db[j] += sum over rows of dy[:, j], rows in order, in double as the CPU reference
+// (reference/linear.cpp): one thread per column (deterministic).
 __global__ void column_sums_kernel(const float* __restrict__ dy, float* __restrict__ db, int64_t m,
                                    int64_t n) {
   for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < n;
        j += int64_t(gridDim.x) * blockDim.x) {
-    float s = 0.0f;
+    double s = 0.0;
     for (int64_t i = 0; i < m; ++i) s += dy[i * n + j];
-    db[j] += s;
+    db[j] += static_cast<float>(s);
   }
 }
 
@@ -45,8 +46,8 @@ Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) {
   if (K == 0) return y;
   const float one = 1.0f;
   CNN_CUBLAS_CHECK(cublas_api().sgemm(cublas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(N),
-                               static_cast<int>(M), static_cast<int>(K), &one, w.data(), ld(K),
-                               x.data(), ld(K), &one, y.data(), ld(N)));
+                                      static_cast<int>(M), static_cast<int>(K), &one, w.data(),
+                                      ld(K), x.data(), ld(K), &one, y.data(), ld(N)));
   return y;
 }
 
@@ -60,15 +61,15 @@ void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor*
     } else {
       // dx^T (K, M) = w^T (K, N) dy^T (N, M)
       CNN_CUBLAS_CHECK(cublas_api().sgemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(K),
-                                   static_cast<int>(M), static_cast<int>(N), &one, w.data(), ld(K),
-                                   dy.data(), ld(N), &zero, dx->data(), ld(K)));
+                                          static_cast<int>(M), static_cast<int>(N), &one, w.data(),
+                                          ld(K), dy.data(), ld(N), &zero, dx->data(), ld(K)));
     }
   }
   if (dw && M > 0 && N > 0 && K > 0) {
     // dw^T (K, N) += x^T (K, M) dy (M, N)
     CNN_CUBLAS_CHECK(cublas_api().sgemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(K),
-                                 static_cast<int>(N), static_cast<int>(M), &one, x.data(), ld(K),
-                                 dy.data(), ld(N), &one, dw->data(), ld(K)));
+                                        static_cast<int>(N), static_cast<int>(M), &one, x.data(),
+                                        ld(K), dy.data(), ld(N), &one, dw->data(), ld(K)));
   }
   if (db && N > 0) {
     column_sums_kernel<<<blocks_for(N), 256>>>(dy.data(), db->data(), M, N);

@@ -10,7 +10,10 @@
 // atomics, deterministic): one thread per input element visits, in ascending output order, every
 // window whose span covers it and adds the gradient of those whose saved winner is this element.
 // Starting from 0 and adding in that order is the order in which the CPU's scatter adds them, so
-// the sums agree bit for bit.
+// the sums agree bit for bit. (A geometry with a window that has no tap inside the input takes
+// the CPU's per-plane scatter instead: see maxpool_backward_scatter_kernel.)
+#include <algorithm>
+
 #include "cnn/error.h"
 #include "launch.cuh"
 #include "ops.h"
@@ -97,6 +100,40 @@ __global__ void maxpool_backward_kernel(const float* __restrict__ dy,
   }
 }
 
+// The CPU's scatter, one thread per plane: each window's gradient added to its saved winner in
+// ascending output order, winners outside the plane skipped. Used only when some window has no tap
+// inside the input (possible with dilation and small inputs): such a window's saved index is
+// h0 * W + w0 past the input's edge, which can still name an element of the plane that the window
+// does not cover (w0 >= W with h0 + 1 < H), and the CPU (as PyTorch) adds its gradient there; the
+// gather, visiting only covering windows, would miss it.
+__global__ void maxpool_backward_scatter_kernel(const float* __restrict__ dy,
+                                                const int32_t* __restrict__ indices,
+                                                float* __restrict__ dx, int64_t planes,
+                                                int64_t in_plane, int64_t out_plane) {
+  for (int64_t p = grid_first(); p < planes; p += grid_stride()) {
+    float* dx_plane = dx + p * in_plane;
+    for (int64_t i = 0; i < in_plane; ++i) dx_plane[i] = 0.0f;
+    const float* dy_plane = dy + p * out_plane;
+    const int32_t* idx_plane = indices + p * out_plane;
+    for (int64_t o = 0; o < out_plane; ++o) {
+      const int32_t at = idx_plane[o];
+      if (at >= 0 && at < in_plane) dx_plane[at] += dy_plane[o];
+    }
+  }
+}
+
+// Whether some output position along one axis has a window with no tap inside [0, n), walked as
+// the forward kernel walks it.
+bool has_empty_window(int64_t n, int64_t n_out, int64_t K, int64_t S, int64_t P, int64_t D) {
+  for (int64_t o = 0; o < n_out; ++o) {
+    int64_t lo = o * S - P;
+    const int64_t hi = std::min(lo + (K - 1) * D + 1, n);
+    while (lo < 0) lo += D;
+    if (lo >= hi) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& y_shape,
@@ -124,6 +161,15 @@ Tensor maxpool2d_backward(const Shape& x_shape, const Tensor& dy, const Tensor& 
   Tensor dx = Tensor::empty(x_shape, Device::CUDA);
   const int64_t total = dx.numel();
   if (total == 0) return dx;
+  if (has_empty_window(x_shape[2], dy.size(2), g.kernel.h, g.stride.h, g.padding.h, g.dilation.h) ||
+      has_empty_window(x_shape[3], dy.size(3), g.kernel.w, g.stride.w, g.padding.w, g.dilation.w)) {
+    const int64_t planes = x_shape[0] * x_shape[1];
+    maxpool_backward_scatter_kernel<<<grid_for(planes), kBlock>>>(
+        dy.data(), indices.data_int(), dx.data(), planes, x_shape[2] * x_shape[3],
+        dy.size(2) * dy.size(3));
+    check_launch("maxpool2d_backward");
+    return dx;
+  }
   maxpool_backward_kernel<<<grid_for(total), kBlock>>>(dy.data(), indices.data_int(), dx.data(),
                                                        total, x_shape[2], x_shape[3], dy.size(2),
                                                        dy.size(3), geom(g));

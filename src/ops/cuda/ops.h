@@ -51,9 +51,9 @@ CNN_CUDA_OP("conv2d_backward",
 // linear.cu: cuBLAS. x: (M, K) (the front flattens leading dimensions), w: (N, K), b: (N) or
 // undefined -> (M, N). dx overwritten (allocated by the front), dw and db accumulate.
 CNN_CUDA_OP("linear", Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b))
-CNN_CUDA_OP("linear_backward", void linear_backward(const Tensor& x, const Tensor& w,
-                                                    const Tensor& dy, Tensor* dx, Tensor* dw,
-                                                    Tensor* db))
+CNN_CUDA_OP("linear_backward",
+            void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor* dx,
+                                 Tensor* dw, Tensor* db))
 
 // relu.cu
 CNN_CUDA_OP("relu", Tensor relu_forward(const Tensor& x))
@@ -73,8 +73,8 @@ CNN_CUDA_OP("activation_backward", Tensor activation_backward(Activation a, cons
 CNN_CUDA_OP("maxpool2d", Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g,
                                                   const Shape& y_shape, Tensor* indices))
 CNN_CUDA_OP("maxpool2d_backward",
-            Tensor maxpool2d_backward(const Shape& x_shape, const Tensor& dy,
-                                      const Tensor& indices, const Pool2dGeometry& g))
+            Tensor maxpool2d_backward(const Shape& x_shape, const Tensor& dy, const Tensor& indices,
+                                      const Pool2dGeometry& g))
 
 // avgpool2d.cu
 CNN_CUDA_OP("avgpool2d", Tensor avgpool2d_forward(const Tensor& x, const AvgPool2dGeometry& g,

@@ -26,8 +26,8 @@ __global__ void adam_kernel(float* __restrict__ w, const float* __restrict__ g,
   }
 }
 
-__global__ void sgd_kernel(float* __restrict__ w, const float* __restrict__ g, float* __restrict__ b,
-                           int64_t n, SgdStep k) {
+__global__ void sgd_kernel(float* __restrict__ w, const float* __restrict__ g,
+                           float* __restrict__ b, int64_t n, SgdStep k) {
   for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < n;
        j += int64_t(gridDim.x) * blockDim.x) {
     float d = g[j];

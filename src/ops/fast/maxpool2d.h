@@ -5,6 +5,9 @@
 
 namespace cnn::fast {
 
+// Whether these kernels cover the case (the dispatcher runs the reference kernel otherwise).
+inline bool maxpool2d_supports(const Pool2dGeometry& g) { return g.dilation.all(1); }
+
 // x: (N, C, H, W) -> y_shape; indices (one per output element) as cnn::maxpool2d_forward.
 Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& y_shape,
                          int32_t* indices);
