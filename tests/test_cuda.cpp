@@ -12,10 +12,16 @@
 //                        printed.
 //   CudaTensor           copies between the devices, fill, clone, Int32 tensors.
 //   CudaTraining         the tutorial model's training steps (Adam, dropout, cross-entropy) on
-//                        CUDA against the CPU from the same weights, masks and batches.
+//                        CUDA against the CPU from the same weights, masks and batches; a
+//                        Trainer run on each device (the data set resident on the GPU), and its
+//                        checkpoint read back on the CPU.
+//   DeviceLoader         (runs everywhere) the loader's index-only batches, which the CUDA
+//                        trainer gathers from, are the full batches' indices and labels.
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
+#include "cnn/io/checkpoint.h"
 #include "cnn/models/tutorial.h"
 #include "op_cases_table.h"
 #include "testing.h"
@@ -169,6 +175,78 @@ TEST(CudaTraining, TutorialStepsMatchCpu) {
     ASSERT_NE(it, gpu_state.end()) << name;
     EXPECT_TRUE(cnn::testing::all_close(it->second.cpu(), t, cnn::testing::kModel)) << name;
   }
+}
+
+Dataset random_digits(int64_t n, uint64_t seed) {
+  Dataset d;
+  d.name = "mnist";
+  d.split = "train";
+  d.count = n;
+  d.rows = d.cols = 28;
+  d.num_classes = 10;
+  for (int c = 0; c < 10; ++c) d.class_names.push_back(std::to_string(c));
+  Generator gen(seed);
+  d.pixels.resize(static_cast<std::size_t>(n * 28 * 28));
+  for (auto& p : d.pixels) p = static_cast<uint8_t>(gen.below(256));
+  d.labels.resize(static_cast<std::size_t>(n));
+  for (auto& l : d.labels) l = static_cast<uint8_t>(gen.below(10));
+  return d;
+}
+
+TEST(DeviceLoader, IndexOnlyBatchesAreTheFullBatchesIndicesAndLabels) {
+  const Dataset d = random_digits(70, 1);
+  DataLoader full(d, 16, true, 9), indices_only(d, 16, true, 9);
+  indices_only.set_fill_images(false);
+  full.reset();
+  indices_only.reset();
+  Batch a, b;
+  int batches = 0;
+  while (full.next(a)) {
+    ASSERT_TRUE(indices_only.next(b));
+    EXPECT_EQ(a.indices, b.indices);
+    EXPECT_EQ(a.labels, b.labels);
+    EXPECT_FALSE(b.images.defined()) << "no images were asked for";
+    ++batches;
+  }
+  EXPECT_FALSE(indices_only.next(b));
+  EXPECT_EQ(batches, 5);
+}
+
+// Two epochs of the tutorial recipe on 512 random digits, once per device from the same seeds:
+// the same losses (float32 rounding apart), and the CUDA run's checkpoint answers on the CPU as
+// the CUDA model does.
+TEST(CudaTraining, TrainerOnCudaMatchesTheCpu) {
+  SKIP_WITHOUT_CUDA();
+  const Dataset train = random_digits(512, 2), test = random_digits(128, 3);
+  std::vector<EpochRecord> history[2];
+  const std::string ckpt = ::testing::TempDir() + "cnn_cuda_trainer.cnnt";
+  std::shared_ptr<TutorialCNN> cuda_model;
+  for (int d = 0; d < 2; ++d) {
+    manual_seed(4);  // the dropout masks' stream
+    Generator init(5);
+    auto model = std::make_shared<TutorialCNN>(10, init);
+    TrainOptions o;
+    o.epochs = 2;
+    o.batch_size = 32;
+    o.seed = 6;
+    o.device = d == 0 ? Device::CPU : Device::CUDA;
+    Trainer trainer(model, train, &test, o);
+    history[d] = trainer.fit();
+    if (d == 1) {
+      trainer.save_checkpoint(ckpt);
+      cuda_model = model;
+    }
+  }
+  for (std::size_t e = 0; e < 2; ++e) {
+    EXPECT_NEAR(history[1][e].train_loss, history[0][e].train_loss, 1e-4) << "epoch " << e + 1;
+    EXPECT_NEAR(history[1][e].test_loss, history[0][e].test_loss, 1e-4) << "epoch " << e + 1;
+  }
+  const LoadedModel loaded = load_model(ckpt);
+  const EvalResult on_cpu = evaluate(*loaded.model, test);
+  const EvalResult on_cuda = evaluate(*cuda_model, test);
+  EXPECT_EQ(on_cpu.confusion, on_cuda.confusion);
+  EXPECT_NEAR(on_cpu.loss, on_cuda.loss, 1e-5);
+  std::filesystem::remove(ckpt);
 }
 
 }  // namespace

@@ -535,7 +535,7 @@ std::string export_onnx(const Module& model_in, const Shape& input, const std::s
   collect_leaves(model, "", leaves);
 
   std::map<std::string, Tensor> state;
-  for (const auto& [k, t] : model.state_dict()) state.emplace(k, t);
+  for (const auto& [k, t] : model.state_dict()) state.emplace(k, t.cpu());  // from any device
 
   onnx::ModelProto proto;
   proto.set_ir_version(ir_version_for(options.opset));
