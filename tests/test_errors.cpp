@@ -30,15 +30,21 @@ TEST(Errors, StrideZero) {
 
 // The op (the Linear layer refuses it first): no division by zero in the kernels.
 TEST(Errors, LinearWithNoInputFeatures) {
-  expect_error([] { linear_forward(Tensor({2, 0}), Tensor({3, 0}), Tensor()); },
-               {"in_features must be positive", "(3, 0)"});
+  expect_error(
+      [] {
+        linear_forward(Tensor({2, 0}), Tensor({3, 0}), Tensor());
+      },
+      {"in_features must be positive", "(3, 0)"});
 }
 
-// Every tensor of one op on one device; the mixed call is refused before any kernel runs.
+// Class targets are Int32 tensors; a float32 one is refused by name before any kernel runs.
 TEST(Errors, OpInputsOfAnotherDtype) {
   const Tensor targets = Tensor::from({2}, {0, 1});  // float32, not the Int32 indices
-  expect_error([&] { cross_entropy_forward(Tensor({2, 3}), targets); },
-               {"cross_entropy", "targets of dtype int32", "float32"});
+  expect_error(
+      [&] {
+        cross_entropy_forward(Tensor({2, 3}), targets);
+      },
+      {"cross_entropy", "targets of dtype int32", "float32"});
 }
 
 TEST(Errors, KernelLargerThanPaddedInput) {
