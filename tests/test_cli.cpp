@@ -15,6 +15,7 @@
 
 #include "cnn/data/idx.h"
 #include "cnn/io/checkpoint.h"
+#include "cnn/tensor.h"
 #include "run_cli.h"
 #include "serve_process.h"
 #include "testing.h"
@@ -129,6 +130,24 @@ TEST_F(Cli, HelpForEveryCommand) {
     EXPECT_NE(r.out.find("Usage:"), std::string::npos) << cmd;
   }
   EXPECT_NE(run("train --help").out.find("--epochs"), std::string::npos);
+}
+
+// --device names one of the two backends; asking for CUDA where there is none is a one-line
+// error that says why, before any work (the checkpoint stays as it was).
+TEST_F(Cli, DeviceOptionRefusesWhatItCannotRun) {
+  for (const char* cmd : {"train", "eval", "predict", "bench"}) {
+    EXPECT_NE(run(std::string(cmd) + " --help").out.find("--device"), std::string::npos) << cmd;
+  }
+  expect_one_line_error(run("train --device gpu --data-dir " + data()),
+                        {"--device", "must be one of cpu, cuda", "'gpu'"});
+  if (device_available(Device::CUDA)) GTEST_SKIP() << "this machine has a CUDA device";
+  const std::string before = slurp(model());
+  expect_one_line_error(
+      run("train --device cuda --max-steps 1 --data-dir " + data() + " --out " + model()),
+      {"--device cuda: no CUDA"});
+  expect_one_line_error(run("eval --device cuda --weights " + model() + " --data-dir " + data()),
+                        {"--device cuda: no CUDA"});
+  EXPECT_EQ(slurp(model()), before);
 }
 
 TEST_F(Cli, SummaryPrintsTheTable) {

@@ -40,4 +40,15 @@ inline Device op_device(const char* op, std::initializer_list<OpArg> args) {
   return first ? first->tensor.device() : Device::CPU;
 }
 
+// An output the caller hands in to be overwritten (conv2d's dx, max-pooling's indices): kept
+// when it already has the shape, device and dtype (a training loop passes the same one every
+// step), else replaced by an uninitialised one that does.
+inline Tensor& reuse_or_empty(Tensor& t, const Shape& shape, Device device,
+                              Dtype dtype = Dtype::Float32) {
+  if (t.shape() != shape || t.device() != device || t.dtype() != dtype) {
+    t = Tensor::empty(shape, device, dtype);
+  }
+  return t;
+}
+
 }  // namespace cnn::detail

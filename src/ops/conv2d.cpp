@@ -163,9 +163,7 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   }
   if (db) check_bias(*db, w.size(0));
   // Every kernel overwrites dx.
-  if (dx && (dx->shape() != x.shape() || dx->device() != device)) {
-    *dx = Tensor::empty(x.shape(), device);
-  }
+  if (dx) detail::reuse_or_empty(*dx, x.shape(), device);
   if (device == Device::CUDA) {
     cuda::conv2d_backward(x, w, dy, g, dx, dw, db);
   } else if (kernel_set() == KernelSet::Fast && fast::conv2d_supports(g)) {

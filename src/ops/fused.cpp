@@ -43,10 +43,7 @@ Tensor relu_maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor* 
   const int64_t H_out = y_shape[2], W_out = y_shape[3], plane_out = H_out * W_out;
   Tensor own;
   Tensor& kept = indices ? *indices : own;
-  if (kept.shape() != y_shape || kept.dtype() != Dtype::Int32 || kept.device() != Device::CPU) {
-    kept = Tensor::empty(y_shape, Device::CPU, Dtype::Int32);
-  }
-  int32_t* idx = kept.data_int();
+  int32_t* idx = detail::reuse_or_empty(kept, y_shape, Device::CPU, Dtype::Int32).data_int();
 #pragma omp parallel for schedule(static) if (planes * plane_out > 16384)
   for (int64_t p = 0; p < planes; ++p) {
     float* y_plane = y.data() + p * plane_out;

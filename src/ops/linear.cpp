@@ -69,9 +69,7 @@ void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor*
     throw Error("linear_backward: db has shape " + shape_str(db->shape()) + ", expected (" +
                 std::to_string(w.size(0)) + ",)");
   }
-  if (dx && (dx->shape() != x.shape() || dx->device() != device)) {
-    *dx = Tensor::empty(x.shape(), device);
-  }
+  if (dx) detail::reuse_or_empty(*dx, x.shape(), device);
   if (device == Device::CUDA) {
     Tensor dx_matrix = dx ? as_matrix(*dx) : Tensor();  // shares dx's storage
     cuda::linear_backward(as_matrix(x), w, dy.reshape({-1, w.size(0)}), dx ? &dx_matrix : nullptr,

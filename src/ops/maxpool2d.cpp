@@ -127,13 +127,8 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor* indic
   const Shape y_shape = maxpool2d_output_shape(x.shape(), g);
   if (device == Device::CUDA) return cuda::maxpool2d_forward(x, g, y_shape, indices);
   int32_t* idx = nullptr;
-  if (indices) {
-    if (indices->shape() != y_shape || indices->dtype() != Dtype::Int32 ||
-        indices->device() != Device::CPU) {
-      *indices = Tensor::empty(y_shape, Device::CPU, Dtype::Int32);
-    }
-    idx = indices->data_int();
-  }
+  if (indices)
+    idx = detail::reuse_or_empty(*indices, y_shape, Device::CPU, Dtype::Int32).data_int();
   if (kernel_set() == KernelSet::Fast && fast::maxpool2d_supports(g)) {
     return fast::maxpool2d_forward(x, g, y_shape, idx);
   }

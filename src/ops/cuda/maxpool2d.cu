@@ -14,6 +14,7 @@
 // the CPU's per-plane scatter instead: see maxpool_backward_scatter_kernel.)
 #include <algorithm>
 
+#include "../check.h"
 #include "cnn/error.h"
 #include "launch.cuh"
 #include "ops.h"
@@ -141,12 +142,7 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, const Shape& 
   Tensor y = Tensor::empty(y_shape, Device::CUDA);
   int32_t* idx = nullptr;
   if (indices) {
-    // Reused when it already fits (a training loop passes the same one each step), as on the CPU.
-    if (indices->shape() != y_shape || indices->dtype() != Dtype::Int32 ||
-        indices->device() != Device::CUDA) {
-      *indices = Tensor::empty(y_shape, Device::CUDA, Dtype::Int32);
-    }
-    idx = indices->data_int();
+    idx = detail::reuse_or_empty(*indices, y_shape, Device::CUDA, Dtype::Int32).data_int();
   }
   const int64_t total = y.numel();
   if (total == 0) return y;
