@@ -2,6 +2,7 @@
 // accumulation, Sequential.
 #include <cmath>
 
+#include "cnn/kernels.h"
 #include "testing.h"
 
 namespace cnn::testing {
@@ -152,6 +153,76 @@ TEST(Modules, BackwardWithoutInputGradient) {
   std::size_t i = 0;
   for (auto& [name, p] : a.named_parameters())
     EXPECT_TRUE(all_close(p->grad, with[i++], Tol{0, 0})) << name;
+}
+
+}  // namespace
+}  // namespace cnn::testing
+
+namespace cnn::testing {
+namespace {
+
+// Inference under NoGradGuard runs Conv2d [-> BatchNorm2d] [-> ReLU [-> MaxPool2d]] as one fused
+// block (cnn/ops/fused.h). The block applies the normalisation as batchnorm2d_forward does (same
+// float operations in the same order), so its output must equal, bit for bit, the layers run one
+// after the other; any other result would be a bug, not rounding. Both kernel sets, with groups,
+// strides and padding, batch 1 (threads share the image) and batches.
+TEST(Modules, FusedInferenceBlocksEqualTheLayers) {
+  struct Case {
+    int64_t in, out, k, stride, pad, groups;
+    bool bias, pool;
+    const char* act;  // the layer after the batch norm
+  };
+  const Case cases[] = {
+      {1, 32, 3, 1, 1, 1, false, true, "ReLU"}, {16, 32, 3, 1, 0, 1, true, true, "ReLU"},
+      {8, 16, 5, 1, 2, 1, true, false, "ReLU"}, {4, 16, 3, 2, 1, 1, false, false, "SiLU"},
+      {8, 16, 3, 1, 1, 2, false, true, "ReLU"}, {16, 64, 3, 1, 1, 1, false, false, "Tanh"},
+      {8, 8, 3, 1, 1, 8, true, false, "ReLU"},
+  };
+  for (const KernelSet ks : {KernelSet::Fast, KernelSet::Reference}) {
+    set_kernel_set(ks);
+    for (const Case& c : cases) {
+      Generator gen(17);
+      auto conv = std::make_shared<Conv2d>(Conv2dOptions(c.in, c.out, Size2(c.k))
+                                               .stride(Size2(c.stride))
+                                               .padding(Size2(c.pad))
+                                               .groups(c.groups)
+                                               .bias(c.bias),
+                                           gen);
+      auto bn = std::make_shared<BatchNorm2d>(c.out);
+      uniform_(bn->weight()->value, 0.5f, 1.5f, gen);
+      uniform_(bn->bias()->value, -0.5f, 0.5f, gen);
+      uniform_(*bn->running_mean(), -0.2f, 0.2f, gen);
+      uniform_(*bn->running_var(), 0.5f, 2.0f, gen);
+      std::shared_ptr<Module> act;
+      if (std::string(c.act) == "ReLU") act = std::make_shared<ReLU>();
+      if (std::string(c.act) == "SiLU") act = std::make_shared<SiLU>();
+      if (std::string(c.act) == "Tanh") act = std::make_shared<Tanh>();
+      auto seq = c.pool ? sequential(conv, bn, act,
+                                     std::make_shared<MaxPool2d>(MaxPool2dOptions(Size2(2))))
+                        : sequential(conv, bn, act);
+      seq->eval();
+      NoGradGuard no_grad;
+      for (const int64_t n : {1, 5}) {
+        const Tensor x = randn({n, c.in, 12, 12}, gen);
+        const Tensor fused = seq->forward(x);
+        Tensor layered = x;
+        for (auto& [name, layer] : seq->children()) layered = layer->forward(layered);
+        ASSERT_EQ(fused.shape(), layered.shape());
+        const std::string what = std::string(ks == KernelSet::Fast ? "fast" : "reference") +
+                                 " in=" + std::to_string(c.in) + " out=" + std::to_string(c.out) +
+                                 " groups=" + std::to_string(c.groups) + " " + c.act +
+                                 " n=" + std::to_string(n);
+        for (int64_t i = 0; i < fused.numel(); ++i) {
+          ASSERT_EQ(fused.data()[i], layered.data()[i]) << what << " at " << i;
+        }
+      }
+      // In training mode the batch norm uses the batch's statistics: not fused, still right.
+      seq->train();
+      const Tensor x = randn({3, c.in, 12, 12}, gen);
+      EXPECT_EQ(seq->forward(x).shape()[1], c.out);
+    }
+  }
+  set_kernel_set(KernelSet::Fast);
 }
 
 }  // namespace

@@ -285,17 +285,35 @@ Tensor Sequential::forward_impl(const Tensor& x) {
   Tensor y = x;
   const auto& kids = children();
   for (std::size_t i = 0; i < kids.size(); ++i) {
-    // Inference: a Conv2d -> ReLU [-> MaxPool2d] run runs fused, image by image (same result,
-    // nothing kept). With gradients on, every layer runs on its own and keeps what it needs; so
-    // it does while a forward hook watches each leaf (summary() under a NoGradGuard).
+    // Inference: a Conv2d [-> BatchNorm2d] [-> ReLU [-> MaxPool2d]] run with something after
+    // the convolution runs fused, image by image (the same numbers, nothing kept). With gradients
+    // on, every layer runs on its own and keeps what it needs; so it does while a forward hook
+    // watches each leaf (summary() under a NoGradGuard).
     auto* conv =
         grad_enabled() || tls_forward_hook ? nullptr : dynamic_cast<Conv2d*>(kids[i].second.get());
-    if (conv && i + 1 < kids.size() && dynamic_cast<ReLU*>(kids[i + 1].second.get())) {
-      auto* pool =
-          i + 2 < kids.size() ? dynamic_cast<MaxPool2d*>(kids[i + 2].second.get()) : nullptr;
-      y = conv->forward_block(y, pool ? &pool->geometry() : nullptr);
-      i += pool ? 2 : 1;
-      continue;
+    if (conv) {
+      auto kid = [&](std::size_t j) { return j < kids.size() ? kids[j].second.get() : nullptr; };
+      std::size_t j = i + 1;
+      std::optional<BatchNormEval> bn;
+      // (A batch norm of another width is left to fail as itself.)
+      if (const auto* norm = dynamic_cast<const BatchNorm2d*>(kid(j));
+          norm && norm->options().num_features() == conv->options().out_channels()) {
+        if ((bn = norm->as_eval())) ++j;
+      }
+      ConvEpilogue after;
+      after.batchnorm = bn ? &*bn : nullptr;
+      if (dynamic_cast<const ReLU*>(kid(j))) {
+        after.relu = true;
+        if (const auto* pool = dynamic_cast<const MaxPool2d*>(kid(++j))) {
+          after.pool = &pool->geometry();
+          ++j;
+        }
+      }
+      if (j > i + 1) {
+        y = conv->forward_block(y, after);
+        i = j - 1;
+        continue;
+      }
     }
     // Training: a ReLU -> MaxPool2d pair runs as one op (cnn/ops/fused.h): the same output and
     // gradients, without the ReLU's full-size output. Not while a forward hook watches each leaf.

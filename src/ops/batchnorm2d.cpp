@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "check.h"
 #include "cnn/error.h"
@@ -32,7 +33,49 @@ void check_input(const Tensor& x) {
   }
 }
 
+// y = x * scale + shift, the form PyTorch's kernels use, for channel c normalised with mean m and
+// inv = 1 / sqrt(var + eps).
+std::pair<float, float> affine_of(const Tensor& weight, const Tensor& bias, int64_t c, double m,
+                                  double inv) {
+  const double w = weight.defined() ? weight[c] : 1.0, b = bias.defined() ? bias[c] : 0.0;
+  return {static_cast<float>(w * inv), static_cast<float>(b - m * w * inv)};
+}
+
+double eval_invstd(const Tensor& running_var, int64_t c, double eps) {
+  return 1.0 / std::sqrt(static_cast<double>(running_var.data()[c]) + eps);
+}
+
 }  // namespace
+
+ChannelAffine batchnorm2d_eval_affine(const Tensor& weight, const Tensor& bias,
+                                      const Tensor& running_mean, const Tensor& running_var,
+                                      double eps) {
+  const Device device =
+      detail::op_device("batchnorm2d_eval_affine", {{"weight", weight},
+                                                    {"bias", bias},
+                                                    {"running_mean", running_mean},
+                                                    {"running_var", running_var}});
+  if (!running_mean.defined() || running_mean.dim() != 1) {
+    throw Error("batchnorm2d_eval_affine: needs running_mean of shape (C)");
+  }
+  const int64_t C = running_mean.size(0);
+  if (!running_var.defined()) throw Error("batchnorm2d_eval_affine: needs running_var");
+  check_channels("running_var", running_var, C);
+  check_channels("weight", weight, C);
+  check_channels("bias", bias, C);
+  // A few numbers per channel: computed on the host, handed back on the statistics' device.
+  const Tensor mean = running_mean.cpu(), var = running_var.cpu();
+  const Tensor w = weight.defined() ? weight.cpu() : Tensor();
+  const Tensor b = bias.defined() ? bias.cpu() : Tensor();
+  ChannelAffine a{Tensor::empty({C}), Tensor::empty({C})};
+  for (int64_t c = 0; c < C; ++c) {
+    const auto [scale, shift] = affine_of(w, b, c, mean.data()[c], eval_invstd(var, c, eps));
+    a.scale[c] = scale;
+    a.shift[c] = shift;
+  }
+  if (device != Device::CPU) a = {a.scale.to(device), a.shift.to(device)};
+  return a;
+}
 
 Tensor batchnorm2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                            Tensor* running_mean, Tensor* running_var, bool training,
@@ -100,14 +143,11 @@ Tensor batchnorm2d_forward(const Tensor& x, const Tensor& weight, const Tensor& 
       }
     } else {
       m = running_mean->data()[c];
-      inv = 1.0 / std::sqrt(static_cast<double>(running_var->data()[c]) + eps);
+      inv = eval_invstd(*running_var, c, eps);
     }
     mean[c] = static_cast<float>(m);
     invstd[c] = static_cast<float>(inv);
-    // y = x * scale + shift, the form PyTorch's kernels use.
-    const double w = weight.defined() ? weight[c] : 1.0, b = bias.defined() ? bias[c] : 0.0;
-    const float scale = static_cast<float>(w * inv);
-    const float shift = static_cast<float>(b - m * w * inv);
+    const auto [scale, shift] = affine_of(weight, bias, c, m, inv);
     for (int64_t n = 0; n < N; ++n) {
       const float* p = x.data() + (n * C + c) * HW;
       float* q = y.data() + (n * C + c) * HW;

@@ -13,12 +13,23 @@
 
 namespace cnn {
 
-Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& b,
-                                const Conv2dGeometry& g, const Pool2dGeometry* pool) {
-  const bool fast = kernel_set() == KernelSet::Fast && g.groups == 1 &&
-                    (!pool || pool->dilation.all(1)) && x.device() == Device::CPU;
+Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
+                            const Conv2dGeometry& g, const ConvEpilogue& after) {
+  if (after.pool && !after.relu) {
+    throw Error("conv2d_block_forward: a pool in the block needs the ReLU before it");
+  }
+  const Pool2dGeometry* pool = after.pool;
+  const bool fast = kernel_set() == KernelSet::Fast && fast::conv2d_supports(g) &&
+                    (!pool || pool->dilation.all(1)) && x.device() == Device::CPU && after.relu &&
+                    !after.batchnorm;
   if (!fast) {
-    const Tensor y = relu_forward(conv2d_forward(x, w, b, g));
+    Tensor y = conv2d_forward(x, w, b, g);
+    if (const BatchNormEval* bn = after.batchnorm) {
+      Tensor mean = bn->running_mean, var = bn->running_var;
+      y = batchnorm2d_forward(y, bn->weight, bn->bias, &mean, &var, /*training=*/false, 0.0,
+                              bn->eps);
+    }
+    if (after.relu) y = relu_forward(y);
     return pool ? maxpool2d_forward(y, *pool, nullptr) : y;
   }
   const Shape conv_shape = conv2d_output_shape(x.shape(), w.shape(), g);
@@ -26,8 +37,24 @@ Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& 
     throw Error("expected a bias of shape (" + std::to_string(w.size(0)) + ",), got " +
                 shape_str(b.shape()));
   }
+  ChannelAffine affine;
+  if (const BatchNormEval* bn = after.batchnorm) {
+    affine =
+        batchnorm2d_eval_affine(bn->weight, bn->bias, bn->running_mean, bn->running_var, bn->eps);
+    if (affine.scale.size(0) != conv_shape[1]) {
+      throw Error("conv2d_block_forward: the batch norm has " +
+                  std::to_string(affine.scale.size(0)) + " channels, the convolution " +
+                  std::to_string(conv_shape[1]));
+    }
+  }
   const Shape y_shape = pool ? maxpool2d_output_shape(conv_shape, *pool) : conv_shape;
+  (void)affine;  // the fast block applies no batch norm yet: the branch above runs it
   return fast::conv2d_relu_pool_forward(x, w, b, g, conv_shape, pool, y_shape);
+}
+
+Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& b,
+                                const Conv2dGeometry& g, const Pool2dGeometry* pool) {
+  return conv2d_block_forward(x, w, b, g, {nullptr, /*relu=*/true, pool});
 }
 
 Tensor relu_maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor* indices) {

@@ -12,6 +12,7 @@
 #include "cnn/ops/activation.h"
 #include "cnn/ops/avgpool2d.h"
 #include "cnn/ops/batchnorm2d.h"
+#include "cnn/ops/fused.h"
 #include "cnn/ops/maxpool2d.h"
 #include "cnn/random.h"
 
@@ -34,9 +35,10 @@ class Conv2d : public Module {
   Parameter& weight() { return *weight_; }
   Parameter* bias() { return bias_; }
 
-  // This layer, then ReLU, then pool if given, in one pass (cnn/ops/fused.h). For inference
-  // under NoGradGuard, where Sequential uses it; errors name this layer as forward() does.
-  Tensor forward_block(const Tensor& x, const Pool2dGeometry* pool);
+  // This layer and what follows it in a fused inference block (cnn/ops/fused.h: an evaluation
+  // mode BatchNorm2d, a ReLU, a MaxPool2d) in one pass. For inference under NoGradGuard, where
+  // Sequential uses it; errors name this layer as forward() does.
+  Tensor forward_block(const Tensor& x, const ConvEpilogue& after);
 
  protected:
   Tensor forward_impl(const Tensor& x) override;
@@ -45,8 +47,7 @@ class Conv2d : public Module {
  private:
   Conv2dOptions options_;
   Conv2dGeometry geometry_;
-  bool block_ = false;  // forward_impl runs the fused block
-  const Pool2dGeometry* block_pool_ = nullptr;
+  const ConvEpilogue* block_ = nullptr;  // forward_impl runs the fused block with this epilogue
   Parameter* weight_ = nullptr;
   Parameter* bias_ = nullptr;
   Tensor x_;
@@ -392,6 +393,9 @@ class BatchNorm2d : public Module {
   Tensor* running_mean() { return running_mean_; }
   Tensor* running_var() { return running_var_; }
   Tensor* num_batches_tracked() { return num_batches_tracked_; }
+  // What forward() computes now, as an affine map a fused block can apply (cnn/ops/fused.h):
+  // in evaluation mode with running statistics; nullopt when it normalises with the batch's.
+  std::optional<BatchNormEval> as_eval() const;
 
  protected:
   Tensor forward_impl(const Tensor& x) override;

@@ -27,6 +27,18 @@ Tensor batchnorm2d_forward(const Tensor& x, const Tensor& weight, const Tensor& 
                            Tensor* running_mean, Tensor* running_var, bool training,
                            double momentum, double eps, BatchNorm2dSaved* saved = nullptr);
 
+// Evaluation mode's normalisation as the per-channel affine map that batchnorm2d_forward applies,
+// y = x * scale + shift with scale = weight / sqrt(running_var + eps) and shift = bias -
+// running_mean * scale (computed in double, rounded to float once). Fused inference blocks apply
+// it to a convolution's output while that is in cache (cnn/ops/fused.h) and so get
+// batchnorm2d_forward's numbers bit for bit.
+struct ChannelAffine {
+  Tensor scale, shift;  // (C) each, on the statistics' device
+};
+ChannelAffine batchnorm2d_eval_affine(const Tensor& weight, const Tensor& bias,
+                                      const Tensor& running_mean, const Tensor& running_var,
+                                      double eps);
+
 // dy: (N, C, H, W), saved: from the forward pass of x with the same `training`. Training: the
 // gradient through the batch's statistics,
 //   dx = weight * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)), xhat = (x - mean) * invstd;

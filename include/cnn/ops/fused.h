@@ -1,10 +1,34 @@
 // Fused blocks of layers, which Sequential runs in place of the layers one after the other.
 #pragma once
 
+#include "cnn/ops/batchnorm2d.h"
 #include "cnn/ops/conv2d.h"
 #include "cnn/ops/maxpool2d.h"
 
 namespace cnn {
+
+// A BatchNorm2d in evaluation mode: its parameters and running statistics (shared, not copied).
+struct BatchNormEval {
+  Tensor weight, bias;  // (C) or undefined (affine=False)
+  Tensor running_mean, running_var;
+  double eps = 1e-5;
+};
+
+// What runs after the convolution in a fused inference block, in this order; each is optional.
+struct ConvEpilogue {
+  const BatchNormEval* batchnorm = nullptr;
+  bool relu = false;
+  const Pool2dGeometry* pool = nullptr;  // MaxPool2d, only after a ReLU
+};
+
+// Inference: Conv2d [-> BatchNorm2d (evaluation)] [-> ReLU [-> MaxPool2d]] image by image, so
+// the convolution's output stays in the cache and is never stored whole; the same numbers, bit
+// for bit, as the layers one after the other (the normalisation is applied to the convolution's
+// output exactly as batchnorm2d_forward applies it, not folded into the weights, which would
+// round differently). Nothing is kept for a backward pass: Sequential uses this under
+// NoGradGuard only.
+Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
+                            const Conv2dGeometry& g, const ConvEpilogue& after);
 
 // Inference: the tutorial's Conv2d -> ReLU -> MaxPool2d (or Conv2d -> ReLU) run image by image,
 // so the convolution's output stays in the cache and is never stored whole. Nothing is kept for
