@@ -3,6 +3,7 @@
 // each op's output and gradients for every stored parameter set, the modules over them, their
 // printed form, and BatchNorm2d's state_dict and model files.
 #include <limits>
+#include <optional>
 
 #include "cnn/nn/spec.h"
 #include "testing.h"
@@ -433,6 +434,57 @@ TEST(NewLayers, ModuleErrors) {
       {"tanh_backward", "(3, 2)", "(2, 3)"});
   Tanh t;
   expect_error([&] { t.backward(Tensor({2})); }, {"backward() called before forward()"});
+}
+
+// avgpool2d runs 2x2 / stride-2 windows that lie wholly inside the input through a vectorised
+// row loop. It adds the same four values in the same order and divides by the same divisor as
+// PyTorch's loop (written out here), so the results must be equal bit for bit, on every border
+// case: padding on one side or both, ceil_mode's partial windows, count_include_pad on and off,
+// a divisor override, odd and even sizes.
+TEST(GoldenLayers, AvgPool2x2EqualsTheWindowLoop) {
+  Generator gen(5);
+  for (const int64_t H : {4, 7, 12}) {
+    for (const int64_t W : {5, 8, 17, 28}) {
+      for (const int64_t pad : {0, 1}) {
+        for (const bool ceil : {false, true}) {
+          for (const bool include : {false, true}) {
+            for (const std::optional<int64_t> override :
+                 {std::optional<int64_t>(), std::optional<int64_t>(3)}) {
+              const AvgPool2dGeometry g(Size2(2), Size2(2), Size2(pad), ceil, include, override);
+              const Tensor x = randn({2, 3, H, W}, gen);
+              const Tensor y = avgpool2d_forward(x, g);
+              const int64_t H_out = y.size(2), W_out = y.size(3);
+              for (int64_t p = 0; p < 6; ++p) {
+                for (int64_t oh = 0; oh < H_out; ++oh) {
+                  for (int64_t ow = 0; ow < W_out; ++ow) {
+                    const int64_t h0 = oh * 2 - pad, w0 = ow * 2 - pad;
+                    const int64_t h1 = std::min(h0 + 2, H + pad), w1 = std::min(w0 + 2, W + pad);
+                    const int64_t hl = std::max<int64_t>(h0, 0), wl = std::max<int64_t>(w0, 0);
+                    const int64_t hh = std::min(h1, H), wh = std::min(w1, W);
+                    float want = 0.0f;
+                    if (hl < hh && wl < wh) {
+                      float sum = 0.0f;
+                      for (int64_t ih = hl; ih < hh; ++ih) {
+                        for (int64_t iw = wl; iw < wh; ++iw) sum += x.data()[(p * H + ih) * W + iw];
+                      }
+                      const int64_t d = override  ? *override
+                                        : include ? (h1 - h0) * (w1 - w0)
+                                                  : (hh - hl) * (wh - wl);
+                      want = sum / static_cast<float>(d);
+                    }
+                    ASSERT_EQ(y.data()[(p * H_out + oh) * W_out + ow], want)
+                        << "H=" << H << " W=" << W << " pad=" << pad << " ceil=" << ceil
+                        << " include=" << include << " at (" << p << ", " << oh << ", " << ow
+                        << ")";
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
