@@ -20,8 +20,7 @@ Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
   }
   const Pool2dGeometry* pool = after.pool;
   const bool fast = kernel_set() == KernelSet::Fast && fast::conv2d_supports(g) &&
-                    (!pool || pool->dilation.all(1)) && x.device() == Device::CPU && after.relu &&
-                    !after.batchnorm;
+                    (!pool || pool->dilation.all(1)) && x.device() == Device::CPU;
   if (!fast) {
     Tensor y = conv2d_forward(x, w, b, g);
     if (const BatchNormEval* bn = after.batchnorm) {
@@ -48,8 +47,11 @@ Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
     }
   }
   const Shape y_shape = pool ? maxpool2d_output_shape(conv_shape, *pool) : conv_shape;
-  (void)affine;  // the fast block applies no batch norm yet: the branch above runs it
-  return fast::conv2d_relu_pool_forward(x, w, b, g, conv_shape, pool, y_shape);
+  return fast::conv2d_block_forward(
+      x, w, b, g, conv_shape,
+      {after.batchnorm ? affine.scale.data() : nullptr,
+       after.batchnorm ? affine.shift.data() : nullptr, after.relu, pool},
+      y_shape);
 }
 
 Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& b,

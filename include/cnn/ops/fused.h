@@ -25,7 +25,8 @@ struct ConvEpilogue {
 // the convolution's output stays in the cache and is never stored whole; the same numbers, bit
 // for bit, as the layers one after the other (the normalisation is applied to the convolution's
 // output exactly as batchnorm2d_forward applies it, not folded into the weights, which would
-// round differently). Nothing is kept for a backward pass: Sequential uses this under
+// round differently), except where threads share one image by output channels: there a share
+// of the product's rows may be summed in another order (the last places). Nothing is kept for a backward pass: Sequential uses this under
 // NoGradGuard only.
 Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
                             const Conv2dGeometry& g, const ConvEpilogue& after);

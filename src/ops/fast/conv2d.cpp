@@ -225,6 +225,13 @@ void col2im(const float* col, const Dims& d, const Conv2dGeometry& g, float* dx_
 
 thread_local std::vector<float> tls_col, tls_dcol, tls_dyt;
 
+// A batch norm in evaluation mode on one plane, in place: v * scale + shift, batchnorm2d_forward's
+// expression compiled for the same (baseline) target, so rounded the same way: a fused block
+// equals the layers bit for bit (tests/test_modules.cpp checks it).
+void batchnorm_plane(float* __restrict v, int64_t n, float scale, float shift) {
+  for (int64_t i = 0; i < n; ++i) v[i] = v[i] * scale + shift;
+}
+
 // a (rows, cols) -> at (cols, rows), in tiles of 16 columns: each tile's rows are read in
 // order and its output rows stay in the L1 cache while they are filled.
 void transpose(const float* __restrict a, int64_t rows, int64_t cols, float* __restrict at) {
@@ -384,9 +391,10 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   }
 }
 
-Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& b,
-                                const Conv2dGeometry& g, const Shape& conv_shape,
-                                const Pool2dGeometry* pool, const Shape& y_shape) {
+Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
+                            const Conv2dGeometry& g, const Shape& conv_shape, const Epilogue& after,
+                            const Shape& y_shape) {
+  const Pool2dGeometry* pool = after.pool;
   Tensor y = Tensor::empty(y_shape);
   const Dims d = dims_of(x.shape(), w.shape(), conv_shape);
   const int64_t K = d.rows(), K1 = K + (b.defined() ? 1 : 0), P = d.cols();
@@ -419,6 +427,12 @@ Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& 
       sgemm(false, false, oc1 - oc0, P, K1, 1.0f, w_used + oc0 * K1, K1, col, P, 0.0f,
             conv + oc0 * P, P);
     }
+    if (after.scale) {
+      for (int64_t oc = oc0; oc < oc1; ++oc) {
+        batchnorm_plane(conv + oc * P, P, after.scale[oc], after.shift[oc]);
+      }
+    }
+    if (!after.relu) return;
     if (two_by_two) {
       maxpool2x2_planes(conv + oc0 * P, oc1 - oc0, d.H_out, d.W_out, pool->padding.h, y_shape[2],
                         y_shape[3], /*relu=*/true, y_img + oc0 * out_plane);

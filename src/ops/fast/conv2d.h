@@ -20,9 +20,18 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Conv2dGeometry& g,
                      Tensor* dx, Tensor* dw, Tensor* db, const Tensor* columns = nullptr);
 
-// Conv2d -> ReLU [-> MaxPool2d] image by image (cnn/ops/fused.h); shapes already checked.
-Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& b,
-                                const Conv2dGeometry& g, const Shape& conv_shape,
-                                const Pool2dGeometry* pool, const Shape& y_shape);
+// What follows the convolution in a fused block, in this order (cnn/ops/fused.h).
+struct Epilogue {
+  const float* scale = nullptr;  // a batch norm's y = x * scale[c] + shift[c], if not null
+  const float* shift = nullptr;
+  bool relu = false;
+  const Pool2dGeometry* pool = nullptr;  // only after the ReLU
+};
+
+// Conv2d [-> batch norm] [-> ReLU [-> MaxPool2d]] image by image (cnn/ops/fused.h); shapes
+// already checked.
+Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
+                            const Conv2dGeometry& g, const Shape& conv_shape, const Epilogue& after,
+                            const Shape& y_shape);
 
 }  // namespace cnn::fast
