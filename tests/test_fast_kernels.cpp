@@ -38,15 +38,20 @@ TEST(FastKernels, Conv2dMatchesReferenceOnRandomConfigurations) {
     const bool same = stride.all(1) && gen.below(3) == 0;
     const Conv2dPadding padding =
         same ? Conv2dPadding("same") : Conv2dPadding(Size2(gen.below(3), gen.below(3)));
-    const Conv2dGeometry g = conv2d_geometry(Size2(k_h, k_w), stride, padding, dilation, 1);
-    const int64_t n = 1 + gen.below(5), c_in = 1 + gen.below(5), c_out = 1 + gen.below(6);
+    // Every other trial grouped: 2 or 3 groups, or depthwise (as many groups as channels).
+    const int64_t n = 1 + gen.below(5), c_in_group = 1 + gen.below(5);
+    const int64_t groups = trial % 2 == 0 ? 1 : trial % 6 == 5 ? c_in_group * 2 : 2 + gen.below(2);
+    const int64_t c_in = trial % 6 == 5 ? groups : groups * c_in_group;
+    const int64_t c_out = groups * (1 + gen.below(trial % 2 == 0 ? 6 : 3));
+    const Conv2dGeometry g = conv2d_geometry(Size2(k_h, k_w), stride, padding, dilation, groups);
     const int64_t h = dilation.h * (k_h - 1) + 1 + gen.below(9),
                   w = dilation.w * (k_w - 1) + 1 + gen.below(9);
     SCOPED_TRACE("trial " + std::to_string(trial) + ": x (" + std::to_string(n) + ", " +
                  std::to_string(c_in) + ", " + std::to_string(h) + ", " + std::to_string(w) +
-                 "), kernel " + Size2(k_h, k_w).pair_str() + ", stride " + stride.pair_str() +
-                 ", dilation " + dilation.pair_str() + ", padding " + padding.str());
-    const Tensor x = randn({n, c_in, h, w}, gen), wt = randn({c_out, c_in, k_h, k_w}, gen);
+                 "), groups " + std::to_string(groups) + ", kernel " + Size2(k_h, k_w).pair_str() +
+                 ", stride " + stride.pair_str() + ", dilation " + dilation.pair_str() +
+                 ", padding " + padding.str());
+    const Tensor x = randn({n, c_in, h, w}, gen), wt = randn({c_out, c_in / groups, k_h, k_w}, gen);
     const Tensor b = gen.below(2) ? randn({c_out}, gen) : Tensor();
     auto run = [&] {
       Tensor y = conv2d_forward(x, wt, b, g);

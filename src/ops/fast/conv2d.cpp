@@ -1,7 +1,7 @@
 // conv2d, fast CPU kernels: im2col + SGEMM per image (Winograd F(2x2, 3x3) for the forward pass
 // of batches where it applies, winograd.h), the batch split across threads, thread-local buffers
-// reused from step to step. groups == 1 only (the dispatcher in src/ops/conv2d.cpp sends grouped
-// convolutions to the reference kernel). docs/KERNELS.md explains each choice and its measurement.
+// reused from step to step; a grouped convolution as one product per group and image.
+// docs/KERNELS.md explains each choice and its measurement.
 #include "conv2d.h"
 
 #include <immintrin.h>
@@ -25,14 +25,21 @@ namespace cnn::fast {
 
 namespace {
 
+// C_in and C_out are one group's channels (all of them when groups == 1): a grouped convolution
+// is G convolutions side by side, group i reading input channels [i C_in, (i + 1) C_in) and
+// writing output channels [i C_out, (i + 1) C_out) with its rows of the weights.
 struct Dims {
-  int64_t N, C_in, H, W, C_out, K_h, K_w, H_out, W_out;
-  int64_t rows() const { return C_in * K_h * K_w; }  // of the column matrix
+  int64_t N, C_in, H, W, C_out, K_h, K_w, H_out, W_out, G;
+  int64_t rows() const { return C_in * K_h * K_w; }  // of a group's column matrix
   int64_t cols() const { return H_out * W_out; }
+  int64_t in_image() const { return G * C_in * H * W; }  // floats per image
+  int64_t in_group() const { return C_in * H * W; }
+  int64_t out_channels() const { return G * C_out; }
 };
 
 Dims dims_of(const Shape& x, const Shape& w, const Shape& y) {
-  return {x[0], x[1], x[2], x[3], w[0], w[2], w[3], y[2], y[3]};
+  const int64_t G = x[1] / w[1];
+  return {x[0], w[1], x[2], x[3], w[0] / G, w[2], w[3], y[2], y[3], G};
 }
 
 int thread_id() {
@@ -290,7 +297,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
     const float* bias = b.defined() ? b.data() : nullptr;
 #pragma omp parallel for schedule(static) if (d.N > 1)
     for (int64_t n = 0; n < d.N; ++n) {
-      winograd_image(x.data() + n * d.C_in * d.H * d.W, x.shape(), g, y_shape, U, bias, 0, d.C_out,
+      winograd_image(x.data() + n * d.in_image(), x.shape(), g, y_shape, U, bias, 0, d.C_out,
                      y.data() + n * d.C_out * d.cols());
     }
     return y;
@@ -298,16 +305,21 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
   const int64_t K = d.rows(), K1 = K + (b.defined() ? 1 : 0), P = d.cols();
   thread_local std::vector<float> w1;
   const float* w_used = b.defined() ? weights_with_bias(w, b, K, w1) : w.data();
-  if (columns && columns->shape() != Shape{d.N, K1, P}) *columns = Tensor::empty({d.N, K1, P});
-    // Threads only pay off with work to share: a single image runs on the calling thread.
-#pragma omp parallel for schedule(static) if (d.N > 1)
+  const int64_t G = d.G;
+  if (columns && columns->shape() != Shape{d.N, G * K1, P}) {
+    *columns = Tensor::empty({d.N, G * K1, P});
+  }
+  // Threads only pay off with work to share: a single image runs on the calling thread.
+#pragma omp parallel for schedule(static) collapse(2) if (d.N * G > 1)
   for (int64_t n = 0; n < d.N; ++n) {
-    float* col = columns ? columns->data() + n * K1 * P : scratch(tls_col, K1 * P);
-    im2col(x.data() + n * d.C_in * d.H * d.W, d, g, col);
-    std::fill(col + K * P, col + K1 * P, 1.0f);
-    // y_img (C_out, P) = w1 (C_out, K1) col (K1, P)
-    sgemm(false, false, d.C_out, P, K1, 1.0f, w_used, K1, col, P, 0.0f, y.data() + n * d.C_out * P,
-          P);
+    for (int64_t gi = 0; gi < G; ++gi) {
+      float* col = columns ? columns->data() + (n * G + gi) * K1 * P : scratch(tls_col, K1 * P);
+      im2col(x.data() + n * d.in_image() + gi * d.in_group(), d, g, col);
+      std::fill(col + K * P, col + K1 * P, 1.0f);
+      // y_img's group (C_out, P) = w1's group (C_out, K1) col (K1, P)
+      sgemm(false, false, d.C_out, P, K1, 1.0f, w_used + gi * d.C_out * K1, K1, col, P, 0.0f,
+            y.data() + (n * G + gi) * d.C_out * P, P);
+    }
   }
   return y;
 }
@@ -318,10 +330,12 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   const int64_t K = d.rows(), P = d.cols();
   // The forward pass's columns, with the ones row when it had a bias: the weight gradient's
   // product then also sums dy for the bias gradient, in its last row.
+  const int64_t G = d.G;
   const bool cached = columns && columns->dim() == 3 && columns->size(0) == d.N &&
-                      columns->size(2) == P && (columns->size(1) == K || columns->size(1) == K + 1);
+                      columns->size(2) == P &&
+                      (columns->size(1) == G * K || columns->size(1) == G * (K + 1));
   // Without them, the rebuilt matrices get the ones row too when both gradients are wanted.
-  const int64_t K1 = cached ? columns->size(1) : K + (dw && db ? 1 : 0);
+  const int64_t K1 = cached ? columns->size(1) / G : K + (dw && db ? 1 : 0);
   const bool db_from_product = dw && db && K1 == K + 1;
   const int threads = max_threads();
   // Per-thread partial sums of the weight gradient, added in thread order afterwards. OpenBLAS
@@ -330,38 +344,44 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   // small-matrix rule), which costs half as much again. There we form dy^T explicitly and
   // accumulate dw^T = col dy^T, a plain product.
   const bool via_transpose = d.C_out * K1 > 1200;
-  std::vector<float> dw_parts(dw ? static_cast<std::size_t>(threads * K1 * d.C_out) : 0, 0.0f);
-#pragma omp parallel if (d.N > 1)
+  // Each thread's part holds every group's, one after the other.
+  const int64_t part_size = G * K1 * d.C_out;
+  std::vector<float> dw_parts(dw ? static_cast<std::size_t>(threads * part_size) : 0, 0.0f);
+#pragma omp parallel if (d.N * G > 1)
   {
-    float* dw_mine = dw ? dw_parts.data() + thread_id() * K1 * d.C_out : nullptr;
-#pragma omp for schedule(static)
+    float* dw_thread = dw ? dw_parts.data() + thread_id() * part_size : nullptr;
+#pragma omp for schedule(static) collapse(2)
     for (int64_t n = 0; n < d.N; ++n) {
-      const float* dy_img = dy.data() + n * d.C_out * P;
-      if (dw) {
-        const float* col;
-        if (cached) {
-          col = columns->data() + n * K1 * P;
-        } else {
-          float* built = scratch(tls_col, K1 * P);
-          im2col(x.data() + n * d.C_in * d.H * d.W, d, g, built);
-          std::fill(built + K * P, built + K1 * P, 1.0f);
-          col = built;
+      for (int64_t gi = 0; gi < G; ++gi) {
+        float* dw_mine = dw ? dw_thread + gi * K1 * d.C_out : nullptr;
+        const float* dy_img = dy.data() + (n * G + gi) * d.C_out * P;
+        if (dw) {
+          const float* col;
+          if (cached) {
+            col = columns->data() + (n * G + gi) * K1 * P;
+          } else {
+            float* built = scratch(tls_col, K1 * P);
+            im2col(x.data() + n * d.in_image() + gi * d.in_group(), d, g, built);
+            std::fill(built + K * P, built + K1 * P, 1.0f);
+            col = built;
+          }
+          if (via_transpose) {
+            float* dyt = scratch(tls_dyt, P * d.C_out);
+            transpose(dy_img, d.C_out, P, dyt);
+            // dw^T (K1, C_out) += col (K1, P) dy_img^T (P, C_out)
+            sgemm(false, false, K1, d.C_out, P, 1.0f, col, P, dyt, d.C_out, 1.0f, dw_mine, d.C_out);
+          } else {
+            // dw (C_out, K1) += dy_img (C_out, P) col^T (P, K1)
+            sgemm(false, true, d.C_out, K1, P, 1.0f, dy_img, P, col, P, 1.0f, dw_mine, K1);
+          }
         }
-        if (via_transpose) {
-          float* dyt = scratch(tls_dyt, P * d.C_out);
-          transpose(dy_img, d.C_out, P, dyt);
-          // dw^T (K1, C_out) += col (K1, P) dy_img^T (P, C_out)
-          sgemm(false, false, K1, d.C_out, P, 1.0f, col, P, dyt, d.C_out, 1.0f, dw_mine, d.C_out);
-        } else {
-          // dw (C_out, K1) += dy_img (C_out, P) col^T (P, K1)
-          sgemm(false, true, d.C_out, K1, P, 1.0f, dy_img, P, col, P, 1.0f, dw_mine, K1);
+        if (dx) {
+          float* dcol = scratch(tls_dcol, K * P);
+          // dcol (K, P) = w^T (K, C_out) dy_img (C_out, P)
+          sgemm(true, false, K, P, d.C_out, 1.0f, w.data() + gi * d.C_out * K, K, dy_img, P, 0.0f,
+                dcol, P);
+          col2im(dcol, d, g, dx->data() + n * d.in_image() + gi * d.in_group(), /*overwrite=*/true);
         }
-      }
-      if (dx) {
-        float* dcol = scratch(tls_dcol, K * P);
-        // dcol (K, P) = w^T (K, C_out) dy_img (C_out, P)
-        sgemm(true, false, K, P, d.C_out, 1.0f, w.data(), K, dy_img, P, 0.0f, dcol, P);
-        col2im(dcol, d, g, dx->data() + n * d.C_in * d.H * d.W, /*overwrite=*/true);
       }
     }
   }
@@ -372,19 +392,22 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
     };
     float* out = dw->data();
     for (int t = 0; t < threads; ++t) {
-      const float* part = dw_parts.data() + t * K1 * d.C_out;
-      for (int64_t oc = 0; oc < d.C_out; ++oc) {
-        for (int64_t k = 0; k < K; ++k) out[oc * K + k] += at(part, oc, k);
-        if (db_from_product) (*db)[oc] += at(part, oc, K);
+      for (int64_t gi = 0; gi < G; ++gi) {
+        const float* part = dw_parts.data() + t * part_size + gi * K1 * d.C_out;
+        for (int64_t oc = 0; oc < d.C_out; ++oc) {
+          const int64_t row = gi * d.C_out + oc;
+          for (int64_t k = 0; k < K; ++k) out[row * K + k] += at(part, oc, k);
+          if (db_from_product) (*db)[row] += at(part, oc, K);
+        }
       }
     }
   }
   if (db && !db_from_product) {
 #pragma omp parallel for schedule(static) if (d.N * P > 16384)
-    for (int64_t oc = 0; oc < d.C_out; ++oc) {
+    for (int64_t oc = 0; oc < d.out_channels(); ++oc) {
       double sum = 0.0;
       for (int64_t n = 0; n < d.N; ++n) {
-        sum += sum_of(dy.data() + (n * d.C_out + oc) * P, P);
+        sum += sum_of(dy.data() + (n * d.out_channels() + oc) * P, P);
       }
       (*db)[oc] += static_cast<float>(sum);
     }
@@ -410,22 +433,27 @@ Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
   // The calling thread's, read by all: a thread_local named inside the region would be each's own.
   static const std::vector<float> none;
   const std::vector<float>& U = winograd ? winograd_weights_cached(w) : none;
-  const bool share_image = d.N < max_threads() && d.C_out * P * K1 >= (1 << 16);
+  const int64_t C_out = d.out_channels();  // all groups'
+  const bool share_image = d.N < max_threads() && C_out * P * K1 >= (1 << 16);
   // Output channels [oc0, oc1) of image n: convolution, ReLU, pool.
   auto block = [&](int64_t n, int64_t oc0, int64_t oc1) {
-    const float* x_img = x.data() + n * d.C_in * d.H * d.W;
+    const float* x_img = x.data() + n * d.in_image();
     float* y_img = y.data() + n * out_img;
     // Without a pool the block's output is the convolution's: written in place.
-    float* conv = pool ? scratch(tls_dcol, d.C_out * P) : y_img;
+    float* conv = pool ? scratch(tls_dcol, C_out * P) : y_img;
     if (winograd) {
       winograd_image(x_img, x.shape(), g, conv_shape, U, b.defined() ? b.data() : nullptr, oc0, oc1,
                      conv);
     } else {
       float* col = scratch(tls_col, K1 * P);
-      im2col(x_img, d, g, col);
-      std::fill(col + K * P, col + K1 * P, 1.0f);
-      sgemm(false, false, oc1 - oc0, P, K1, 1.0f, w_used + oc0 * K1, K1, col, P, 0.0f,
-            conv + oc0 * P, P);
+      // The channels [lo, hi) of [oc0, oc1) in each group, from that group's column matrix.
+      for (int64_t gi = oc0 / d.C_out; gi < d.G && gi * d.C_out < oc1; ++gi) {
+        const int64_t lo = std::max(oc0, gi * d.C_out), hi = std::min(oc1, (gi + 1) * d.C_out);
+        im2col(x_img + gi * d.in_group(), d, g, col);
+        std::fill(col + K * P, col + K1 * P, 1.0f);
+        sgemm(false, false, hi - lo, P, K1, 1.0f, w_used + lo * K1, K1, col, P, 0.0f, conv + lo * P,
+              P);
+      }
     }
     if (after.scale) {
       for (int64_t oc = oc0; oc < oc1; ++oc) {
@@ -452,20 +480,20 @@ Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
   // may sum a share of the rows in another order than the whole product (differences of a few
   // units in the last place); the last share takes any rest.
   if (share_image) {
-    const int64_t unit = winograd ? 16 : 8, units = std::max<int64_t>(1, d.C_out / unit);
+    const int64_t unit = winograd ? 16 : 8, units = std::max<int64_t>(1, C_out / unit);
     for (int64_t n = 0; n < d.N; ++n) {
 #pragma omp parallel
       {
         const int t = thread_id(), T = omp_threads();
-        const int64_t oc0 = std::min(d.C_out, units * t / T * unit);
-        const int64_t oc1 = t + 1 == T ? d.C_out : std::min(d.C_out, units * (t + 1) / T * unit);
+        const int64_t oc0 = std::min(C_out, units * t / T * unit);
+        const int64_t oc1 = t + 1 == T ? C_out : std::min(C_out, units * (t + 1) / T * unit);
         if (oc1 > oc0) block(n, oc0, oc1);
       }
     }
     return y;
   }
 #pragma omp parallel for schedule(static) if (d.N > 1)
-  for (int64_t n = 0; n < d.N; ++n) block(n, 0, d.C_out);
+  for (int64_t n = 0; n < d.N; ++n) block(n, 0, C_out);
   return y;
 }
 

@@ -1,4 +1,4 @@
-// conv2d, fast CPU kernels (groups == 1). Called by the dispatcher after its shape checks.
+// conv2d, fast CPU kernels. Called by the dispatcher after its shape checks.
 #pragma once
 
 #include "cnn/ops/conv2d.h"
@@ -6,8 +6,9 @@
 
 namespace cnn::fast {
 
-// Whether these kernels cover the case (the dispatcher runs the reference kernel otherwise).
-inline bool conv2d_supports(const Conv2dGeometry& g) { return g.groups == 1; }
+// Whether these kernels cover the case (the dispatcher runs the reference kernel otherwise):
+// every geometry, grouped convolutions as one product per group.
+inline bool conv2d_supports(const Conv2dGeometry& g) { return g.groups >= 1; }
 
 // x: (N, C_in, H, W), w: (C_out, C_in, K_h, K_w), b: (C_out) or undefined -> y_shape
 // columns: if not null, receives every image's im2col matrix, (N, C_in * K_h * K_w [+ 1], H_out *
