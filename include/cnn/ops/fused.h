@@ -26,8 +26,8 @@ struct ConvEpilogue {
 // for bit, as the layers one after the other (the normalisation is applied to the convolution's
 // output exactly as batchnorm2d_forward applies it, not folded into the weights, which would
 // round differently), except where threads share one image by output channels: there a share
-// of the product's rows may be summed in another order (the last places). Nothing is kept for a backward pass: Sequential uses this under
-// NoGradGuard only.
+// of the product's rows may be summed in another order (the last places). Nothing is kept for a
+// backward pass: Sequential uses this under NoGradGuard only.
 Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
                             const Conv2dGeometry& g, const ConvEpilogue& after);
 
