@@ -4,6 +4,8 @@
 #include "testing.h"
 // Which convolutions take Winograd (whose shares of an image are exact by construction).
 #include "../src/ops/fast/winograd.h"
+// And which take the direct convolution.
+#include "../src/ops/fast/direct_conv.h"
 
 namespace cnn::testing {
 namespace {
@@ -174,6 +176,68 @@ TEST(FastKernels, Conv2dWinogradShapesMatchReference) {
     const Tensor fast2 =
         with_kernels(KernelSet::Fast, [&] { return conv2d_forward(x, changed, b, g); });
     EXPECT_TRUE(all_close(fast2, ref2, kFastVsReference)) << "weights changed in place";
+  }
+}
+
+// A batch's last image as a batch of one.
+Tensor last_image(const Tensor& t) {
+  Shape shape = t.shape();
+  const int64_t size = t.numel() / shape[0];
+  shape[0] = 1;
+  Tensor one = Tensor::empty(shape);
+  std::copy(t.data() + t.numel() - size, t.data() + t.numel(), one.data());
+  return one;
+}
+
+TEST(FastKernels, Conv2dDirectShapesMatchReference) {
+  // Stride 1: the direct convolution on processors with AVX2 (src/ops/fast/direct_conv.h), im2col
+  // elsewhere. Kernels, dilations and paddings on each side; groups whose channels are not a
+  // multiple of the kernel's block of 4; images large enough that at batch 1 the threads share
+  // them by output channels. The direct kernel computes each output alone, its taps summed in the
+  // weights' order whatever the batch or the threads' shares: one image alone, the same image in
+  // a batch, and the fused block at 1 to 4 threads give the same numbers bit for bit. (Without
+  // AVX2, the fused block's shares are some of the SGEMM's rows, which OpenBLAS may sum in
+  // another order than the whole product: there, as kSharedImage.)
+  Generator gen(23);
+  for (int trial = 0; trial < 20; ++trial) {
+    const int64_t k_h = 1 + gen.below(5), k_w = 1 + gen.below(5);
+    const Size2 dilation(1 + gen.below(2), 1 + gen.below(3));
+    const int64_t groups = trial % 3 == 2 ? 2 + gen.below(2) : 1;
+    const int64_t c_in = groups * (1 + gen.below(6)), c_out = groups * (1 + gen.below(11));
+    const Conv2dPadding padding = trial % 4 == 3 ? Conv2dPadding::sides(gen.below(3), gen.below(3),
+                                                                        gen.below(3), gen.below(3))
+                                                 : Conv2dPadding(Size2(gen.below(3), gen.below(3)));
+    const Conv2dGeometry g = conv2d_geometry(Size2(k_h, k_w), 1, padding, dilation, groups);
+    const int64_t h = dilation.h * (k_h - 1) + 1 + gen.below(30),
+                  w = dilation.w * (k_w - 1) + 1 + gen.below(30), n = 1 + gen.below(3);
+    SCOPED_TRACE("trial " + std::to_string(trial) + ": x (" + std::to_string(n) + ", " +
+                 std::to_string(c_in) + ", " + std::to_string(h) + ", " + std::to_string(w) +
+                 "), " + std::to_string(c_out) + " outputs, groups " + std::to_string(groups) +
+                 ", kernel " + Size2(k_h, k_w).pair_str() + ", dilation " + dilation.pair_str() +
+                 ", padding " + padding.str());
+    const Tensor x = randn({n, c_in, h, w}, gen), wt = randn({c_out, c_in / groups, k_h, k_w}, gen);
+    const Tensor b = trial % 2 ? randn({c_out}, gen) : Tensor();
+    const Tensor ref =
+        with_kernels(KernelSet::Reference, [&] { return conv2d_forward(x, wt, b, g); });
+    with_kernels(KernelSet::Fast, [&] {
+      const Tensor fast = conv2d_forward(x, wt, b, g);
+      EXPECT_TRUE(all_close(fast, ref, kFastVsReference));
+      const Tensor last = last_image(x);  // the batch's last image, alone
+      const Tensor alone = conv2d_forward(last, wt, b, g);
+      EXPECT_TRUE(same(alone, last_image(fast))) << "one image against the batch";
+      const int threads = num_threads();
+      for (int t : {1, 2, 3, 4}) {
+        set_num_threads(t);
+        EXPECT_TRUE(same(conv2d_forward(last, wt, b, g), alone)) << t << " threads";
+        const Tensor fused = conv2d_relu_pool_forward(last, wt, b, g, nullptr);
+        EXPECT_TRUE(fast::direct_conv_applies(g)
+                        ? same(fused, relu_forward(alone))
+                        : all_close(fused, relu_forward(alone), kSharedImage))
+            << "fused block, " << t << " threads";
+      }
+      set_num_threads(threads);
+      return 0;
+    });
   }
 }
 

@@ -7,4 +7,7 @@ namespace cnn::detail {
 // kernels take their AVX2 / baseline paths (the tests run both ways).
 bool use_avx512();
 
+// AVX2 and FMA are present and not turned off (CNN_NO_AVX2=1): the direct convolution's path.
+bool use_avx2_fma();
+
 }  // namespace cnn::detail

@@ -43,4 +43,13 @@ bool detail::use_avx512() {
   return yes;
 }
 
+bool detail::use_avx2_fma() {
+  static const bool yes = [] {
+    const char* off = std::getenv("CNN_NO_AVX2");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           !(off && std::strcmp(off, "0") != 0 && *off);
+  }();
+  return yes;
+}
+
 }  // namespace cnn

@@ -13,6 +13,7 @@
 #include "../../core/cpu.h"
 #include "../relu_kernel.h"
 #include "../window.h"
+#include "direct_conv.h"
 #include "gemm.h"
 #include "maxpool2d.h"
 #include "winograd.h"
@@ -283,6 +284,22 @@ const float* weights_with_bias(const Tensor& w, const Tensor& b, int64_t K,
   return w1;
 }
 
+// Every image's im2col matrix per group into *columns, (N, G * K1, P), with a ones row when there
+// is a bias (conv2d_forward's workspace).
+void fill_columns(const Tensor& x, const Dims& d, const Conv2dGeometry& g, bool bias,
+                  Tensor* columns) {
+  const int64_t K = d.rows(), K1 = K + (bias ? 1 : 0), P = d.cols(), G = d.G;
+  if (columns->shape() != Shape{d.N, G * K1, P}) *columns = Tensor::empty({d.N, G * K1, P});
+#pragma omp parallel for schedule(static) collapse(2) if (d.N * G > 1)
+  for (int64_t n = 0; n < d.N; ++n) {
+    for (int64_t gi = 0; gi < G; ++gi) {
+      float* col = columns->data() + (n * G + gi) * K1 * P;
+      im2col(x.data() + n * d.in_image() + gi * d.in_group(), d, g, col);
+      std::fill(col + K * P, col + K1 * P, 1.0f);
+    }
+  }
+}
+
 }  // namespace
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
@@ -299,6 +316,32 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
     for (int64_t n = 0; n < d.N; ++n) {
       winograd_image(x.data() + n * d.in_image(), x.shape(), g, y_shape, U, bias, 0, d.C_out,
                      y.data() + n * d.C_out * d.cols());
+    }
+    return y;
+  }
+  // Stride 1 on AVX2: the direct convolution. The im2col matrices, if the caller wants them, are
+  // built for the backward pass only: y is the same with or without them.
+  if (direct_conv_applies(g)) {
+    if (columns) fill_columns(x, d, g, b.defined(), columns);
+    const std::vector<float>& packed = direct_weights_cached(w, d.G);
+    const float* bias = b.defined() ? b.data() : nullptr;
+    const int64_t C_out = d.out_channels(), P = d.cols();
+    // One image with enough work (batch-1 latency): the threads share it by output channels.
+    if (d.N == 1 && C_out * P * d.rows() >= (1 << 16)) {
+#pragma omp parallel
+      {
+        const int t = thread_id(), T = omp_threads();
+        const int64_t units = (C_out + 7) / 8;
+        direct_conv_image(x.data(), x.shape(), w.shape(), g, y_shape, packed, bias,
+                          std::min(C_out, units * t / T * 8),
+                          std::min(C_out, units * (t + 1) / T * 8), y.data());
+      }
+      return y;
+    }
+#pragma omp parallel for schedule(static) if (d.N > 1)
+    for (int64_t n = 0; n < d.N; ++n) {
+      direct_conv_image(x.data() + n * d.in_image(), x.shape(), w.shape(), g, y_shape, packed, bias,
+                        0, C_out, y.data() + n * C_out * P);
     }
     return y;
   }
@@ -337,6 +380,18 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   // Without them, the rebuilt matrices get the ones row too when both gradients are wanted.
   const int64_t K1 = cached ? columns->size(1) / G : K + (dw && db ? 1 : 0);
   const bool db_from_product = dw && db && K1 == K + 1;
+  // Stride 1 on AVX2: the input gradient by the direct convolution of dy (direct_conv.h), where
+  // it measured faster than the product and col2im (build/cnn_conv_layers --compare): not for
+  // one or two input channels (its blocks of 4 output channels would be mostly empty) or inputs
+  // under 10x10 (the rows' dropped positions outweigh the saving).
+  Conv2dGeometry gt;
+  Shape wt_shape;
+  const bool direct_dx = dx && direct_conv_applies(g) && d.C_in >= 3 && d.H * d.W >= 100 &&
+                         direct_conv_backward_geometry(w.shape(), g, &gt, &wt_shape);
+  thread_local std::vector<float> wt_buffer;
+  if (direct_dx) direct_weights_transposed(w, G, wt_buffer);
+  // The calling thread's, read by all: a thread_local named inside the region would be each's own.
+  const std::vector<float>& wt_packed = wt_buffer;
   const int threads = max_threads();
   // Per-thread partial sums of the weight gradient, added in thread order afterwards. OpenBLAS
   // runs small products on kernels that skip its packing step, except a product whose second
@@ -375,7 +430,11 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
             sgemm(false, true, d.C_out, K1, P, 1.0f, dy_img, P, col, P, 1.0f, dw_mine, K1);
           }
         }
-        if (dx) {
+        if (direct_dx) {
+          direct_conv_image(dy.data() + n * G * d.C_out * P, dy.shape(), wt_shape, gt, x.shape(),
+                            wt_packed, nullptr, gi * d.C_in, (gi + 1) * d.C_in,
+                            dx->data() + n * d.in_image());
+        } else if (dx) {
           float* dcol = scratch(tls_dcol, K * P);
           // dcol (K, P) = w^T (K, C_out) dy_img (C_out, P)
           sgemm(true, false, K, P, d.C_out, 1.0f, w.data() + gi * d.C_out * K, K, dy_img, P, 0.0f,
@@ -426,13 +485,16 @@ Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
                           pool->dilation.all(1) && pool->padding.h == pool->padding.w;
   // As conv2d_forward: the same algorithm for the same shapes, so the same numbers.
   const bool winograd = winograd_applies(x.shape(), w.shape(), g, conv_shape);
+  const bool direct = !winograd && direct_conv_applies(g);
   thread_local std::vector<float> w1;
-  const float* w_used = winograd      ? nullptr
-                        : b.defined() ? weights_with_bias(w, b, K, w1)
-                                      : w.data();
+  const float* w_used = winograd || direct ? nullptr
+                        : b.defined()      ? weights_with_bias(w, b, K, w1)
+                                           : w.data();
   // The calling thread's, read by all: a thread_local named inside the region would be each's own.
   static const std::vector<float> none;
-  const std::vector<float>& U = winograd ? winograd_weights_cached(w) : none;
+  const std::vector<float>& U = winograd ? winograd_weights_cached(w)
+                                : direct ? direct_weights_cached(w, d.G)
+                                         : none;
   const int64_t C_out = d.out_channels();  // all groups'
   const bool share_image = d.N < max_threads() && C_out * P * K1 >= (1 << 16);
   // Output channels [oc0, oc1) of image n: convolution, ReLU, pool.
@@ -444,6 +506,9 @@ Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
     if (winograd) {
       winograd_image(x_img, x.shape(), g, conv_shape, U, b.defined() ? b.data() : nullptr, oc0, oc1,
                      conv);
+    } else if (direct) {
+      direct_conv_image(x_img, x.shape(), w.shape(), g, conv_shape, U,
+                        b.defined() ? b.data() : nullptr, oc0, oc1, conv);
     } else {
       float* col = scratch(tls_col, K1 * P);
       // The channels [lo, hi) of [oc0, oc1) in each group, from that group's column matrix.

@@ -1,0 +1,228 @@
+// Direct AVX2 convolution for stride 1 (see direct_conv.h).
+#include "direct_conv.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "../../core/cpu.h"
+
+namespace cnn::fast {
+
+namespace {
+
+constexpr int64_t kOc = 4;    // output channels per block (4 broadcasts)
+constexpr int64_t kVec = 8;   // floats per AVX2 vector
+constexpr int kTileVecs = 3;  // vectors of positions per tile: 4 x 3 = 12 accumulators
+
+struct Geometry {
+  int64_t G, C_in, Cg, K_h, K_w, H, W, H_out, W_out;
+  int64_t Hp, Wp;  // the zero-padded input plane
+  int64_t K() const { return C_in * K_h * K_w; }
+  int64_t plane() const { return Hp * Wp; }
+  int64_t blocks() const { return (Cg + kOc - 1) / kOc; }  // per group
+  // Wide positions: output (oh, ow) at q = oh Wp + ow; the last one is (H_out - 1, W_out - 1).
+  int64_t Q() const { return (H_out - 1) * Wp + W_out; }
+  int64_t Qv() const { return (Q() + kVec - 1) / kVec * kVec; }  // computed, whole vectors
+};
+
+Geometry geometry_of(const Shape& x, const Shape& w, const Shape& y, const Conv2dGeometry& g) {
+  Geometry q{};
+  q.G = g.groups, q.C_in = w[1], q.Cg = w[0] / g.groups, q.K_h = w[2], q.K_w = w[3];
+  q.H = x[2], q.W = x[3], q.H_out = y[2], q.W_out = y[3];
+  q.Hp = q.H + g.pad_top + g.pad_bottom, q.Wp = q.W + g.pad_left + g.pad_right;
+  return q;
+}
+
+// The block of 4 output channels (weights wp: K taps x 4) at the V x 8 wide positions from
+// in[0]: acc[j] = bias[j] + the taps in order, stored at out[j * ld ...].
+template <int V>
+__attribute__((target("avx2,fma"), always_inline)) inline void tile(const float* in,
+                                                                    const int64_t* off, int64_t K,
+                                                                    const float* wp,
+                                                                    const float* bias4, float* out,
+                                                                    int64_t ld) {
+  __m256 acc[kOc][V];
+  for (int j = 0; j < kOc; ++j) {
+    for (int v = 0; v < V; ++v) acc[j][v] = _mm256_broadcast_ss(bias4 + j);
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    const float* s = in + off[k];
+    __m256 xv[V];
+    for (int v = 0; v < V; ++v) xv[v] = _mm256_loadu_ps(s + kVec * v);
+    const float* wk = wp + kOc * k;
+    for (int j = 0; j < kOc; ++j) {
+      const __m256 wj = _mm256_broadcast_ss(wk + j);
+      for (int v = 0; v < V; ++v) acc[j][v] = _mm256_fmadd_ps(xv[v], wj, acc[j][v]);
+    }
+  }
+  for (int j = 0; j < kOc; ++j) {
+    for (int v = 0; v < V; ++v) _mm256_storeu_ps(out + j * ld + kVec * v, acc[j][v]);
+  }
+}
+
+// Every wide position of one block: whole tiles of 3 vectors, the last one moved back to end at
+// Qv (it recomputes some positions of the one before, the same values), so that no narrower tile
+// is needed unless Qv itself is narrower.
+__attribute__((target("avx2,fma"))) void block_positions(const float* in, const int64_t* off,
+                                                         int64_t K, const float* wp,
+                                                         const float* bias4, float* wide,
+                                                         int64_t Qv) {
+  constexpr int64_t kTile = kTileVecs * kVec;
+  if (Qv < kTile) {
+    if (Qv == 2 * kVec) tile<2>(in, off, K, wp, bias4, wide, Qv);
+    if (Qv == kVec) tile<1>(in, off, K, wp, bias4, wide, Qv);
+    return;
+  }
+  for (int64_t q0 = 0;; q0 += kTile) {
+    q0 = std::min(q0, Qv - kTile);
+    tile<kTileVecs>(in + q0, off, K, wp, bias4, wide + q0, Qv);
+    if (q0 + kTile == Qv) break;
+  }
+}
+
+thread_local std::vector<float> tls_padded, tls_wide;
+thread_local std::vector<int64_t> tls_offsets;
+
+float* scratch(std::vector<float>& buf, int64_t n) {
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<std::size_t>(n));
+  return buf.data();
+}
+
+}  // namespace
+
+bool direct_conv_applies(const Conv2dGeometry& g) {
+  return g.stride.all(1) && detail::use_avx2_fma();
+}
+
+// Packs weight(oc, k) for C_out = groups * Cg channels of K taps each.
+template <class Weight>
+void pack(int64_t C_out, int64_t groups, int64_t K, Weight weight, std::vector<float>& packed) {
+  const int64_t Cg = C_out / groups, blocks = (Cg + kOc - 1) / kOc;
+  packed.assign(static_cast<std::size_t>(groups * blocks * K * kOc), 0.0f);
+  for (int64_t gi = 0; gi < groups; ++gi) {
+    for (int64_t oc = 0; oc < Cg; ++oc) {
+      float* dst = packed.data() + (gi * blocks + oc / kOc) * K * kOc + oc % kOc;
+      for (int64_t k = 0; k < K; ++k) dst[k * kOc] = weight(gi * Cg + oc, k);
+    }
+  }
+}
+
+void direct_weights_transposed(const Tensor& w, int64_t groups, std::vector<float>& packed) {
+  // w (G Cg, C_in, K_h, K_w) -> wt (G C_in, Cg, K_h, K_w), wt[g C_in + i][o][a][b] =
+  // w[g Cg + o][i][K_h - 1 - a][K_w - 1 - b].
+  const int64_t Cg = w.size(0) / groups, C_in = w.size(1), K_h = w.size(2), K_w = w.size(3);
+  const int64_t taps = K_h * K_w;
+  const float* src = w.data();
+  pack(
+      groups * C_in, groups, Cg * taps,
+      [&](int64_t oc, int64_t k) {
+        const int64_t gi = oc / C_in, i = oc % C_in, o = k / taps, tap = k % taps;
+        return src[((gi * Cg + o) * C_in + i) * taps + (taps - 1 - tap)];
+      },
+      packed);
+}
+
+bool direct_conv_backward_geometry(const Shape& w, const Conv2dGeometry& g, Conv2dGeometry* gt,
+                                   Shape* wt) {
+  if (!g.stride.all(1)) return false;
+  const int64_t reach_h = g.dilation.h * (w[2] - 1), reach_w = g.dilation.w * (w[3] - 1);
+  *gt = g;
+  gt->pad_top = reach_h - g.pad_top, gt->pad_bottom = reach_h - g.pad_bottom;
+  gt->pad_left = reach_w - g.pad_left, gt->pad_right = reach_w - g.pad_right;
+  *wt = {g.groups * w[1], w[0] / g.groups, w[2], w[3]};
+  return gt->pad_top >= 0 && gt->pad_bottom >= 0 && gt->pad_left >= 0 && gt->pad_right >= 0;
+}
+
+const std::vector<float>& direct_weights_cached(const Tensor& w, int64_t groups) {
+  struct Entry {
+    const float* data = nullptr;
+    Shape shape;
+    int64_t groups = 0;
+    std::vector<float> weights, packed;
+  };
+  constexpr std::size_t kEntries = 16;  // a model's convolutions, reused round robin
+  thread_local std::array<Entry, kEntries> cache;
+  thread_local std::size_t next = 0;
+  const auto bytes = static_cast<std::size_t>(w.numel()) * sizeof(float);
+  for (Entry& e : cache) {
+    if (e.data == w.data() && e.shape == w.shape() && e.groups == groups &&
+        std::memcmp(e.weights.data(), w.data(), bytes) == 0) {
+      return e.packed;
+    }
+  }
+  Entry& e = cache[next];
+  next = (next + 1) % kEntries;
+  e.data = w.data();
+  e.shape = w.shape();
+  e.groups = groups;
+  e.weights.assign(w.data(), w.data() + w.numel());
+  const int64_t K = w.size(1) * w.size(2) * w.size(3);
+  const float* src = w.data();
+  pack(
+      w.size(0), groups, K, [&](int64_t oc, int64_t k) { return src[oc * K + k]; }, e.packed);
+  return e.packed;
+}
+
+void direct_conv_image(const float* x_img, const Shape& x, const Shape& w, const Conv2dGeometry& g,
+                       const Shape& y, const std::vector<float>& packed, const float* bias,
+                       int64_t oc0, int64_t oc1, float* y_img) {
+  if (oc1 <= oc0) return;
+  const Geometry q = geometry_of(x, w, y, g);
+  const int64_t K = q.K(), plane = q.plane(), group_in = q.C_in * plane, Qv = q.Qv();
+  const int64_t P = q.H_out * q.W_out;
+  // The tap offsets, in the weights' order (ic, kh, kw).
+  int64_t* off = tls_offsets.size() < static_cast<std::size_t>(K)
+                     ? (tls_offsets.resize(static_cast<std::size_t>(K)), tls_offsets.data())
+                     : tls_offsets.data();
+  for (int64_t ic = 0, k = 0; ic < q.C_in; ++ic) {
+    for (int64_t kh = 0; kh < q.K_h; ++kh) {
+      for (int64_t kw = 0; kw < q.K_w; ++kw, ++k) {
+        off[k] = ic * plane + kh * g.dilation.h * q.Wp + kw * g.dilation.w;
+      }
+    }
+  }
+  // The padded copy of the groups [g0, g1] that [oc0, oc1) reads, with zeros after the last for
+  // the dropped positions of the last vectors (their loads run up to Qv - 1 + the last offset).
+  const int64_t g0 = oc0 / q.Cg, g1 = (oc1 - 1) / q.Cg;
+  const int64_t tail = std::max<int64_t>(0, Qv + off[K - 1] - group_in);
+  float* padded = scratch(tls_padded, q.G * group_in + tail);
+  for (int64_t c = g0 * q.C_in; c < (g1 + 1) * q.C_in; ++c) {
+    float* dst = padded + c * plane;
+    const float* src = x_img + c * q.H * q.W;
+    std::fill(dst, dst + g.pad_top * q.Wp, 0.0f);
+    for (int64_t h = 0; h < q.H; ++h) {
+      float* row = dst + (g.pad_top + h) * q.Wp;
+      std::fill(row, row + g.pad_left, 0.0f);
+      std::copy(src + h * q.W, src + (h + 1) * q.W, row + g.pad_left);
+      std::fill(row + g.pad_left + q.W, row + q.Wp, 0.0f);
+    }
+    std::fill(dst + (g.pad_top + q.H) * q.Wp, dst + plane, 0.0f);
+  }
+  std::fill(padded + q.G * group_in, padded + q.G * group_in + tail, 0.0f);
+  float* wide = scratch(tls_wide, kOc * Qv);
+  const int64_t blocks = q.blocks();
+  for (int64_t oc = oc0; oc < oc1;) {
+    const int64_t gi = oc / q.Cg, block = (oc - gi * q.Cg) / kOc;
+    const int64_t first = gi * q.Cg + block * kOc;  // the block's first channel
+    const int64_t end = std::min({first + kOc, (gi + 1) * q.Cg, oc1});
+    float bias4[kOc] = {};
+    for (int64_t j = 0; j < kOc && block * kOc + j < q.Cg; ++j) {
+      bias4[j] = bias ? bias[first + j] : 0.0f;
+    }
+    block_positions(padded + gi * group_in, off, K, packed.data() + (gi * blocks + block) * K * kOc,
+                    bias4, wide, Qv);
+    for (int64_t c = oc; c < end; ++c) {
+      const float* src = wide + (c - first) * Qv;
+      float* dst = y_img + c * P;
+      for (int64_t oh = 0; oh < q.H_out; ++oh) {
+        std::copy(src + oh * q.Wp, src + oh * q.Wp + q.W_out, dst + oh * q.W_out);
+      }
+    }
+    oc = end;
+  }
+}
+
+}  // namespace cnn::fast
