@@ -199,11 +199,15 @@ TEST(FastKernels, Conv2dDirectShapesMatchReference) {
   // AVX2, the fused block's shares are some of the SGEMM's rows, which OpenBLAS may sum in
   // another order than the whole product: there, as kSharedImage.)
   Generator gen(23);
-  for (int trial = 0; trial < 20; ++trial) {
+  for (int trial = 0; trial < 30; ++trial) {
     const int64_t k_h = 1 + gen.below(5), k_w = 1 + gen.below(5);
     const Size2 dilation(1 + gen.below(2), 1 + gen.below(3));
     const int64_t groups = trial % 3 == 2 ? 2 + gen.below(2) : 1;
-    const int64_t c_in = groups * (1 + gen.below(6)), c_out = groups * (1 + gen.below(11));
+    // Every fifth trial with sixteens of output channels per group and many taps: the kernel's
+    // tiles of pixels where they compute fewer outputs than its rows.
+    const bool sixteens = trial % 5 == 4;
+    const int64_t c_in = groups * (1 + gen.below(sixteens ? 12 : 6)),
+                  c_out = groups * (sixteens ? 16 * (1 + gen.below(2)) : 1 + gen.below(11));
     const Conv2dPadding padding = trial % 4 == 3 ? Conv2dPadding::sides(gen.below(3), gen.below(3),
                                                                         gen.below(3), gen.below(3))
                                                  : Conv2dPadding(Size2(gen.below(3), gen.below(3)));

@@ -323,18 +323,20 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
   // built for the backward pass only: y is the same with or without them.
   if (direct_conv_applies(g)) {
     if (columns) fill_columns(x, d, g, b.defined(), columns);
-    const std::vector<float>& packed = direct_weights_cached(w, d.G);
+    const int block = direct_conv_block(x.shape(), w.shape(), y_shape, g);
+    const std::vector<float>& packed = direct_weights_cached(w, d.G, block);
     const float* bias = b.defined() ? b.data() : nullptr;
     const int64_t C_out = d.out_channels(), P = d.cols();
-    // One image with enough work (batch-1 latency): the threads share it by output channels.
+    // One image with enough work (batch-1 latency): the threads share it by output channels, in
+    // whole blocks of the kernel's (at least eights).
     if (d.N == 1 && C_out * P * d.rows() >= (1 << 16)) {
+      const int64_t unit = std::max(8, block), units = (C_out + unit - 1) / unit;
 #pragma omp parallel
       {
         const int t = thread_id(), T = omp_threads();
-        const int64_t units = (C_out + 7) / 8;
         direct_conv_image(x.data(), x.shape(), w.shape(), g, y_shape, packed, bias,
-                          std::min(C_out, units * t / T * 8),
-                          std::min(C_out, units * (t + 1) / T * 8), y.data());
+                          std::min(C_out, units * t / T * unit),
+                          std::min(C_out, units * (t + 1) / T * unit), y.data());
       }
       return y;
     }
@@ -382,14 +384,18 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   const bool db_from_product = dw && db && K1 == K + 1;
   // Stride 1 on AVX2: the input gradient by the direct convolution of dy (direct_conv.h), where
   // it measured faster than the product and col2im (build/cnn_conv_layers --compare): not for
-  // one or two input channels (its blocks of 4 output channels would be mostly empty) or inputs
-  // under 10x10 (the rows' dropped positions outweigh the saving).
+  // one or two input channels (its blocks of 4 output channels would be mostly empty), nor for
+  // inputs under 10x10 (the shipped models' 7x7 layers: 0.8x with its tiles of pixels, 0.7x
+  // with its rows).
   Conv2dGeometry gt;
   Shape wt_shape;
   const bool direct_dx = dx && direct_conv_applies(g) && d.C_in >= 3 && d.H * d.W >= 100 &&
                          direct_conv_backward_geometry(w.shape(), g, &gt, &wt_shape);
   thread_local std::vector<float> wt_buffer;
-  if (direct_dx) direct_weights_transposed(w, G, wt_buffer);
+  if (direct_dx) {
+    direct_weights_transposed(w, G, direct_conv_block(dy.shape(), wt_shape, x.shape(), gt),
+                              wt_buffer);
+  }
   // The calling thread's, read by all: a thread_local named inside the region would be each's own.
   const std::vector<float>& wt_packed = wt_buffer;
   const int threads = max_threads();
@@ -492,8 +498,9 @@ Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
                                            : w.data();
   // The calling thread's, read by all: a thread_local named inside the region would be each's own.
   static const std::vector<float> none;
+  const int direct_block = direct ? direct_conv_block(x.shape(), w.shape(), conv_shape, g) : 0;
   const std::vector<float>& U = winograd ? winograd_weights_cached(w)
-                                : direct ? direct_weights_cached(w, d.G)
+                                : direct ? direct_weights_cached(w, d.G, direct_block)
                                          : none;
   const int64_t C_out = d.out_channels();  // all groups'
   const bool share_image = d.N < max_threads() && C_out * P * K1 >= (1 << 16);
@@ -541,11 +548,13 @@ Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
   // building the whole column matrix or transformed input in its own cache (sharing them cost
   // more in traffic between the cores than it saved). Both of the tutorial's convolutions
   // qualify (108 k and 668 k multiply-adds). The shares are whole sixteens of channels for
-  // Winograd (its numbers stay those of conv2d_forward), whole eights for the SGEMM, whose kernels
-  // may sum a share of the rows in another order than the whole product (differences of a few
-  // units in the last place); the last share takes any rest.
+  // Winograd (its numbers stay those of conv2d_forward), whole blocks of the direct kernel's (its
+  // outputs are each computed alone: the same numbers too), whole eights for the SGEMM, whose
+  // kernels may sum a share of the rows in another order than the whole product (differences of
+  // a few units in the last place); the last share takes any rest.
   if (share_image) {
-    const int64_t unit = winograd ? 16 : 8, units = std::max<int64_t>(1, C_out / unit);
+    const int64_t unit = winograd ? 16 : direct ? std::max(8, direct_block) : 8;
+    const int64_t units = std::max<int64_t>(1, C_out / unit);
     for (int64_t n = 0; n < d.N; ++n) {
 #pragma omp parallel
       {

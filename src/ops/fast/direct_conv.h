@@ -18,18 +18,25 @@ namespace cnn::fast {
 // turns it off), stride 1 in both directions.
 bool direct_conv_applies(const Conv2dGeometry& g);
 
+// The kernel's block of output channels for this convolution: 4 (wide rows), or 16 (tiles of 6
+// pixels, each a broadcast: no dropped positions) where whole sixteens of channels make each
+// group, there are 64 taps or more, and that computes fewer outputs, as for small images. Both
+// give the same numbers.
+int direct_conv_block(const Shape& x, const Shape& w, const Shape& y, const Conv2dGeometry& g);
+
 // The weights rearranged for the kernel, blocks of 4 output channels of one group, each block's
 // taps in the weights' order with the 4 channels side by side (zeros past a group's last
 // channel), from a per-thread cache of the weights last seen: an entry is used only while the
 // weights equal, bit for bit, the copy it was made from. The reference stays valid until this
 // thread's next call.
-const std::vector<float>& direct_weights_cached(const Tensor& w, int64_t groups);
+const std::vector<float>& direct_weights_cached(const Tensor& w, int64_t groups, int block);
 
 // The same for the input gradient of a stride-1 convolution, which is the stride-1 convolution
 // of dy with the weights transposed (input and output channels swapped within each group) and
 // turned by 180 degrees, under direct_conv_backward_geometry. Packed into `packed` (the weights
 // change at every training step: no cache).
-void direct_weights_transposed(const Tensor& w, int64_t groups, std::vector<float>& packed);
+void direct_weights_transposed(const Tensor& w, int64_t groups, int block,
+                               std::vector<float>& packed);
 // That convolution's geometry and weight shape, if its padding is not negative (a padding wider
 // than the dilated kernel, which only a 1-wide kernel allows, is not covered).
 bool direct_conv_backward_geometry(const Shape& w, const Conv2dGeometry& g, Conv2dGeometry* gt,
