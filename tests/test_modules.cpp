@@ -171,12 +171,20 @@ TEST(Modules, FusedInferenceBlocksEqualTheLayers) {
     int64_t in, out, k, stride, pad, groups;
     bool bias, pool;
     const char* act;  // the layer after the batch norm
+    bool bn = true;
   };
   const Case cases[] = {
-      {1, 32, 3, 1, 1, 1, false, true, "ReLU"}, {16, 32, 3, 1, 0, 1, true, true, "ReLU"},
-      {8, 16, 5, 1, 2, 1, true, false, "ReLU"}, {4, 16, 3, 2, 1, 1, false, false, "SiLU"},
-      {8, 16, 3, 1, 1, 2, false, true, "ReLU"}, {16, 64, 3, 1, 1, 1, false, false, "Tanh"},
+      {1, 32, 3, 1, 1, 1, false, true, "ReLU"},
+      {16, 32, 3, 1, 0, 1, true, true, "ReLU"},
+      {8, 16, 5, 1, 2, 1, true, false, "ReLU"},
+      {4, 16, 3, 2, 1, 1, false, false, "SiLU"},
+      {8, 16, 3, 1, 1, 2, false, true, "ReLU"},
+      {16, 64, 3, 1, 1, 1, false, false, "Tanh"},
       {8, 8, 3, 1, 1, 8, true, false, "ReLU"},
+      {8, 16, 3, 1, 1, 1, true, false, "Sigmoid"},
+      {4, 16, 5, 1, 2, 2, true, false, "LeakyReLU"},
+      {6, 16, 5, 1, 0, 1, true, false, "Tanh", false},
+      {4, 8, 3, 2, 1, 1, true, false, "LeakyReLU", false},
   };
   for (const KernelSet ks : {KernelSet::Fast, KernelSet::Reference}) {
     set_kernel_set(ks);
@@ -197,9 +205,12 @@ TEST(Modules, FusedInferenceBlocksEqualTheLayers) {
       if (std::string(c.act) == "ReLU") act = std::make_shared<ReLU>();
       if (std::string(c.act) == "SiLU") act = std::make_shared<SiLU>();
       if (std::string(c.act) == "Tanh") act = std::make_shared<Tanh>();
+      if (std::string(c.act) == "Sigmoid") act = std::make_shared<Sigmoid>();
+      if (std::string(c.act) == "LeakyReLU") act = std::make_shared<LeakyReLU>(0.1);
       auto seq = c.pool ? sequential(conv, bn, act,
                                      std::make_shared<MaxPool2d>(MaxPool2dOptions(Size2(2))))
-                        : sequential(conv, bn, act);
+                 : c.bn ? sequential(conv, bn, act)
+                        : sequential(conv, act);
       seq->eval();
       NoGradGuard no_grad;
       const int threads = num_threads();

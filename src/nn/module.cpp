@@ -285,7 +285,8 @@ Tensor Sequential::forward_impl(const Tensor& x) {
   Tensor y = x;
   const auto& kids = children();
   for (std::size_t i = 0; i < kids.size(); ++i) {
-    // Inference: a Conv2d [-> BatchNorm2d] [-> ReLU [-> MaxPool2d]] run with something after
+    // Inference: a Conv2d [-> BatchNorm2d] [-> ReLU [-> MaxPool2d] | -> Tanh, Sigmoid, SiLU or
+    // LeakyReLU] run with something after
     // the convolution runs fused, image by image (the same numbers, nothing kept). With gradients
     // on, every layer runs on its own and keeps what it needs; so it does while a forward hook
     // watches each leaf (summary() under a NoGradGuard).
@@ -308,6 +309,15 @@ Tensor Sequential::forward_impl(const Tensor& x) {
           after.pool = &pool->geometry();
           ++j;
         }
+      } else if (dynamic_cast<const Tanh*>(kid(j))) {
+        after.activation = BlockActivation::Tanh, ++j;
+      } else if (dynamic_cast<const Sigmoid*>(kid(j))) {
+        after.activation = BlockActivation::Sigmoid, ++j;
+      } else if (dynamic_cast<const SiLU*>(kid(j))) {
+        after.activation = BlockActivation::SiLU, ++j;
+      } else if (const auto* leaky = dynamic_cast<const LeakyReLU*>(kid(j))) {
+        after.activation = BlockActivation::LeakyReLU, ++j;
+        after.negative_slope = static_cast<float>(leaky->negative_slope());
       }
       if (j > i + 1) {
         y = conv->forward_block(y, after);

@@ -5,6 +5,7 @@
 #include "check.h"
 #include "cnn/error.h"
 #include "cnn/kernels.h"
+#include "cnn/ops/activation.h"
 #include "cnn/ops/relu.h"
 #include "cuda/ops.h"
 #include "fast/conv2d.h"
@@ -18,6 +19,9 @@ Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
   if (after.pool && !after.relu) {
     throw Error("conv2d_block_forward: a pool in the block needs the ReLU before it");
   }
+  if (after.relu && after.activation != BlockActivation::None) {
+    throw Error("conv2d_block_forward: a block has one activation, the ReLU or another");
+  }
   const Pool2dGeometry* pool = after.pool;
   const bool fast = kernel_set() == KernelSet::Fast && fast::conv2d_supports(g) &&
                     (!pool || pool->dilation.all(1)) && x.device() == Device::CPU;
@@ -29,6 +33,18 @@ Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
                               bn->eps);
     }
     if (after.relu) y = relu_forward(y);
+    switch (after.activation) {
+      case BlockActivation::Tanh:
+        return tanh_forward(y);
+      case BlockActivation::Sigmoid:
+        return sigmoid_forward(y);
+      case BlockActivation::SiLU:
+        return silu_forward(y);
+      case BlockActivation::LeakyReLU:
+        return leaky_relu_forward(y, after.negative_slope);
+      case BlockActivation::None:
+        break;
+    }
     return pool ? maxpool2d_forward(y, *pool, nullptr) : y;
   }
   const Shape conv_shape = conv2d_output_shape(x.shape(), w.shape(), g);
@@ -47,11 +63,11 @@ Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
     }
   }
   const Shape y_shape = pool ? maxpool2d_output_shape(conv_shape, *pool) : conv_shape;
-  return fast::conv2d_block_forward(
-      x, w, b, g, conv_shape,
-      {after.batchnorm ? affine.scale.data() : nullptr,
-       after.batchnorm ? affine.shift.data() : nullptr, after.relu, pool},
-      y_shape);
+  return fast::conv2d_block_forward(x, w, b, g, conv_shape,
+                                    {after.batchnorm ? affine.scale.data() : nullptr,
+                                     after.batchnorm ? affine.shift.data() : nullptr, after.relu,
+                                     pool, after.activation, after.negative_slope},
+                                    y_shape);
 }
 
 Tensor conv2d_relu_pool_forward(const Tensor& x, const Tensor& w, const Tensor& b,

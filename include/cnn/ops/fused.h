@@ -14,14 +14,23 @@ struct BatchNormEval {
   double eps = 1e-5;
 };
 
+// An element-wise activation other than the ReLU in a fused block, computed as its op computes
+// it (cnn/ops/activation.h): tanh, sigmoid and SiLU through the same vectorised spans, the leaky
+// ReLU with the same expression. The same numbers, bit for bit.
+enum class BlockActivation { None, Tanh, Sigmoid, SiLU, LeakyReLU };
+
 // What runs after the convolution in a fused inference block, in this order; each is optional.
 struct ConvEpilogue {
   const BatchNormEval* batchnorm = nullptr;
   bool relu = false;
   const Pool2dGeometry* pool = nullptr;  // MaxPool2d, only after a ReLU
+  // In place of the ReLU (not with it, and with no pool after it).
+  BlockActivation activation = BlockActivation::None;
+  float negative_slope = 0.01f;  // the leaky ReLU's
 };
 
-// Inference: Conv2d [-> BatchNorm2d (evaluation)] [-> ReLU [-> MaxPool2d]] image by image, so
+// Inference: Conv2d [-> BatchNorm2d (evaluation)] [-> ReLU [-> MaxPool2d] | -> Tanh, Sigmoid,
+// SiLU or LeakyReLU] image by image, so
 // the convolution's output stays in the cache and is never stored whole; the same numbers, bit
 // for bit, as the layers one after the other (the normalisation is applied to the convolution's
 // output exactly as batchnorm2d_forward applies it, not folded into the weights, which would

@@ -16,6 +16,7 @@
 #include "direct_conv.h"
 #include "gemm.h"
 #include "maxpool2d.h"
+#include "vmath.h"
 #include "winograd.h"
 
 #ifdef _OPENMP
@@ -238,6 +239,25 @@ thread_local std::vector<float> tls_col, tls_dcol, tls_dyt;
 // equals the layers bit for bit (tests/test_modules.cpp checks it).
 void batchnorm_plane(float* __restrict v, int64_t n, float scale, float shift) {
   for (int64_t i = 0; i < n; ++i) v[i] = v[i] * scale + shift;
+}
+
+// An activation in place on n floats, as its op computes it (cnn/ops/activation.h): the same
+// span functions (which read each block before writing it, so may work in place), the same
+// leaky-ReLU expression.
+void activate(float* v, int64_t n, BlockActivation a, float slope) {
+  switch (a) {
+    case BlockActivation::Tanh:
+      return tanh_span(v, v, n);
+    case BlockActivation::Sigmoid:
+      return sigmoid_span(v, v, n);
+    case BlockActivation::SiLU:
+      return silu_span(v, v, n);
+    case BlockActivation::LeakyReLU:
+      for (int64_t i = 0; i < n; ++i) v[i] = v[i] > 0.0f ? v[i] : v[i] * slope;
+      return;
+    case BlockActivation::None:
+      return;
+  }
 }
 
 // a (rows, cols) -> at (cols, rows), in tiles of 16 columns: each tile's rows are read in
@@ -531,6 +551,10 @@ Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
       for (int64_t oc = oc0; oc < oc1; ++oc) {
         batchnorm_plane(conv + oc * P, P, after.scale[oc], after.shift[oc]);
       }
+    }
+    if (after.activation != BlockActivation::None) {
+      activate(conv + oc0 * P, (oc1 - oc0) * P, after.activation, after.negative_slope);
+      return;
     }
     if (!after.relu) return;
     if (two_by_two) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "cnn/ops/conv2d.h"
+#include "cnn/ops/fused.h"
 #include "cnn/ops/maxpool2d.h"
 
 namespace cnn::fast {
@@ -26,7 +27,9 @@ struct Epilogue {
   const float* scale = nullptr;  // a batch norm's y = x * scale[c] + shift[c], if not null
   const float* shift = nullptr;
   bool relu = false;
-  const Pool2dGeometry* pool = nullptr;  // only after the ReLU
+  const Pool2dGeometry* pool = nullptr;                // only after the ReLU
+  BlockActivation activation = BlockActivation::None;  // in place of the ReLU, with no pool
+  float negative_slope = 0.0f;
 };
 
 // Conv2d [-> batch norm] [-> ReLU [-> MaxPool2d]] image by image (cnn/ops/fused.h); shapes

@@ -7,7 +7,8 @@
 // checked over the whole float range by tests/test_vmath.cpp: within 2 ulp of the correctly rounded
 // result; saturation (tanh to +-1, sigmoid to 0 and 1), +-0, +-inf and NaN as the scalar loop.
 //
-// Every span function reads [0, n) and writes out[0, n); out may not overlap the inputs.
+// Every span function reads [0, n) and writes out[0, n); out may be an input (in place) but may
+// not overlap one otherwise.
 #pragma once
 
 #include <cstdint>
