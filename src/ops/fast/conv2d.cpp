@@ -1,6 +1,8 @@
 // conv2d, fast CPU kernels: im2col + SGEMM per image (Winograd F(2x2, 3x3) for the forward pass
-// of batches where it applies, winograd.h), the batch split across threads, thread-local buffers
-// reused from step to step; a grouped convolution as one product per group and image.
+// of batches where it applies on AVX-512, winograd.h; the direct convolution for stride 1 on AVX2,
+// direct_conv.h), the batch split across threads, who take images as they finish (each image's
+// numbers are its own whatever the thread), thread-local buffers reused from step to step; a
+// grouped convolution as one product per group and image.
 // docs/KERNELS.md explains each choice and its measurement.
 #include "conv2d.h"
 
@@ -332,7 +334,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
     // own.
     const std::vector<float>& U = winograd_weights_cached(w);
     const float* bias = b.defined() ? b.data() : nullptr;
-#pragma omp parallel for schedule(static) if (d.N > 1)
+#pragma omp parallel for schedule(dynamic) if (d.N > 1)
     for (int64_t n = 0; n < d.N; ++n) {
       winograd_image(x.data() + n * d.in_image(), x.shape(), g, y_shape, U, bias, 0, d.C_out,
                      y.data() + n * d.C_out * d.cols());
@@ -360,7 +362,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
       }
       return y;
     }
-#pragma omp parallel for schedule(static) if (d.N > 1)
+#pragma omp parallel for schedule(dynamic) if (d.N > 1)
     for (int64_t n = 0; n < d.N; ++n) {
       direct_conv_image(x.data() + n * d.in_image(), x.shape(), w.shape(), g, y_shape, packed, bias,
                         0, C_out, y.data() + n * C_out * P);
@@ -375,7 +377,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
     *columns = Tensor::empty({d.N, G * K1, P});
   }
   // Threads only pay off with work to share: a single image runs on the calling thread.
-#pragma omp parallel for schedule(static) collapse(2) if (d.N * G > 1)
+#pragma omp parallel for schedule(dynamic) collapse(2) if (d.N * G > 1)
   for (int64_t n = 0; n < d.N; ++n) {
     for (int64_t gi = 0; gi < G; ++gi) {
       float* col = columns ? columns->data() + (n * G + gi) * K1 * P : scratch(tls_col, K1 * P);
@@ -418,55 +420,56 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   }
   // The calling thread's, read by all: a thread_local named inside the region would be each's own.
   const std::vector<float>& wt_packed = wt_buffer;
-  const int threads = max_threads();
-  // Per-thread partial sums of the weight gradient, added in thread order afterwards. OpenBLAS
-  // runs small products on kernels that skip its packing step, except a product whose second
-  // operand is transposed (ours: dw = dy col^T) with an output over 1,200 elements (its
+  // Partial sums of the weight gradient over fixed chunks of the (image, group) pairs, added in
+  // chunk order afterwards: the threads take chunks as they finish (a core slowed by another
+  // tenant of the machine no longer holds up the other), and the result depends on the number of
+  // threads only, never on which thread took which chunk.
+  // OpenBLAS runs small products on kernels that skip its packing step, except a product whose
+  // second operand is transposed (ours: dw = dy col^T) with an output over 1,200 elements (its
   // small-matrix rule), which costs half as much again. There we form dy^T explicitly and
   // accumulate dw^T = col dy^T, a plain product.
   const bool via_transpose = d.C_out * K1 > 1200;
-  // Each thread's part holds every group's, one after the other.
+  const int64_t items = d.N * G, chunks = std::min<int64_t>(items, 4 * max_threads());
+  // Each chunk's part holds every group's, one after the other.
   const int64_t part_size = G * K1 * d.C_out;
-  std::vector<float> dw_parts(dw ? static_cast<std::size_t>(threads * part_size) : 0, 0.0f);
-#pragma omp parallel if (d.N * G > 1)
-  {
-    float* dw_thread = dw ? dw_parts.data() + thread_id() * part_size : nullptr;
-#pragma omp for schedule(static) collapse(2)
-    for (int64_t n = 0; n < d.N; ++n) {
-      for (int64_t gi = 0; gi < G; ++gi) {
-        float* dw_mine = dw ? dw_thread + gi * K1 * d.C_out : nullptr;
-        const float* dy_img = dy.data() + (n * G + gi) * d.C_out * P;
-        if (dw) {
-          const float* col;
-          if (cached) {
-            col = columns->data() + (n * G + gi) * K1 * P;
-          } else {
-            float* built = scratch(tls_col, K1 * P);
-            im2col(x.data() + n * d.in_image() + gi * d.in_group(), d, g, built);
-            std::fill(built + K * P, built + K1 * P, 1.0f);
-            col = built;
-          }
-          if (via_transpose) {
-            float* dyt = scratch(tls_dyt, P * d.C_out);
-            transpose(dy_img, d.C_out, P, dyt);
-            // dw^T (K1, C_out) += col (K1, P) dy_img^T (P, C_out)
-            sgemm(false, false, K1, d.C_out, P, 1.0f, col, P, dyt, d.C_out, 1.0f, dw_mine, d.C_out);
-          } else {
-            // dw (C_out, K1) += dy_img (C_out, P) col^T (P, K1)
-            sgemm(false, true, d.C_out, K1, P, 1.0f, dy_img, P, col, P, 1.0f, dw_mine, K1);
-          }
+  std::vector<float> dw_parts(dw ? static_cast<std::size_t>(chunks * part_size) : 0, 0.0f);
+#pragma omp parallel for schedule(dynamic) if (items > 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    float* dw_chunk = dw ? dw_parts.data() + c * part_size : nullptr;
+    for (int64_t item = items * c / chunks; item < items * (c + 1) / chunks; ++item) {
+      const int64_t n = item / G, gi = item % G;
+      float* dw_mine = dw ? dw_chunk + gi * K1 * d.C_out : nullptr;
+      const float* dy_img = dy.data() + (n * G + gi) * d.C_out * P;
+      if (dw) {
+        const float* col;
+        if (cached) {
+          col = columns->data() + (n * G + gi) * K1 * P;
+        } else {
+          float* built = scratch(tls_col, K1 * P);
+          im2col(x.data() + n * d.in_image() + gi * d.in_group(), d, g, built);
+          std::fill(built + K * P, built + K1 * P, 1.0f);
+          col = built;
         }
-        if (direct_dx) {
-          direct_conv_image(dy.data() + n * G * d.C_out * P, dy.shape(), wt_shape, gt, x.shape(),
-                            wt_packed, nullptr, gi * d.C_in, (gi + 1) * d.C_in,
-                            dx->data() + n * d.in_image());
-        } else if (dx) {
-          float* dcol = scratch(tls_dcol, K * P);
-          // dcol (K, P) = w^T (K, C_out) dy_img (C_out, P)
-          sgemm(true, false, K, P, d.C_out, 1.0f, w.data() + gi * d.C_out * K, K, dy_img, P, 0.0f,
-                dcol, P);
-          col2im(dcol, d, g, dx->data() + n * d.in_image() + gi * d.in_group(), /*overwrite=*/true);
+        if (via_transpose) {
+          float* dyt = scratch(tls_dyt, P * d.C_out);
+          transpose(dy_img, d.C_out, P, dyt);
+          // dw^T (K1, C_out) += col (K1, P) dy_img^T (P, C_out)
+          sgemm(false, false, K1, d.C_out, P, 1.0f, col, P, dyt, d.C_out, 1.0f, dw_mine, d.C_out);
+        } else {
+          // dw (C_out, K1) += dy_img (C_out, P) col^T (P, K1)
+          sgemm(false, true, d.C_out, K1, P, 1.0f, dy_img, P, col, P, 1.0f, dw_mine, K1);
         }
+      }
+      if (direct_dx) {
+        direct_conv_image(dy.data() + n * G * d.C_out * P, dy.shape(), wt_shape, gt, x.shape(),
+                          wt_packed, nullptr, gi * d.C_in, (gi + 1) * d.C_in,
+                          dx->data() + n * d.in_image());
+      } else if (dx) {
+        float* dcol = scratch(tls_dcol, K * P);
+        // dcol (K, P) = w^T (K, C_out) dy_img (C_out, P)
+        sgemm(true, false, K, P, d.C_out, 1.0f, w.data() + gi * d.C_out * K, K, dy_img, P, 0.0f,
+              dcol, P);
+        col2im(dcol, d, g, dx->data() + n * d.in_image() + gi * d.in_group(), /*overwrite=*/true);
       }
     }
   }
@@ -476,9 +479,9 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
       return via_transpose ? part[k * d.C_out + oc] : part[oc * K1 + k];
     };
     float* out = dw->data();
-    for (int t = 0; t < threads; ++t) {
+    for (int64_t c = 0; c < chunks; ++c) {
       for (int64_t gi = 0; gi < G; ++gi) {
-        const float* part = dw_parts.data() + t * part_size + gi * K1 * d.C_out;
+        const float* part = dw_parts.data() + c * part_size + gi * K1 * d.C_out;
         for (int64_t oc = 0; oc < d.C_out; ++oc) {
           const int64_t row = gi * d.C_out + oc;
           for (int64_t k = 0; k < K; ++k) out[row * K + k] += at(part, oc, k);
@@ -590,7 +593,7 @@ Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
     }
     return y;
   }
-#pragma omp parallel for schedule(static) if (d.N > 1)
+#pragma omp parallel for schedule(dynamic) if (d.N > 1)
   for (int64_t n = 0; n < d.N; ++n) block(n, 0, C_out);
   return y;
 }
