@@ -1,7 +1,7 @@
-// Every stride-1 convolution of the shipped models (models/*.json, input shapes as the models
-// give them), timed on one thread: the forward pass, and the backward pass (input and weight
+// Every convolution of the shipped models (models/*.json, input shapes as the models give them),
+// timed on one thread: the forward pass, and the backward pass (input and weight
 // gradients), in GFLOP/s, the best of several rounds of a batch of 16. The fast kernels take the
-// direct AVX2 convolution for these (src/ops/fast/direct_conv.h) where the processor has AVX2;
+// direct AVX2 convolution (src/ops/fast/direct_conv.h) where the processor has AVX2;
 // CNN_NO_AVX2=1 makes them take im2col + SGEMM. Run with --compare to run both, alternating, in
 // this one program (it runs itself again with CNN_NO_AVX2=1) and print the ratios:
 //   build/cnn_conv_layers --compare
@@ -20,10 +20,11 @@ namespace {
 
 struct Layer {
   const char* name;
-  int64_t c_in, h, w, c_out, k_h, k_w, pad_h, pad_w, dil_h, dil_w, groups;
+  int64_t c_in, h, w, c_out, k_h, k_w, pad_h, pad_w, dil_h, dil_w, groups, s_h = 1, s_w = 1;
 };
 
-// From models/*.json: each stride-1 convolution with its input's shape.
+// From models/*.json: each convolution with its input's shape (the first layers of vgg-bn's
+// blocks are bn-gap's).
 const Layer kLayers[] = {
     {"tutorial conv1", 1, 28, 28, 16, 3, 3, 0, 0, 1, 1, 1},
     {"tutorial conv2", 16, 14, 14, 32, 3, 3, 0, 0, 1, 1, 1},
@@ -39,6 +40,9 @@ const Layer kLayers[] = {
     {"dilated conv2", 16, 28, 28, 32, 3, 3, 0, 0, 2, 2, 4},
     {"rgb-nested stem", 3, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1},
     {"rgb-nested stage1 b", 32, 16, 16, 32, 3, 3, 1, 1, 1, 1, 2},
+    {"rgb-nested stage1 a", 16, 32, 32, 32, 3, 3, 1, 1, 1, 1, 1, 2, 2},
+    {"rgb-nested stage2", 32, 16, 16, 64, 3, 3, 1, 1, 1, 1, 1, 2, 2},
+    {"dilated conv3", 32, 12, 12, 32, 1, 3, 0, 0, 1, 1, 1, 1, 2},
 };
 
 constexpr int64_t kBatch = 16;

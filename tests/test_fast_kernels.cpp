@@ -189,9 +189,9 @@ Tensor last_image(const Tensor& t) {
   return one;
 }
 
-TEST(FastKernels, Conv2dDirectShapesMatchReference) {
-  // Stride 1: the direct convolution on processors with AVX2 (src/ops/fast/direct_conv.h), im2col
-  // elsewhere. Kernels, dilations and paddings on each side; groups whose channels are not a
+TEST(FastKernels, Conv2dDirectMatchesReference) {
+  // The direct convolution on processors with AVX2 (src/ops/fast/direct_conv.h), im2col elsewhere.
+  // Kernels, strides, dilations and paddings on each side; groups whose channels are not a
   // multiple of the kernel's block of 4; images large enough that at batch 1 the threads share
   // them by output channels. The direct kernel computes each output alone, its taps summed in the
   // weights' order whatever the batch or the threads' shares: one image alone, the same image in
@@ -211,14 +211,16 @@ TEST(FastKernels, Conv2dDirectShapesMatchReference) {
     const Conv2dPadding padding = trial % 4 == 3 ? Conv2dPadding::sides(gen.below(3), gen.below(3),
                                                                         gen.below(3), gen.below(3))
                                                  : Conv2dPadding(Size2(gen.below(3), gen.below(3)));
-    const Conv2dGeometry g = conv2d_geometry(Size2(k_h, k_w), 1, padding, dilation, groups);
+    // Every third trial with a stride (phase planes; the input gradient then stays on im2col).
+    const Size2 stride = trial % 3 == 1 ? Size2(1 + gen.below(3), 1 + gen.below(3)) : Size2(1);
+    const Conv2dGeometry g = conv2d_geometry(Size2(k_h, k_w), stride, padding, dilation, groups);
     const int64_t h = dilation.h * (k_h - 1) + 1 + gen.below(30),
                   w = dilation.w * (k_w - 1) + 1 + gen.below(30), n = 1 + gen.below(3);
     SCOPED_TRACE("trial " + std::to_string(trial) + ": x (" + std::to_string(n) + ", " +
                  std::to_string(c_in) + ", " + std::to_string(h) + ", " + std::to_string(w) +
                  "), " + std::to_string(c_out) + " outputs, groups " + std::to_string(groups) +
-                 ", kernel " + Size2(k_h, k_w).pair_str() + ", dilation " + dilation.pair_str() +
-                 ", padding " + padding.str());
+                 ", kernel " + Size2(k_h, k_w).pair_str() + ", stride " + stride.pair_str() +
+                 ", dilation " + dilation.pair_str() + ", padding " + padding.str());
     const Tensor x = randn({n, c_in, h, w}, gen), wt = randn({c_out, c_in / groups, k_h, k_w}, gen);
     const Tensor b = trial % 2 ? randn({c_out}, gen) : Tensor();
     const Tensor ref =

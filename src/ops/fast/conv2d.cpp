@@ -1,5 +1,5 @@
 // conv2d, fast CPU kernels: im2col + SGEMM per image (Winograd F(2x2, 3x3) for the forward pass
-// of batches where it applies on AVX-512, winograd.h; the direct convolution for stride 1 on AVX2,
+// of batches where it applies on AVX-512, winograd.h; else the direct convolution on AVX2,
 // direct_conv.h), the batch split across threads, who take images as they finish (each image's
 // numbers are its own whatever the thread), thread-local buffers reused from step to step; a
 // grouped convolution as one product per group and image.
@@ -341,7 +341,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
     }
     return y;
   }
-  // Stride 1 on AVX2: the direct convolution. The im2col matrices, if the caller wants them, are
+  // On AVX2: the direct convolution. The im2col matrices, if the caller wants them, are
   // built for the backward pass only: y is the same with or without them.
   if (direct_conv_applies(g)) {
     if (columns) fill_columns(x, d, g, b.defined(), columns);

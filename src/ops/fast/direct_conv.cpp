@@ -19,12 +19,17 @@ constexpr int kTileVecs = 3;  // vectors of positions per tile: 4 x 3 = 12 accum
 
 struct Geometry {
   int64_t G, C_in, Cg, K_h, K_w, H, W, H_out, W_out;
-  int64_t Hp, Wp;  // the zero-padded input plane
+  int64_t Hp, Wp;    // the zero-padded input plane
+  int64_t S_h, S_w;  // the stride
+  // With a stride the padded plane is split into S_h x S_w phase planes of Hq x Wq, phase (a, b)
+  // holding the padded rows a, a + S_h, ... and columns b, b + S_w, ...: an output row then reads
+  // each tap's row of one phase plane at unit stride, as with stride 1 (one phase, Hq = Hp).
+  int64_t Hq, Wq;
   int64_t K() const { return C_in * K_h * K_w; }
-  int64_t plane() const { return Hp * Wp; }
-  int64_t blocks() const { return (Cg + kOc - 1) / kOc; }  // per group
-  // Wide positions: output (oh, ow) at q = oh Wp + ow; the last one is (H_out - 1, W_out - 1).
-  int64_t Q() const { return (H_out - 1) * Wp + W_out; }
+  int64_t phase() const { return Hq * Wq; }
+  int64_t plane() const { return S_h * S_w * phase(); }  // one channel's phase planes
+  // Wide positions: output (oh, ow) at q = oh Wq + ow; the last one is (H_out - 1, W_out - 1).
+  int64_t Q() const { return (H_out - 1) * Wq + W_out; }
   int64_t Qv() const { return (Q() + kVec - 1) / kVec * kVec; }  // computed, whole vectors
 };
 
@@ -33,6 +38,8 @@ Geometry geometry_of(const Shape& x, const Shape& w, const Shape& y, const Conv2
   q.G = g.groups, q.C_in = w[1], q.Cg = w[0] / g.groups, q.K_h = w[2], q.K_w = w[3];
   q.H = x[2], q.W = x[3], q.H_out = y[2], q.W_out = y[3];
   q.Hp = q.H + g.pad_top + g.pad_bottom, q.Wp = q.W + g.pad_left + g.pad_right;
+  q.S_h = g.stride.h, q.S_w = g.stride.w;
+  q.Hq = (q.Hp + q.S_h - 1) / q.S_h, q.Wq = (q.Wp + q.S_w - 1) / q.S_w;
   return q;
 }
 
@@ -130,9 +137,7 @@ float* scratch(std::vector<float>& buf, int64_t n) {
 
 }  // namespace
 
-bool direct_conv_applies(const Conv2dGeometry& g) {
-  return g.stride.all(1) && detail::use_avx2_fma();
-}
+bool direct_conv_applies(const Conv2dGeometry&) { return detail::use_avx2_fma(); }
 
 // Packs weight(oc, k) for C_out = groups * Cg channels of K taps each, in blocks of B channels.
 template <class Weight>
@@ -227,33 +232,56 @@ void direct_conv_image(const float* x_img, const Shape& x, const Shape& w, const
   const Geometry q = geometry_of(x, w, y, g);
   const int64_t K = q.K(), plane = q.plane(), group_in = q.C_in * plane, Qv = q.Qv();
   const int64_t P = q.H_out * q.W_out;
-  // The tap offsets, in the weights' order (ic, kh, kw).
+  // The tap offsets, in the weights' order (ic, kh, kw): tap (kh, kw) reads phase plane
+  // (kh D_h mod S_h, kw D_w mod S_w), shifted by kh D_h / S_h rows and kw D_w / S_w columns.
   int64_t* off = tls_offsets.size() < static_cast<std::size_t>(K)
                      ? (tls_offsets.resize(static_cast<std::size_t>(K)), tls_offsets.data())
                      : tls_offsets.data();
+  int64_t last = 0;  // the largest offset
   for (int64_t ic = 0, k = 0; ic < q.C_in; ++ic) {
     for (int64_t kh = 0; kh < q.K_h; ++kh) {
+      const int64_t r = kh * g.dilation.h;
       for (int64_t kw = 0; kw < q.K_w; ++kw, ++k) {
-        off[k] = ic * plane + kh * g.dilation.h * q.Wp + kw * g.dilation.w;
+        const int64_t c = kw * g.dilation.w;
+        off[k] = ic * plane + ((r % q.S_h) * q.S_w + c % q.S_w) * q.phase() + r / q.S_h * q.Wq +
+                 c / q.S_w;
+        last = std::max(last, off[k]);
       }
     }
   }
   // The padded copy of the groups [g0, g1] that [oc0, oc1) reads, with zeros after the last for
   // the dropped positions of the last vectors (their loads run up to Qv - 1 + the last offset).
   const int64_t g0 = oc0 / q.Cg, g1 = (oc1 - 1) / q.Cg;
-  const int64_t tail = std::max<int64_t>(0, Qv + off[K - 1] - group_in);
+  const int64_t tail = std::max<int64_t>(0, Qv + last - group_in);
   float* padded = scratch(tls_padded, q.G * group_in + tail);
   for (int64_t c = g0 * q.C_in; c < (g1 + 1) * q.C_in; ++c) {
     float* dst = padded + c * plane;
     const float* src = x_img + c * q.H * q.W;
-    std::fill(dst, dst + g.pad_top * q.Wp, 0.0f);
-    for (int64_t h = 0; h < q.H; ++h) {
-      float* row = dst + (g.pad_top + h) * q.Wp;
-      std::fill(row, row + g.pad_left, 0.0f);
-      std::copy(src + h * q.W, src + (h + 1) * q.W, row + g.pad_left);
-      std::fill(row + g.pad_left + q.W, row + q.Wp, 0.0f);
+    if (q.S_h == 1 && q.S_w == 1) {  // rows copied whole between their padding
+      std::fill(dst, dst + g.pad_top * q.Wp, 0.0f);
+      for (int64_t h = 0; h < q.H; ++h) {
+        float* row = dst + (g.pad_top + h) * q.Wp;
+        std::fill(row, row + g.pad_left, 0.0f);
+        std::copy(src + h * q.W, src + (h + 1) * q.W, row + g.pad_left);
+        std::fill(row + g.pad_left + q.W, row + q.Wp, 0.0f);
+      }
+      std::fill(dst + (g.pad_top + q.H) * q.Wp, dst + plane, 0.0f);
+      continue;
     }
-    std::fill(dst + (g.pad_top + q.H) * q.Wp, dst + plane, 0.0f);
+    // Zeros, then each input row's elements dealt to the phase planes of their padded column.
+    std::fill(dst, dst + plane, 0.0f);
+    for (int64_t h = 0; h < q.H; ++h) {
+      const int64_t r = g.pad_top + h;
+      float* phases = dst + (r % q.S_h) * q.S_w * q.phase() + r / q.S_h * q.Wq;
+      for (int64_t b = 0; b < q.S_w; ++b) {
+        // Padded columns j = b, b + S_w, ... inside the input: w = j - pad_left in [0, W).
+        float* row = phases + b * q.phase();
+        const int64_t j0 = b >= g.pad_left ? 0 : (g.pad_left - b + q.S_w - 1) / q.S_w;
+        for (int64_t j = j0, w = b + j0 * q.S_w - g.pad_left; w < q.W; ++j, w += q.S_w) {
+          row[j] = src[h * q.W + w];
+        }
+      }
+    }
   }
   std::fill(padded + q.G * group_in, padded + q.G * group_in + tail, 0.0f);
   const int B = direct_conv_block(x, w, y, g);
@@ -276,7 +304,7 @@ void direct_conv_image(const float* x_img, const Shape& x, const Shape& w, const
         const float* src = wide + (c - first) * Qv;
         float* dst = y_img + c * P;
         for (int64_t oh = 0; oh < q.H_out; ++oh) {
-          std::copy(src + oh * q.Wp, src + oh * q.Wp + q.W_out, dst + oh * q.W_out);
+          std::copy(src + oh * q.Wq, src + oh * q.Wq + q.W_out, dst + oh * q.W_out);
         }
       }
     } else {
@@ -287,7 +315,7 @@ void direct_conv_image(const float* x_img, const Shape& x, const Shape& w, const
         p0 = std::min(p0, P - np);
         for (int i = 0; i < kPixels; ++i) {
           const int64_t p = p0 + std::min(i, np - 1);
-          base[i] = p / q.W_out * q.Wp + p % q.W_out;
+          base[i] = p / q.W_out * q.Wq + p % q.W_out;
         }
         block_pixels(in, base, off, K, wp, bias_block, wide);
         for (int64_t c = oc; c < end; ++c) {
