@@ -4,7 +4,7 @@
 // direct AVX2 convolution (src/ops/fast/direct_conv.h) where the processor has AVX2;
 // CNN_NO_AVX2=1 makes them take im2col + SGEMM. Run with --compare to run both, alternating, in
 // this one program (it runs itself again with CNN_NO_AVX2=1) and print the ratios:
-//   build/cnn_conv_layers --compare
+//   build/cnn_conv_layers --compare [--batch N] [--threads N]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -45,7 +45,8 @@ const Layer kLayers[] = {
     {"dilated conv3", 32, 12, 12, 32, 1, 3, 0, 0, 1, 1, 1, 1, 2},
 };
 
-constexpr int64_t kBatch = 16;
+int64_t g_batch = 16;
+int g_threads = 1;
 constexpr int kRounds = 15;
 
 template <class F>
@@ -62,10 +63,10 @@ double best_seconds(F&& f) {
 
 // "name forward backward" in GFLOP/s, one line per layer.
 void run() {
-  cnn::set_num_threads(1);
+  cnn::set_num_threads(g_threads);
   cnn::Generator gen(5);
   for (const Layer& l : kLayers) {
-    cnn::Tensor x({kBatch, l.c_in, l.h, l.w}), w({l.c_out, l.c_in / l.groups, l.k_h, l.k_w}),
+    cnn::Tensor x({g_batch, l.c_in, l.h, l.w}), w({l.c_out, l.c_in / l.groups, l.k_h, l.k_w}),
         b({l.c_out});
     cnn::uniform_(x, -1.0f, 1.0f, gen);
     cnn::uniform_(w, -0.1f, 0.1f, gen);
@@ -111,8 +112,35 @@ std::string capture(const std::string& command) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1 && std::strcmp(argv[1], "--compare") == 0) {
-    const std::string self = argv[0];
+  bool compare = false;
+  std::string pass;  // the options for the runs of --compare
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--compare") {
+      compare = true;
+    } else if ((a == "--batch" || a == "--threads") && i + 1 < argc) {
+      const int v = std::atoi(argv[++i]);
+      if (v < 1) {
+        std::fprintf(stderr, "%s must be a positive integer\n", a.c_str());
+        return 2;
+      }
+      if (a == "--batch") {
+        g_batch = v;
+      } else {
+        g_threads = v;
+      }
+      pass += " " + a + " " + std::to_string(v);
+    } else {
+      std::fprintf(stderr,
+                   "usage: %s [--compare] [--batch N (16)] [--threads N (1)]\n"
+                   "GFLOP/s of each convolution of the shipped models, forward and backward;\n"
+                   "--compare: the direct convolution against im2col + SGEMM (CNN_NO_AVX2=1)\n",
+                   argv[0]);
+      return a == "-h" || a == "--help" ? 0 : 2;
+    }
+  }
+  if (compare) {
+    const std::string self = argv[0] + pass;
     // Alternating runs of each; the best of each figure.
     std::map<std::string, std::pair<double, double>> direct, im2col;
     auto keep_best = [](auto& into, const auto& from) {
