@@ -137,7 +137,11 @@ float* scratch(std::vector<float>& buf, int64_t n) {
 
 }  // namespace
 
-bool direct_conv_applies(const Conv2dGeometry&) { return detail::use_avx2_fma(); }
+bool direct_conv_applies(const Conv2dGeometry& g) {
+  // A stride of at most 4: the phase planes then hold at most (Hp + 3) (Wp + 3) floats per
+  // channel, where a stride far beyond the input's size would make them mostly empty and huge.
+  return g.stride.h <= 4 && g.stride.w <= 4 && detail::use_avx2_fma();
+}
 
 // Packs weight(oc, k) for C_out = groups * Cg channels of K taps each, in blocks of B channels.
 template <class Weight>

@@ -18,7 +18,8 @@
 namespace cnn::fast {
 
 // Whether the fast forward pass takes this path: a processor with AVX2 and FMA (CNN_NO_AVX2=1
-// turns it off); any geometry.
+// turns it off) and strides of at most 4 (the phase planes stay within the padded input's size
+// plus 3 rows and columns); any kernel, dilation, padding or groups.
 bool direct_conv_applies(const Conv2dGeometry& g);
 
 // The kernel's block of output channels for this convolution: 4 (wide rows), or 16 (tiles of 6
