@@ -5,6 +5,7 @@
 // Which convolutions take Winograd (whose shares of an image are exact by construction).
 #include "../src/ops/fast/winograd.h"
 // And which take the direct convolution.
+#include "../src/core/cpu.h"
 #include "../src/ops/fast/direct_conv.h"
 
 namespace cnn::testing {
@@ -237,7 +238,7 @@ TEST(FastKernels, Conv2dDirectMatchesReference) {
         set_num_threads(t);
         EXPECT_TRUE(same(conv2d_forward(last, wt, b, g), alone)) << t << " threads";
         const Tensor fused = conv2d_relu_pool_forward(last, wt, b, g, nullptr);
-        EXPECT_TRUE(fast::direct_conv_applies(g)
+        EXPECT_TRUE(fast::direct_conv_applies(last.shape(), wt.shape(), alone.shape(), g)
                         ? same(fused, relu_forward(alone))
                         : all_close(fused, relu_forward(alone), kSharedImage))
             << "fused block, " << t << " threads";
@@ -246,6 +247,26 @@ TEST(FastKernels, Conv2dDirectMatchesReference) {
       return 0;
     });
   }
+}
+
+TEST(FastKernels, Conv2dDirectLeavesHugePaddingToIm2col) {
+  // A padding and dilation far beyond the output (a model file may declare them): the direct
+  // kernel's padded copy would be 100 times the output, so im2col takes it, with the same result
+  // as the reference; a stride past 4 likewise.
+  Generator gen(29);
+  const Tensor x = randn({2, 3, 6, 6}, gen), w = randn({4, 3, 3, 3}, gen), b = randn({4}, gen);
+  for (const auto& g : {conv2d_geometry(3, 1, 50, 50, 1), conv2d_geometry(3, 5, 1, 1, 1)}) {
+    const Shape y_shape = conv2d_output_shape(x.shape(), w.shape(), g);
+    EXPECT_FALSE(fast::direct_conv_applies(x.shape(), w.shape(), y_shape, g));
+    const Tensor ref =
+        with_kernels(KernelSet::Reference, [&] { return conv2d_forward(x, w, b, g); });
+    const Tensor fast = with_kernels(KernelSet::Fast, [&] { return conv2d_forward(x, w, b, g); });
+    EXPECT_TRUE(all_close(fast, ref, kFastVsReference));
+  }
+  // An ordinary padding takes the direct kernel (where the processor has AVX2).
+  const Conv2dGeometry same = conv2d_geometry(3, 1, 1, 1, 1);
+  EXPECT_EQ(fast::direct_conv_applies(x.shape(), w.shape(), {2, 4, 6, 6}, same),
+            detail::use_avx2_fma());
 }
 
 TEST(FastKernels, MaxPool2dMatchesReferenceOnRandomConfigurations) {

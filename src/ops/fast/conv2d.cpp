@@ -343,7 +343,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
   }
   // On AVX2: the direct convolution. The im2col matrices, if the caller wants them, are
   // built for the backward pass only: y is the same with or without them.
-  if (direct_conv_applies(g)) {
+  if (direct_conv_applies(x.shape(), w.shape(), y_shape, g)) {
     if (columns) fill_columns(x, d, g, b.defined(), columns);
     const int block = direct_conv_block(x.shape(), w.shape(), y_shape, g);
     const std::vector<float>& packed = direct_weights_cached(w, d.G, block);
@@ -411,8 +411,9 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   // with its rows).
   Conv2dGeometry gt;
   Shape wt_shape;
-  const bool direct_dx = dx && direct_conv_applies(g) && d.C_in >= 3 && d.H * d.W >= 100 &&
-                         direct_conv_backward_geometry(w.shape(), g, &gt, &wt_shape);
+  const bool direct_dx = dx && d.C_in >= 3 && d.H * d.W >= 100 &&
+                         direct_conv_backward_geometry(w.shape(), g, &gt, &wt_shape) &&
+                         direct_conv_applies(dy.shape(), wt_shape, x.shape(), gt);
   thread_local std::vector<float> wt_buffer;
   if (direct_dx) {
     direct_weights_transposed(w, G, direct_conv_block(dy.shape(), wt_shape, x.shape(), gt),
@@ -514,7 +515,7 @@ Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
                           pool->dilation.all(1) && pool->padding.h == pool->padding.w;
   // As conv2d_forward: the same algorithm for the same shapes, so the same numbers.
   const bool winograd = winograd_applies(x.shape(), w.shape(), g, conv_shape);
-  const bool direct = !winograd && direct_conv_applies(g);
+  const bool direct = !winograd && direct_conv_applies(x.shape(), w.shape(), conv_shape, g);
   thread_local std::vector<float> w1;
   const float* w_used = winograd || direct ? nullptr
                         : b.defined()      ? weights_with_bias(w, b, K, w1)

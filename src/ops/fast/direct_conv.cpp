@@ -137,10 +137,13 @@ float* scratch(std::vector<float>& buf, int64_t n) {
 
 }  // namespace
 
-bool direct_conv_applies(const Conv2dGeometry& g) {
-  // A stride of at most 4: the phase planes then hold at most (Hp + 3) (Wp + 3) floats per
-  // channel, where a stride far beyond the input's size would make them mostly empty and huge.
-  return g.stride.h <= 4 && g.stride.w <= 4 && detail::use_avx2_fma();
+bool direct_conv_applies(const Shape& x, const Shape& w, const Shape& y, const Conv2dGeometry& g) {
+  if (g.stride.h > 4 || g.stride.w > 4 || !detail::use_avx2_fma()) return false;
+  // A stride of at most 4, and phase planes at most about twice the output's size in each
+  // direction: a padding or dilation far beyond the output (which a model file may declare) would
+  // make the padded copy huge and the rows mostly dropped positions. im2col takes those.
+  const Geometry q = geometry_of(x, w, y, g);
+  return q.Hq <= 2 * q.H_out + 8 && q.Wq <= 2 * q.W_out + 8;
 }
 
 // Packs weight(oc, k) for C_out = groups * Cg channels of K taps each, in blocks of B channels.

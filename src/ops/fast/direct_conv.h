@@ -17,10 +17,11 @@
 
 namespace cnn::fast {
 
-// Whether the fast forward pass takes this path: a processor with AVX2 and FMA (CNN_NO_AVX2=1
-// turns it off) and strides of at most 4 (the phase planes stay within the padded input's size
-// plus 3 rows and columns); any kernel, dilation, padding or groups.
-bool direct_conv_applies(const Conv2dGeometry& g);
+// Whether the fast forward pass takes this path for input x, weights w and output y: a processor
+// with AVX2 and FMA (CNN_NO_AVX2=1 turns it off), strides of at most 4, and phase planes at most
+// about twice as high and wide as the output (so the padded copy stays within a small multiple
+// of the output, whatever padding or dilation a model file declares); any kernel or groups.
+bool direct_conv_applies(const Shape& x, const Shape& w, const Shape& y, const Conv2dGeometry& g);
 
 // The kernel's block of output channels for this convolution: 4 (wide rows), or 16 (tiles of 6
 // pixels, each a broadcast: no dropped positions) where whole sixteens of channels make each
