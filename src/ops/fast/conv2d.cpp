@@ -18,6 +18,7 @@
 #include "direct_conv.h"
 #include "gemm.h"
 #include "maxpool2d.h"
+#include "scratch.h"
 #include "vmath.h"
 #include "winograd.h"
 
@@ -68,12 +69,6 @@ int max_threads() {
 #else
   return 1;
 #endif
-}
-
-// A per-thread scratch buffer that only grows: no allocation in a steady-state training step.
-float* scratch(std::vector<float>& buf, int64_t n) {
-  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<std::size_t>(n));
-  return buf.data();
 }
 
 // x_img: (C_in, H, W) -> col: (C_in * K_h * K_w, H_out * W_out); padded taps are 0.

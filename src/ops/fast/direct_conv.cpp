@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "../../core/cpu.h"
+#include "scratch.h"
 
 namespace cnn::fast {
 
@@ -130,11 +131,6 @@ __attribute__((target("avx2,fma"))) void block_pixels(const float* in, const int
 thread_local std::vector<float> tls_padded, tls_wide;
 thread_local std::vector<int64_t> tls_offsets;
 
-float* scratch(std::vector<float>& buf, int64_t n) {
-  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<std::size_t>(n));
-  return buf.data();
-}
-
 }  // namespace
 
 bool direct_conv_applies(const Shape& x, const Shape& w, const Shape& y, const Conv2dGeometry& g) {
@@ -241,9 +237,7 @@ void direct_conv_image(const float* x_img, const Shape& x, const Shape& w, const
   const int64_t P = q.H_out * q.W_out;
   // The tap offsets, in the weights' order (ic, kh, kw): tap (kh, kw) reads phase plane
   // (kh D_h mod S_h, kw D_w mod S_w), shifted by kh D_h / S_h rows and kw D_w / S_w columns.
-  int64_t* off = tls_offsets.size() < static_cast<std::size_t>(K)
-                     ? (tls_offsets.resize(static_cast<std::size_t>(K)), tls_offsets.data())
-                     : tls_offsets.data();
+  int64_t* off = scratch(tls_offsets, K);
   int64_t last = 0;  // the largest offset
   for (int64_t ic = 0, k = 0; ic < q.C_in; ++ic) {
     for (int64_t kh = 0; kh < q.K_h; ++kh) {
