@@ -1,9 +1,11 @@
 // Every convolution of the shipped models (models/*.json, input shapes as the models give them),
 // timed on one thread: the forward pass, and the backward pass (input and weight
-// gradients), in GFLOP/s, the best of several rounds of a batch of 16. The fast kernels take the
-// direct AVX2 convolution (src/ops/fast/direct_conv.h) where the processor has AVX2;
-// CNN_NO_AVX2=1 makes them take im2col + SGEMM. Run with --compare to run both, alternating, in
-// this one program (it runs itself again with CNN_NO_AVX2=1) and print the ratios:
+// gradients), in GFLOP/s, the best of several rounds of a batch of 16. The fast kernels take
+// Winograd F(2x2, 3x3) (src/ops/fast/winograd.h) where it applies, else the direct AVX2
+// convolution (src/ops/fast/direct_conv.h) where the processor has AVX2; CNN_NO_WINOGRAD=1 makes
+// them take the direct convolution for all, CNN_NO_AVX2=1 im2col + SGEMM. Run with --compare to
+// run the three, alternating, in this one program (it runs itself again under each) and print
+// the ratios:
 //   build/cnn_conv_layers --compare [--batch N] [--threads N]
 #include <algorithm>
 #include <chrono>
@@ -71,9 +73,9 @@ void run() {
     cnn::uniform_(x, -1.0f, 1.0f, gen);
     cnn::uniform_(w, -0.1f, 0.1f, gen);
     cnn::uniform_(b, -0.1f, 0.1f, gen);
-    const cnn::Conv2dGeometry g =
-        cnn::conv2d_geometry(cnn::Size2(l.k_h, l.k_w), 1, cnn::Conv2dPadding(l.pad_h, l.pad_w),
-                             cnn::Size2(l.dil_h, l.dil_w), l.groups);
+    const cnn::Conv2dGeometry g = cnn::conv2d_geometry(
+        cnn::Size2(l.k_h, l.k_w), cnn::Size2(l.s_h, l.s_w), cnn::Conv2dPadding(l.pad_h, l.pad_w),
+        cnn::Size2(l.dil_h, l.dil_w), l.groups);
     cnn::Tensor y = cnn::conv2d_forward(x, w, b, g), dy(y.shape());
     cnn::uniform_(dy, -1.0f, 1.0f, gen);
     const double macs = static_cast<double>(y.numel()) * (l.c_in / l.groups) * l.k_h * l.k_w;
@@ -134,7 +136,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: %s [--compare] [--batch N (16)] [--threads N (1)]\n"
                    "GFLOP/s of each convolution of the shipped models, forward and backward;\n"
-                   "--compare: the direct convolution against im2col + SGEMM (CNN_NO_AVX2=1)\n",
+                   "--compare: the fast path against the direct convolution (CNN_NO_WINOGRAD=1)\n"
+                   "and im2col + SGEMM (CNN_NO_AVX2=1)\n",
                    argv[0]);
       return a == "-h" || a == "--help" ? 0 : 2;
     }
@@ -142,7 +145,7 @@ int main(int argc, char** argv) {
   if (compare) {
     const std::string self = argv[0] + pass;
     // Alternating runs of each; the best of each figure.
-    std::map<std::string, std::pair<double, double>> direct, im2col;
+    std::map<std::string, std::pair<double, double>> fast, direct, im2col;
     auto keep_best = [](auto& into, const auto& from) {
       for (const auto& [k, v] : from) {
         auto& [f, b] = into[k];
@@ -150,16 +153,20 @@ int main(int argc, char** argv) {
       }
     };
     for (int i = 0; i < 3; ++i) {
-      keep_best(direct, parse(capture(self)));
+      keep_best(fast, parse(capture(self)));
+      keep_best(direct, parse(capture("CNN_NO_WINOGRAD=1 " + self)));
       keep_best(im2col, parse(capture("CNN_NO_AVX2=1 " + self)));
     }
-    std::printf("%-22s %28s %28s\n", "one thread, batch 16", "forward GFLOP/s", "backward GFLOP/s");
-    std::printf("%-22s %9s %9s %8s %9s %9s %8s\n", "layer", "direct", "im2col", "ratio", "direct",
-                "im2col", "ratio");
+    std::printf("%s thread(s), batch %lld; fast: Winograd where it applies, else direct\n",
+                std::to_string(g_threads).c_str(), static_cast<long long>(g_batch));
+    std::printf("%-22s %44s %28s\n", "", "forward GFLOP/s", "backward GFLOP/s");
+    std::printf("%-22s %8s %8s %8s %8s %8s %8s %8s %8s\n", "layer", "fast", "direct", "im2col",
+                "f/d", "f/i", "fast", "im2col", "ratio");
     for (const Layer& l : kLayers) {
-      const auto d = direct[l.name], c = im2col[l.name];
-      std::printf("%-22s %9.1f %9.1f %7.2fx %9.1f %9.1f %7.2fx\n", l.name, d.first, c.first,
-                  d.first / c.first, d.second, c.second, d.second / c.second);
+      const auto f = fast[l.name], d = direct[l.name], c = im2col[l.name];
+      std::printf("%-22s %8.1f %8.1f %8.1f %7.2fx %7.2fx %8.1f %8.1f %7.2fx\n", l.name, f.first,
+                  d.first, c.first, f.first / d.first, f.first / c.first, f.second, c.second,
+                  f.second / c.second);
     }
     return 0;
   }

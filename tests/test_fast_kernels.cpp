@@ -190,6 +190,74 @@ Tensor last_image(const Tensor& t) {
   return one;
 }
 
+TEST(FastKernels, Conv2dWinogradAnyWidthMatchesReference) {
+  // 3x3, stride 1, at least 8 input and output channels, any width: the AVX2 variant of Winograd
+  // (src/ops/fast/winograd.h), the AVX-512 one where its narrower shapes apply, the direct
+  // kernel where neither does. Output channels that are no multiple of its block of 4; images
+  // whose tiles take several blocks (64 channels on 28x28: blocks of 24 tiles that end inside a
+  // row of 14); paddings on each side.
+  // F(2x2, 3x3) sums other products than the reference: each output is a sum over the input
+  // channels of 9 products of transformed values, a transformed input combining 4 inputs and a
+  // transformed weight 9 weights / 4, so its terms are bounded by at most 9 times the direct
+  // sum's |products| (the weights' and inputs' largest against their means, which the normal
+  // samples here keep under 2x each): held to the bound on sums in any order (testing.h) on
+  // 16 times `magnitude`, still far below one product missing or wrong for these channel
+  // counts. Every output is its own tile's, computed in the same order whatever the batch, the
+  // block or the threads' shares: bit for bit.
+  Generator gen(31);
+  for (int trial = 0; trial < 20; ++trial) {
+    const bool large = trial == 0;
+    const int64_t c_in = large ? 64 : 8 + gen.below(33), c_out = large ? 64 : 8 + gen.below(33);
+    const Conv2dPadding padding = trial % 4 == 3 ? Conv2dPadding::sides(gen.below(3), gen.below(3),
+                                                                        gen.below(3), gen.below(3))
+                                  : trial % 4 == 2 ? Conv2dPadding("same")
+                                                   : Conv2dPadding(gen.below(3));
+    const int64_t h = large ? 28 : 3 + gen.below(38), w = large ? 28 : 3 + gen.below(38);
+    const int64_t n = 1 + gen.below(3);
+    const Conv2dGeometry g = conv2d_geometry(3, 1, padding, 1, 1);
+    SCOPED_TRACE("trial " + std::to_string(trial) + ": x (" + std::to_string(n) + ", " +
+                 std::to_string(c_in) + ", " + std::to_string(h) + ", " + std::to_string(w) +
+                 "), " + std::to_string(c_out) + " outputs, padding " + padding.str());
+    const Tensor x = randn({n, c_in, h, w}, gen), wt = randn({c_out, c_in, 3, 3}, gen);
+    const Tensor b = trial % 2 ? randn({c_out}, gen) : Tensor();
+    const Tensor ref =
+        with_kernels(KernelSet::Reference, [&] { return conv2d_forward(x, wt, b, g); });
+    Tensor magnitude = with_kernels(KernelSet::Reference, [&] {
+      return conv2d_forward(abs(x), abs(wt), b.defined() ? abs(b) : b, g);
+    });
+    for (int64_t i = 0; i < magnitude.numel(); ++i) magnitude[i] *= 16.0f;
+    const int64_t terms = c_in * 9 + (b.defined() ? 1 : 0);
+    const Pool2dGeometry pool{2, 2, 0, 1, true};
+    with_kernels(KernelSet::Fast, [&] {
+      const Tensor fast = conv2d_forward(x, wt, b, g);
+      EXPECT_TRUE(within_sum_order_bound(fast, ref, magnitude, terms));
+      if (detail::use_avx2_fma() && detail::use_winograd() && fast.size(2) * fast.size(3) >= 64) {
+        EXPECT_TRUE(fast::winograd_applies(x.shape(), wt.shape(), g, fast.shape()));
+      }
+      // The im2col matrices for the backward pass change nothing.
+      Tensor columns;
+      EXPECT_TRUE(same(conv2d_forward(x, wt, b, g, &columns), fast)) << "with the columns";
+      const Tensor last = last_image(x);
+      const Tensor alone = conv2d_forward(last, wt, b, g);
+      EXPECT_TRUE(same(alone, last_image(fast))) << "one image against the batch";
+      const bool exact_shares = fast::winograd_applies(x.shape(), wt.shape(), g, fast.shape()) ||
+                                fast::direct_conv_applies(x.shape(), wt.shape(), fast.shape(), g);
+      const int threads = num_threads();
+      for (int t : {1, 2, 3, 4}) {
+        set_num_threads(t);
+        EXPECT_TRUE(same(conv2d_forward(last, wt, b, g), alone)) << t << " threads";
+        if (alone.size(2) < 2 || alone.size(3) < 2) continue;
+        const Tensor fused = conv2d_relu_pool_forward(last, wt, b, g, &pool);
+        const Tensor layered = maxpool2d_forward(relu_forward(alone), pool, nullptr);
+        EXPECT_TRUE(exact_shares ? same(fused, layered) : all_close(fused, layered, kSharedImage))
+            << "fused block, " << t << " threads";
+      }
+      set_num_threads(threads);
+      return 0;
+    });
+  }
+}
+
 TEST(FastKernels, Conv2dDirectMatchesReference) {
   // The direct convolution on processors with AVX2 (src/ops/fast/direct_conv.h), im2col elsewhere.
   // Kernels, strides, dilations and paddings on each side; groups whose channels are not a

@@ -10,4 +10,8 @@ bool use_avx512();
 // AVX2 and FMA are present and not turned off (CNN_NO_AVX2=1): the direct convolution's path.
 bool use_avx2_fma();
 
+// Winograd's convolution is not turned off (CNN_NO_WINOGRAD=1): its benchmark's comparison, and
+// the tests of the paths it would otherwise take.
+bool use_winograd();
+
 }  // namespace cnn::detail

@@ -43,6 +43,14 @@ bool detail::use_avx512() {
   return yes;
 }
 
+bool detail::use_winograd() {
+  static const bool yes = [] {
+    const char* off = std::getenv("CNN_NO_WINOGRAD");
+    return !(off && std::strcmp(off, "0") != 0 && *off);
+  }();
+  return yes;
+}
+
 bool detail::use_avx2_fma() {
   static const bool yes = [] {
     const char* off = std::getenv("CNN_NO_AVX2");

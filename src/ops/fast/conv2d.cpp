@@ -323,21 +323,36 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
                       const Shape& y_shape, Tensor* columns) {
   Tensor y = Tensor::empty(y_shape);  // the SGEMM overwrites it (beta 0)
   const Dims d = dims_of(x.shape(), w.shape(), y_shape);
-  // 3x3, stride 1 (the tutorial's conv2): Winograd, unless the caller wants the im2col matrices.
-  if (!columns && winograd_applies(x.shape(), w.shape(), g, y_shape)) {
+  // 3x3, stride 1: Winograd where it applies (winograd.h). The im2col matrices, if the caller
+  // wants them, are built for the backward pass only: y is the same with or without them.
+  if (winograd_applies(x.shape(), w.shape(), g, y_shape)) {
+    if (columns) fill_columns(x, d, g, b.defined(), columns);
     // The calling thread's, read by all: a thread_local named inside the region would be each's
     // own.
     const std::vector<float>& U = winograd_weights_cached(w);
     const float* bias = b.defined() ? b.data() : nullptr;
+    const int64_t P = d.cols();
+    // One image with enough work (batch-1 latency): the threads share it by output channels.
+    if (d.N == 1 && d.C_out * P * d.rows() >= (1 << 16)) {
+      const int64_t unit = winograd_channel_unit(w.shape(), y_shape);
+      const int64_t units = (d.C_out + unit - 1) / unit;
+#pragma omp parallel
+      {
+        const int t = thread_id(), T = omp_threads();
+        const int64_t oc0 = std::min(d.C_out, units * t / T * unit);
+        const int64_t oc1 = std::min(d.C_out, units * (t + 1) / T * unit);
+        if (oc1 > oc0) winograd_image(x.data(), x.shape(), g, y_shape, U, bias, oc0, oc1, y.data());
+      }
+      return y;
+    }
 #pragma omp parallel for schedule(dynamic) if (d.N > 1)
     for (int64_t n = 0; n < d.N; ++n) {
       winograd_image(x.data() + n * d.in_image(), x.shape(), g, y_shape, U, bias, 0, d.C_out,
-                     y.data() + n * d.C_out * d.cols());
+                     y.data() + n * d.C_out * P);
     }
     return y;
   }
-  // On AVX2: the direct convolution. The im2col matrices, if the caller wants them, are
-  // built for the backward pass only: y is the same with or without them.
+  // Else on AVX2: the direct convolution, likewise.
   if (direct_conv_applies(x.shape(), w.shape(), y_shape, g)) {
     if (columns) fill_columns(x, d, g, b.defined(), columns);
     const int block = direct_conv_block(x.shape(), w.shape(), y_shape, g);
@@ -576,7 +591,9 @@ Tensor conv2d_block_forward(const Tensor& x, const Tensor& w, const Tensor& b,
   // kernels may sum a share of the rows in another order than the whole product (differences of
   // a few units in the last place); the last share takes any rest.
   if (share_image) {
-    const int64_t unit = winograd ? 16 : direct ? std::max(8, direct_block) : 8;
+    const int64_t unit = winograd ? winograd_channel_unit(w.shape(), conv_shape)
+                         : direct ? std::max(8, direct_block)
+                                  : 8;
     const int64_t units = std::max<int64_t>(1, C_out / unit);
     for (int64_t n = 0; n < d.N; ++n) {
 #pragma omp parallel

@@ -24,6 +24,8 @@ namespace cnn::fast {
 namespace {
 
 constexpr int64_t kMaxTilesW = 7;  // 2 * 7 + 2 = 16 padded columns: one vector per input row
+// The AVX2 variant's least input and output channels.
+constexpr int64_t kMinChannelsAvx2 = 8;
 
 struct Geometry {
   int64_t C_in, H, W, C_out, H_out, W_out, pad_top, pad_left;
@@ -91,38 +93,53 @@ __attribute__((target("avx512f"))) void product_tiles(const float* V, int64_t T,
 
 }  // namespace
 
-bool winograd_applies(const Shape& x, const Shape& w, const Conv2dGeometry& g, const Shape& y) {
-  return detail::use_avx512() && x.size() == 4 && w[2] == 3 && w[3] == 3 && g.stride.all(1) &&
-         g.dilation.all(1) && g.groups == 1 && w[0] % 16 == 0 && (y[3] + 1) / 2 <= kMaxTilesW;
+namespace {
+
+// The AVX-512 variant: a row of tiles in one vector.
+bool rows512_applies(const Shape& w, const Shape& y) {
+  return detail::use_avx512() && w[0] % 16 == 0 && (y[3] + 1) / 2 <= kMaxTilesW;
 }
 
-__attribute__((target("avx512f"))) void winograd_weights(const Tensor& w, int64_t oc0, int64_t oc1,
-                                                         std::vector<float>& U_buf) {
+}  // namespace
+
+bool winograd_applies(const Shape& x, const Shape& w, const Conv2dGeometry& g, const Shape& y) {
+  if (!detail::use_winograd() || x.size() != 4 || w[2] != 3 || w[3] != 3 || !g.stride.all(1) ||
+      !g.dilation.all(1) || g.groups != 1) {
+    return false;
+  }
+  if (rows512_applies(w, y)) return true;
+  // AVX2: where it measured faster than the direct convolution (build/cnn_conv_layers
+  // --compare, docs/KERNELS.md): channels enough for the products to outweigh the transforms,
+  // and at least 60 % of the outputs its vectors of 8 tiles compute kept (a 5x5 output, 9 tiles
+  // in 16 lanes, keeps 39 % and ran at 0.7x; a 7x7 one keeps 77 %).
+  const int64_t tiles = (y[2] + 1) / 2 * ((y[3] + 1) / 2), computed = 4 * ((tiles + 7) / 8 * 8);
+  return detail::use_avx2_fma() && w[1] >= kMinChannelsAvx2 && w[0] >= kMinChannelsAvx2 &&
+         10 * y[2] * y[3] >= 6 * computed;
+}
+
+int64_t winograd_channel_unit(const Shape& w, const Shape& y) {
+  return rows512_applies(w, y) ? 16 : 4;
+}
+
+void winograd_weights(const Tensor& w, int64_t oc0, int64_t oc1, std::vector<float>& U_buf) {
   const int64_t C_out = w.size(0), C_in = w.size(1);
   float* U = grow(U_buf, 16 * C_in * C_out);
-  // Per input channel and 16 output channels: the 9 taps gathered across the 16 channels.
-  const __m512i lanes =
-      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                         _mm512_set1_epi32(static_cast<int>(C_in * 9)));
-  const __m512 half = _mm512_set1_ps(0.5f);
-  for (int64_t ic = 0; ic < C_in; ++ic) {
-    for (int64_t oc = oc0; oc < oc1; oc += 16) {
-      const float* base = w.data() + (oc * C_in + ic) * 9;
-      __m512 g[9];
-      for (int k = 0; k < 9; ++k) g[k] = _mm512_i32gather_ps(lanes, base + k, 4);
-      __m512 t[4][3];  // G g
+  // Cached (winograd_weights_cached): plain loops, in the order of operations both variants'
+  // tests were written against.
+  for (int64_t oc = oc0; oc < oc1; ++oc) {
+    for (int64_t ic = 0; ic < C_in; ++ic) {
+      const float* g = w.data() + (oc * C_in + ic) * 9;
+      float t[4][3];  // G g
       for (int c = 0; c < 3; ++c) {
         t[0][c] = g[c];
-        t[1][c] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(g[c], g[3 + c]), g[6 + c]));
-        t[2][c] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(g[c], g[3 + c]), g[6 + c]));
+        t[1][c] = 0.5f * ((g[c] + g[3 + c]) + g[6 + c]);
+        t[2][c] = 0.5f * ((g[c] - g[3 + c]) + g[6 + c]);
         t[3][c] = g[6 + c];
       }
       for (int r = 0; r < 4; ++r) {  // (G g) G^T
-        const __m512 u[4] = {
-            t[r][0], _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(t[r][0], t[r][1]), t[r][2])),
-            _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(t[r][0], t[r][1]), t[r][2])), t[r][2]};
-        for (int c = 0; c < 4; ++c)
-          _mm512_storeu_ps(U + ((r * 4 + c) * C_in + ic) * C_out + oc, u[c]);
+        const float u[4] = {t[r][0], 0.5f * ((t[r][0] + t[r][1]) + t[r][2]),
+                            0.5f * ((t[r][0] - t[r][1]) + t[r][2]), t[r][2]};
+        for (int c = 0; c < 4; ++c) U[((r * 4 + c) * C_in + ic) * C_out + oc] = u[c];
       }
     }
   }
@@ -134,7 +151,7 @@ const std::vector<float>& winograd_weights_cached(const Tensor& w) {
     Shape shape;
     std::vector<float> weights, U;
   };
-  constexpr std::size_t kEntries = 4;  // a model's eligible layers, reused round robin
+  constexpr std::size_t kEntries = 16;  // a model's eligible layers, reused round robin
   thread_local std::array<Entry, kEntries> cache;
   thread_local std::size_t next = 0;
   const auto bytes = static_cast<std::size_t>(w.numel()) * sizeof(float);
@@ -153,11 +170,13 @@ const std::vector<float>& winograd_weights_cached(const Tensor& w) {
   return e.U;
 }
 
-__attribute__((target("avx512f"))) void winograd_image(const float* x_img, const Shape& x,
-                                                       const Conv2dGeometry& g, const Shape& y,
-                                                       const std::vector<float>& U_buf,
-                                                       const float* bias, int64_t oc0, int64_t oc1,
-                                                       float* y_img) {
+namespace {
+
+__attribute__((target("avx512f"))) void image_rows512(const float* x_img, const Shape& x,
+                                                      const Conv2dGeometry& g, const Shape& y,
+                                                      const std::vector<float>& U_buf,
+                                                      const float* bias, int64_t oc0, int64_t oc1,
+                                                      float* y_img) {
   const Geometry q = geometry_of(x, y, g);
   const int64_t T = q.tiles, ocs = oc1 - oc0, R = q.rows();
   thread_local std::vector<float> xp_buf, v_buf, m_buf;
@@ -241,6 +260,249 @@ __attribute__((target("avx512f"))) void winograd_image(const float* x_img, const
       }
     }
   }
+}
+
+// ---- The AVX2 variant: any width, the image's tiles in blocks --------------------------------
+// The tiles t = ty tiles_w + tx of the image are taken in blocks of consecutive t; for each
+// block, V[xi][ic][t] (the input's transform, 8 tiles of a row to a vector), the 16 products
+// M[xi][oc][t] = sum over ic of U[xi][ic][oc] V[xi][ic][t], and the output's transform, 8 tiles
+// (16 output columns) at a time. Each output is computed from its own tile, in the same order
+// of operations whatever the block, the share of channels or the thread.
+
+struct Wide {
+  int64_t C_in, H, W, C_out, H_out, W_out, pad_top, pad_left;
+  int64_t tiles_h, tiles_w, T;
+  int64_t R, Wp;  // the zero-padded input: R rows of Wp floats per channel
+  int64_t block;  // tiles per block (a multiple of 8)
+};
+
+Wide wide_of(const Shape& x, const Shape& y, const Conv2dGeometry& g, int64_t ocs) {
+  Wide q{};
+  q.C_in = x[1], q.H = x[2], q.W = x[3];
+  q.C_out = y[1], q.H_out = y[2], q.W_out = y[3];
+  q.pad_top = g.pad_top, q.pad_left = g.pad_left;
+  q.tiles_h = (q.H_out + 1) / 2, q.tiles_w = (q.W_out + 1) / 2, q.T = q.tiles_h * q.tiles_w;
+  q.R = 2 * q.tiles_h + 2;
+  // A vector of 8 tiles from tile tx reads columns 2 tx .. 2 tx + 17, and tx runs to tiles_w - 1.
+  q.Wp = (2 * q.tiles_w + 18 + 7) / 8 * 8;
+  // V and M of a block within about 192 KiB (half of L2), the tiles shared evenly between the
+  // blocks, in whole vectors.
+  const int64_t per_tile = 16 * (q.C_in + ocs) * static_cast<int64_t>(sizeof(float));
+  const int64_t fit = std::max<int64_t>(8, (192 << 10) / per_tile);
+  const int64_t blocks = (q.T + fit - 1) / fit;
+  q.block = ((q.T + blocks - 1) / blocks + 7) / 8 * 8;
+  return q;
+}
+
+// The even and odd elements of a (elements 0-7) and b (8-15), in order.
+__attribute__((target("avx2,fma"), always_inline)) inline __m256 evens(__m256 a, __m256 b) {
+  const __m256 s = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));  // a0 a2 b0 b2 a4 a6 b4 b6
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+__attribute__((target("avx2,fma"), always_inline)) inline __m256 odds(__m256 a, __m256 b) {
+  const __m256 s = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// B^T d's rows for 8 consecutive columns from c of 4 rows ld apart: r0 - r2, r1 + r2, r2 - r1,
+// r1 - r3.
+__attribute__((target("avx2,fma"), always_inline)) inline void row_combinations(const float* c,
+                                                                                int64_t ld,
+                                                                                __m256* out) {
+  const __m256 r0 = _mm256_loadu_ps(c), r1 = _mm256_loadu_ps(c + ld);
+  const __m256 r2 = _mm256_loadu_ps(c + 2 * ld), r3 = _mm256_loadu_ps(c + 3 * ld);
+  out[0] = _mm256_sub_ps(r0, r2), out[1] = _mm256_add_ps(r1, r2);
+  out[2] = _mm256_sub_ps(r2, r1), out[3] = _mm256_sub_ps(r1, r3);
+}
+
+// V[xi][ic][t - t0] for the tiles [t0, t1), ld floats per (xi, ic) row.
+__attribute__((target("avx2,fma"), noinline)) void input_transform(const float* xp, const Wide& q,
+                                                                   int64_t t0, int64_t t1, float* V,
+                                                                   int64_t ld) {
+  for (int64_t ic = 0; ic < q.C_in; ++ic) {
+    for (int64_t ty = t0 / q.tiles_w; ty * q.tiles_w < t1; ++ty) {
+      const int64_t first = std::max(t0 - ty * q.tiles_w, int64_t{0});
+      const int64_t last = std::min(t1 - ty * q.tiles_w, q.tiles_w);
+      const float* r = xp + (ic * q.R + 2 * ty) * q.Wp;
+      for (int64_t tx = first; tx < last; tx += 8) {
+        const float* c = r + 2 * tx;
+        // The rows' combinations B^T d, at columns 2 tx .. 2 tx + 15 (a, b) and 2 tx + 2 ..
+        // 2 tx + 17 (a2, b2).
+        __m256 ta[4], tb[4], ta2[4], tb2[4];
+        row_combinations(c, q.Wp, ta), row_combinations(c + 8, q.Wp, tb);
+        row_combinations(c + 2, q.Wp, ta2), row_combinations(c + 10, q.Wp, tb2);
+        float* dst = V + (ic * ld) + ty * q.tiles_w + tx - t0;
+        for (int i = 0; i < 4; ++i) {
+          // Tile k of the vector: e = column 2 k, o = 2 k + 1, e1 = 2 k + 2, o1 = 2 k + 3.
+          const __m256 e = evens(ta[i], tb[i]), o = odds(ta[i], tb[i]);
+          const __m256 e1 = evens(ta2[i], tb2[i]), o1 = odds(ta2[i], tb2[i]);
+          const __m256 v[4] = {_mm256_sub_ps(e, e1), _mm256_add_ps(o, e1), _mm256_sub_ps(e1, o),
+                               _mm256_sub_ps(o, o1)};
+          // Whole vectors: lanes past the row's last tile land on the next row's first tiles,
+          // which are stored after them, or past the block's last tile, in the row's 8 spare
+          // floats (masked stores cost far more on AMD's processors).
+          for (int j = 0; j < 4; ++j) _mm256_storeu_ps(dst + (i * 4 + j) * q.C_in * ld, v[j]);
+        }
+      }
+    }
+  }
+}
+
+// M[oc .. oc + NO)[t .. t + 8 NV) of one xi: NO x NV accumulators, NV loads of V and NO
+// broadcasts of U per input channel.
+template <int NO, int NV>
+__attribute__((target("avx2,fma"), always_inline)) inline void product_wide_block(
+    const float* V, int64_t ld, int64_t t, const float* U, int64_t C_out, int64_t oc, int64_t C_in,
+    float* M) {
+  __m256 acc[NO][NV];
+  for (int o = 0; o < NO; ++o) {
+    for (int v = 0; v < NV; ++v) acc[o][v] = _mm256_setzero_ps();
+  }
+  for (int64_t ic = 0; ic < C_in; ++ic) {
+    __m256 x[NV];
+    for (int v = 0; v < NV; ++v) x[v] = _mm256_loadu_ps(V + ic * ld + t + 8 * v);
+    for (int o = 0; o < NO; ++o) {
+      const __m256 u = _mm256_broadcast_ss(U + ic * C_out + oc + o);
+      for (int v = 0; v < NV; ++v) acc[o][v] = _mm256_fmadd_ps(u, x[v], acc[o][v]);
+    }
+  }
+  for (int o = 0; o < NO; ++o) {
+    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(M + o * ld + t + 8 * v, acc[o][v]);
+  }
+}
+
+// The last oc1 - oc < NO channels: the block of that height, chosen at compile time.
+template <int NO, int NV>
+__attribute__((target("avx2,fma"), always_inline)) inline void product_wide_rest(
+    const float* V, int64_t ld, int64_t t, const float* U, int64_t C_out, int64_t oc, int64_t oc1,
+    int64_t C_in, float* M) {
+  if constexpr (NO > 0) {
+    if (oc1 - oc == NO) return product_wide_block<NO, NV>(V, ld, t, U, C_out, oc, C_in, M);
+    product_wide_rest<NO - 1, NV>(V, ld, t, U, C_out, oc, oc1, C_in, M);
+  }
+}
+
+// M[oc0 .. oc1)[t .. t + 8 NV) of one xi, in blocks of 12 / NV channels (12 accumulators).
+template <int NV>
+__attribute__((target("avx2,fma"), noinline)) void product_wide_columns(const float* V, int64_t ld,
+                                                                        int64_t t, const float* U,
+                                                                        int64_t C_out, int64_t oc0,
+                                                                        int64_t oc1, int64_t C_in,
+                                                                        float* M) {
+  constexpr int NO = 12 / NV;
+  int64_t oc = oc0;
+  for (; oc + NO <= oc1; oc += NO)
+    product_wide_block<NO, NV>(V, ld, t, U, C_out, oc, C_in, M + (oc - oc0) * ld);
+  product_wide_rest<NO - 1, NV>(V, ld, t, U, C_out, oc, oc1, C_in, M + (oc - oc0) * ld);
+}
+
+// y[oc][rows 2 ty, 2 ty + 1][columns 2 tx ..] = A^T m A + bias for the tiles [t0, t1), from
+// M[xi][oc - oc0][t - t0].
+__attribute__((target("avx2,fma"), noinline)) void output_transform(const float* M, int64_t ld,
+                                                                    const Wide& q, int64_t t0,
+                                                                    int64_t t1, const float* bias,
+                                                                    int64_t oc0, int64_t oc1,
+                                                                    float* y_img) {
+  const int64_t P = q.H_out * q.W_out, xi_stride = (oc1 - oc0) * ld;
+  alignas(32) float spill[2][8];
+  for (int64_t oc = oc0; oc < oc1; ++oc) {
+    const __m256 b = _mm256_set1_ps(bias ? bias[oc] : 0.0f);
+    const float* m_oc = M + (oc - oc0) * ld;
+    for (int64_t ty = t0 / q.tiles_w; ty * q.tiles_w < t1; ++ty) {
+      const int64_t first = std::max(t0 - ty * q.tiles_w, int64_t{0});
+      const int64_t last = std::min(t1 - ty * q.tiles_w, q.tiles_w);
+      const int64_t oh = 2 * ty;
+      for (int64_t tx = first; tx < last; tx += 8) {
+        const float* src = m_oc + ty * q.tiles_w + tx - t0;
+        __m256 m[16];
+        for (int xi = 0; xi < 16; ++xi) m[xi] = _mm256_loadu_ps(src + xi * xi_stride);
+        __m256 s0[4], s1[4];
+        for (int c = 0; c < 4; ++c) {
+          s0[c] = _mm256_add_ps(_mm256_add_ps(m[c], m[4 + c]), m[8 + c]);
+          s1[c] = _mm256_sub_ps(_mm256_sub_ps(m[4 + c], m[8 + c]), m[12 + c]);
+        }
+        // Rows 2 ty (y0: even columns, y1: odd) and 2 ty + 1 (y2, y3).
+        const __m256 y0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s0[0], s0[1]), s0[2]), b);
+        const __m256 y1 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(s0[1], s0[2]), s0[3]), b);
+        const __m256 y2 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s1[0], s1[1]), s1[2]), b);
+        const __m256 y3 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(s1[1], s1[2]), s1[3]), b);
+        const int64_t ow = 2 * tx, width = std::min(2 * (last - tx), q.W_out - ow);
+        const __m256 rows[2][2] = {{y0, y1}, {y2, y3}};
+        for (int r = 0; r < 2 && oh + r < q.H_out; ++r) {
+          // Interleaved: columns 2 tx, 2 tx + 1, ..., 2 tx + 15.
+          const __m256 lo = _mm256_unpacklo_ps(rows[r][0], rows[r][1]);
+          const __m256 hi = _mm256_unpackhi_ps(rows[r][0], rows[r][1]);
+          const __m256 first8 = _mm256_permute2f128_ps(lo, hi, 0x20);
+          const __m256 next8 = _mm256_permute2f128_ps(lo, hi, 0x31);
+          float* out = y_img + oc * P + (oh + r) * q.W_out + ow;
+          if (width >= 16) {
+            _mm256_storeu_ps(out, first8), _mm256_storeu_ps(out + 8, next8);
+            continue;
+          }
+          // The row's or the block's end: whole vectors where they fit, the rest one by one (a
+          // vector would run into outputs that other blocks or threads write).
+          int64_t i = 0;
+          __m256 rest = first8;
+          if (width >= 8) _mm256_storeu_ps(out, first8), i = 8, rest = next8;
+          _mm256_store_ps(spill[r], rest);
+          for (int64_t k = 0; i < width; ++i, ++k) out[i] = spill[r][k];
+        }
+      }
+    }
+  }
+}
+
+__attribute__((target("avx2,fma"))) void image_wide(const float* x_img, const Shape& x,
+                                                    const Conv2dGeometry& g, const Shape& y,
+                                                    const std::vector<float>& U_buf,
+                                                    const float* bias, int64_t oc0, int64_t oc1,
+                                                    float* y_img) {
+  const int64_t ocs = oc1 - oc0;
+  const Wide q = wide_of(x, y, g, ocs);
+  thread_local std::vector<float> xp_buf, v_buf, m_buf;
+  // The input, zero-padded: rows and columns past the input (and the padding) read as 0.
+  float* xp = grow(xp_buf, q.C_in * q.R * q.Wp);
+  std::fill(xp, xp + q.C_in * q.R * q.Wp, 0.0f);
+  // Input rows and columns past the last tile's reach are not needed.
+  const int64_t rows = std::min(q.H, q.R - q.pad_top), cols = std::min(q.W, q.Wp - q.pad_left);
+  for (int64_t ic = 0; ic < q.C_in && cols > 0; ++ic) {
+    for (int64_t h = 0; h < rows; ++h) {
+      const float* in = x_img + (ic * q.H + h) * q.W;
+      std::copy(in, in + cols, xp + (ic * q.R + h + q.pad_top) * q.Wp + q.pad_left);
+    }
+  }
+  // Per (xi, channel) row of V and M: the block's tiles, and 8 floats that the last vector of
+  // tiles of a row may run on into (the output transform reads them, then drops them).
+  const int64_t ld = q.block + 8;
+  float* V = grow(v_buf, 16 * q.C_in * ld);
+  float* M = grow(m_buf, 16 * ocs * ld);
+  const float* U = U_buf.data();
+  for (int64_t t0 = 0; t0 < q.T; t0 += q.block) {
+    const int64_t t1 = std::min(q.T, t0 + q.block), n = (t1 - t0 + 7) / 8 * 8;
+    input_transform(xp, q, t0, t1, V, ld);
+    for (int xi = 0; xi < 16; ++xi) {
+      const float* V_xi = V + xi * q.C_in * ld;
+      const float* U_xi = U + xi * q.C_in * q.C_out;
+      float* M_xi = M + xi * ocs * ld;
+      int64_t t = 0;
+      for (; t + 24 <= n; t += 24)
+        product_wide_columns<3>(V_xi, ld, t, U_xi, q.C_out, oc0, oc1, q.C_in, M_xi);
+      if (n - t == 16) product_wide_columns<2>(V_xi, ld, t, U_xi, q.C_out, oc0, oc1, q.C_in, M_xi);
+      if (n - t == 8) product_wide_columns<1>(V_xi, ld, t, U_xi, q.C_out, oc0, oc1, q.C_in, M_xi);
+    }
+    output_transform(M, ld, q, t0, t1, bias, oc0, oc1, y_img);
+  }
+}
+
+}  // namespace
+
+void winograd_image(const float* x_img, const Shape& x, const Conv2dGeometry& g, const Shape& y,
+                    const std::vector<float>& U, const float* bias, int64_t oc0, int64_t oc1,
+                    float* y_img) {
+  if (rows512_applies(Shape{y[1], x[1], 3, 3}, y)) {
+    return image_rows512(x_img, x, g, y, U, bias, oc0, oc1, y_img);
+  }
+  image_wide(x_img, x, g, y, U, bias, oc0, oc1, y_img);
 }
 
 }  // namespace cnn::fast
