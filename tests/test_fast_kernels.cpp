@@ -255,6 +255,21 @@ TEST(FastKernels, Conv2dWinogradAnyWidthMatchesReference) {
       set_num_threads(threads);
       return 0;
     });
+    // The input gradient: the stride-1 convolution of dy with the weights transposed and turned
+    // (Winograd again where that one qualifies), held to the same bound on its own magnitudes.
+    const Tensor dy = randn(ref.shape(), gen);
+    auto input_gradient = [&](const Tensor& xs, const Tensor& ws, const Tensor& dys) {
+      Tensor dx = Tensor(xs.shape()), dw(ws.shape());
+      conv2d_backward(xs, ws, dys, g, &dx, &dw, nullptr);
+      return dx;
+    };
+    const Tensor dx_ref =
+        with_kernels(KernelSet::Reference, [&] { return input_gradient(x, wt, dy); });
+    Tensor dx_magnitude = with_kernels(KernelSet::Reference,
+                                       [&] { return input_gradient(abs(x), abs(wt), abs(dy)); });
+    for (int64_t i = 0; i < dx_magnitude.numel(); ++i) dx_magnitude[i] *= 16.0f;
+    const Tensor dx_fast = with_kernels(KernelSet::Fast, [&] { return input_gradient(x, wt, dy); });
+    EXPECT_TRUE(within_sum_order_bound(dx_fast, dx_ref, dx_magnitude, c_out * 9)) << "dx";
   }
 }
 

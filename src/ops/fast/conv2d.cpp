@@ -419,13 +419,31 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   // one or two input channels (its blocks of 4 output channels would be mostly empty), nor for
   // inputs under 10x10 (the shipped models' 7x7 layers: 0.8x with its tiles of pixels, 0.7x
   // with its rows).
+  // Where that convolution is one Winograd takes (3x3, channels enough), Winograd: the weights
+  // transposed and turned, then transformed, at every call (they change at every step).
   Conv2dGeometry gt;
   Shape wt_shape;
-  const bool direct_dx = dx && d.C_in >= 3 && d.H * d.W >= 100 &&
-                         direct_conv_backward_geometry(w.shape(), g, &gt, &wt_shape) &&
+  const bool transposable = dx && direct_conv_backward_geometry(w.shape(), g, &gt, &wt_shape);
+  // Neither for inputs under 10x10 (vgg-bn's 7x7: Winograd 0.8x there, its weights'
+  // transform a large part of so small a convolution).
+  const bool winograd_dx = transposable && G == 1 && d.H * d.W >= 100 &&
+                           winograd_applies(dy.shape(), wt_shape, gt, x.shape());
+  const bool direct_dx = transposable && !winograd_dx && d.C_in >= 3 && d.H * d.W >= 100 &&
                          direct_conv_applies(dy.shape(), wt_shape, x.shape(), gt);
   thread_local std::vector<float> wt_buffer;
-  if (direct_dx) {
+  if (winograd_dx) {
+    thread_local Tensor turned;
+    if (turned.shape() != wt_shape) turned = Tensor::empty(wt_shape);
+    // turned[i][o][a][b] = w[o][i][2 - a][2 - b]
+    for (int64_t o = 0; o < d.C_out; ++o) {
+      for (int64_t i = 0; i < d.C_in; ++i) {
+        const float* from = w.data() + (o * d.C_in + i) * 9;
+        float* to = turned.data() + (i * d.C_out + o) * 9;
+        for (int tap = 0; tap < 9; ++tap) to[tap] = from[8 - tap];
+      }
+    }
+    winograd_weights(turned, 0, d.C_in, wt_buffer);
+  } else if (direct_dx) {
     direct_weights_transposed(w, G, direct_conv_block(dy.shape(), wt_shape, x.shape(), gt),
                               wt_buffer);
   }
@@ -471,7 +489,10 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
           sgemm(false, true, d.C_out, K1, P, 1.0f, dy_img, P, col, P, 1.0f, dw_mine, K1);
         }
       }
-      if (direct_dx) {
+      if (winograd_dx) {
+        winograd_image(dy_img, dy.shape(), gt, x.shape(), wt_packed, nullptr, 0, d.C_in,
+                       dx->data() + n * d.in_image());
+      } else if (direct_dx) {
         direct_conv_image(dy.data() + n * G * d.C_out * P, dy.shape(), wt_shape, gt, x.shape(),
                           wt_packed, nullptr, gi * d.C_in, (gi + 1) * d.C_in,
                           dx->data() + n * d.in_image());
