@@ -4,10 +4,13 @@
 // the compiler vectorises, built for AVX2 and for the baseline and chosen at load time.
 #include "maxpool2d.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <limits>
 #include <vector>
 
+#include "../../core/cpu.h"
 #include "../../core/parallel.h"
 
 namespace cnn::fast {
@@ -75,7 +78,88 @@ inline float nan_max(float a, float b) { return (b > a) | (b != b) ? b : a; }
 // output row's two input rows, with -inf in the columns that are padding (or past the end, in
 // ceil_mode), so that output i is the maximum of m[2 i] and m[2 i + 1] over the whole plane: one
 // long loop the compiler vectorises, rather than one short loop per row.
-__attribute__((target_clones("avx2", "default"))) void maxpool2x2_planes(
+// nan_max on 8 lanes: MAXPS(b, a) is b > a ? b : a (a when either is NaN); then b where b is NaN.
+__attribute__((target("avx2"), always_inline)) inline __m256 nan_max8(__m256 a, __m256 b) {
+  return _mm256_blendv_ps(_mm256_max_ps(b, a), b, _mm256_cmp_ps(b, b, _CMP_UNORD_Q));
+}
+
+// out[c] = nan_max(a[c], b[c]) for c < n, 8 at a time; for n >= 8 the last vector ends at n,
+// overlapping the one before (it writes the same values again).
+__attribute__((target("avx2"), always_inline)) inline void rows_max8(const float* a, const float* b,
+                                                                     float* out, int64_t n) {
+  if (n < 8) {
+    for (int64_t c = 0; c < n; ++c) out[c] = nan_max(a[c], b[c]);
+    return;
+  }
+  for (int64_t c = 0;; c += 8) {
+    if (c > n - 8) c = n - 8;
+    _mm256_storeu_ps(out + c, nan_max8(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c)));
+    if (c == n - 8) return;
+  }
+}
+
+// Outputs i .. i + 7 from m[2 i .. 2 i + 15]: the larger of each pair of even and odd lanes,
+// then with ReLU v < 0 ? 0 : v (MAXPS(0, v) keeps a NaN v).
+__attribute__((target("avx2"), always_inline)) inline __m256 pairs_max8(const float* m, bool relu) {
+  const __m256 lo = _mm256_loadu_ps(m), hi = _mm256_loadu_ps(m + 8);
+  const __m256 ev = _mm256_castpd_ps(_mm256_permute4x64_pd(
+      _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), 0xd8));
+  const __m256 od = _mm256_castpd_ps(_mm256_permute4x64_pd(
+      _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), 0xd8));
+  const __m256 v = nan_max8(ev, od);
+  return relu ? _mm256_max_ps(_mm256_setzero_ps(), v) : v;
+}
+
+// maxpool2x2_planes's two passes written out on AVX2 (GCC's vectorisation of the loops below
+// spent most of its time in their scalar remainders, the tutorial's rows being 12 and 26 floats
+// long: 27 % of its inference before, build/cnn_ops_bench --benchmark_filter=Inference).
+static __attribute__((target("avx2"))) void maxpool2x2_planes_avx2(const float* x, int64_t planes,
+                                                                   int64_t H, int64_t W,
+                                                                   int64_t pad, int64_t H_out,
+                                                                   int64_t W_out, bool relu,
+                                                                   float* y) {
+  constexpr float kLowest = -std::numeric_limits<float>::infinity();
+  const int64_t M_w = 2 * W_out, out_plane = H_out * W_out;
+  thread_local std::vector<float> scratch;
+  if (static_cast<int64_t>(scratch.size()) < H_out * M_w) {
+    scratch.resize(static_cast<std::size_t>(H_out * M_w));
+  }
+  float* m = scratch.data();
+  const int64_t right = std::max<int64_t>(0, M_w - pad - W), cols = std::min(W, M_w - pad);
+  for (int64_t oh = 0; oh < H_out; ++oh) {
+    for (int64_t c = 0; c < pad; ++c) m[oh * M_w + c] = kLowest;
+    for (int64_t c = M_w - right; c < M_w; ++c) m[oh * M_w + c] = kLowest;
+  }
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* x_plane = x + p * H * W;
+    for (int64_t oh = 0; oh < H_out; ++oh) {
+      const int64_t h = 2 * oh - pad;
+      float* m_row = m + oh * M_w + pad;
+      if (h >= 0 && h + 1 < H) {
+        const float* r0 = x_plane + h * W;
+        rows_max8(r0, r0 + W, m_row, cols);
+      } else {  // one row inside the input (the other is padding, or past the end)
+        const float* r = x_plane + (h < 0 ? h + 1 : h) * W;
+        std::copy(r, r + cols, m_row);
+      }
+    }
+    float* out = y + p * out_plane;
+    if (out_plane < 8) {
+      for (int64_t i = 0; i < out_plane; ++i) {
+        const float v = nan_max(m[2 * i], m[2 * i + 1]);
+        out[i] = relu && v < 0.0f ? 0.0f : v;
+      }
+      continue;
+    }
+    for (int64_t i = 0;; i += 8) {  // the last vector ends at out_plane, as in rows_max8
+      if (i > out_plane - 8) i = out_plane - 8;
+      _mm256_storeu_ps(out + i, pairs_max8(m + 2 * i, relu));
+      if (i == out_plane - 8) break;
+    }
+  }
+}
+
+static __attribute__((target_clones("avx2", "default"))) void maxpool2x2_planes_any(
     const float* x, int64_t planes, int64_t H, int64_t W, int64_t pad, int64_t H_out, int64_t W_out,
     bool relu, float* y) {
   constexpr float kLowest = -std::numeric_limits<float>::infinity();
@@ -115,6 +199,14 @@ __attribute__((target_clones("avx2", "default"))) void maxpool2x2_planes(
       for (int64_t i = 0; i < out_plane; ++i) out[i] = nan_max(m[2 * i], m[2 * i + 1]);
     }
   }
+}
+
+void maxpool2x2_planes(const float* x, int64_t planes, int64_t H, int64_t W, int64_t pad,
+                       int64_t H_out, int64_t W_out, bool relu, float* y) {
+  if (__builtin_cpu_supports("avx2") && detail::use_avx2_fma()) {
+    return maxpool2x2_planes_avx2(x, planes, H, W, pad, H_out, W_out, relu, y);
+  }
+  maxpool2x2_planes_any(x, planes, H, W, pad, H_out, W_out, relu, y);
 }
 
 // As maxpool2x2_planes, with the index of each output's winner, chosen as PyTorch's scan of the
