@@ -404,7 +404,6 @@ __attribute__((target("avx2,fma"), noinline)) void output_transform(const float*
                                                                     int64_t oc0, int64_t oc1,
                                                                     float* y_img) {
   const int64_t P = q.H_out * q.W_out, xi_stride = (oc1 - oc0) * ld;
-  alignas(32) float spill[2][8];
   for (int64_t oc = oc0; oc < oc1; ++oc) {
     const __m256 b = _mm256_set1_ps(bias ? bias[oc] : 0.0f);
     const float* m_oc = M + (oc - oc0) * ld;
@@ -439,13 +438,19 @@ __attribute__((target("avx2,fma"), noinline)) void output_transform(const float*
             _mm256_storeu_ps(out, first8), _mm256_storeu_ps(out + 8, next8);
             continue;
           }
-          // The row's or the block's end: whole vectors where they fit, the rest one by one (a
-          // vector would run into outputs that other blocks or threads write).
-          int64_t i = 0;
+          // The row's or the block's end: 8, 4, 2 and 1 floats at a time (a whole vector would
+          // run into outputs that other blocks or threads write).
+          int64_t n = width;
           __m256 rest = first8;
-          if (width >= 8) _mm256_storeu_ps(out, first8), i = 8, rest = next8;
-          _mm256_store_ps(spill[r], rest);
-          for (int64_t k = 0; i < width; ++i, ++k) out[i] = spill[r][k];
+          if (n >= 8) _mm256_storeu_ps(out, first8), out += 8, n -= 8, rest = next8;
+          __m128 part = _mm256_castps256_ps128(rest);
+          if (n >= 4)
+            _mm_storeu_ps(out, part), out += 4, n -= 4, part = _mm256_extractf128_ps(rest, 1);
+          if (n >= 2) {
+            _mm_storel_pi(reinterpret_cast<__m64*>(out), part);
+            out += 2, n -= 2, part = _mm_movehl_ps(part, part);
+          }
+          if (n >= 1) _mm_store_ss(out, part);
         }
       }
     }
@@ -462,13 +467,28 @@ __attribute__((target("avx2,fma"))) void image_wide(const float* x_img, const Sh
   thread_local std::vector<float> xp_buf, v_buf, m_buf;
   // The input, zero-padded: rows and columns past the input (and the padding) read as 0.
   float* xp = grow(xp_buf, q.C_in * q.R * q.Wp);
-  std::fill(xp, xp + q.C_in * q.R * q.Wp, 0.0f);
-  // Input rows and columns past the last tile's reach are not needed.
+  // Input rows and columns past the last tile's reach are not needed. Rows of vectors (Wp is a
+  // multiple of 8): zeros, then the input's row over them, its last vector overlapping the one
+  // before (rows are short: calls to memset and memcpy cost more than the copies).
   const int64_t rows = std::min(q.H, q.R - q.pad_top), cols = std::min(q.W, q.Wp - q.pad_left);
-  for (int64_t ic = 0; ic < q.C_in && cols > 0; ++ic) {
-    for (int64_t h = 0; h < rows; ++h) {
+  const __m256 zero = _mm256_setzero_ps();
+  for (int64_t ic = 0; ic < q.C_in; ++ic) {
+    for (int64_t r = 0; r < q.R; ++r) {
+      float* row = xp + (ic * q.R + r) * q.Wp;
+      for (int64_t c = 0; c < q.Wp; c += 8) _mm256_storeu_ps(row + c, zero);
+      const int64_t h = r - q.pad_top;
+      if (h < 0 || h >= rows || cols <= 0) continue;
       const float* in = x_img + (ic * q.H + h) * q.W;
-      std::copy(in, in + cols, xp + (ic * q.R + h + q.pad_top) * q.Wp + q.pad_left);
+      float* out = row + q.pad_left;
+      if (cols < 8) {
+        for (int64_t c = 0; c < cols; ++c) out[c] = in[c];
+        continue;
+      }
+      for (int64_t c = 0;; c += 8) {
+        if (c > cols - 8) c = cols - 8;
+        _mm256_storeu_ps(out + c, _mm256_loadu_ps(in + c));
+        if (c == cols - 8) break;
+      }
     }
   }
   // Per (xi, channel) row of V and M: the block's tiles, and 8 floats that the last vector of
