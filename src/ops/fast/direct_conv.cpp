@@ -128,6 +128,85 @@ __attribute__((target("avx2,fma"))) void block_pixels(const float* in, const int
   for (int i = 0; i < 2 * kPixels; ++i) _mm256_storeu_ps(out + kVec * i, acc[i]);
 }
 
+// The kernel's tile (pixel i's 16 channels at wide + 16 i) into the channels' planes: channels
+// [c0, c1) of the block, pixels [0, np) from y (channel c at y + c P), eight channels at a time
+// by an 8x8 transpose in registers (one channel's pixels in each vector), each stored as 4 + 2
+// floats (a whole vector would run into pixels that the next tile or another channel writes).
+__attribute__((target("avx2,fma"))) void store_pixels(const float* wide, int c0, int c1, int np,
+                                                      float* y, int64_t P) {
+  for (int half = 0; half < 2; ++half) {
+    const int lo = std::max<int>(c0, half * kVec), hi = std::min<int>(c1, (half + 1) * kVec);
+    if (lo >= hi) continue;
+    __m256 r[8];
+    for (int i = 0; i < 8; ++i) {
+      r[i] = i < kPixels ? _mm256_loadu_ps(wide + 2 * kVec * i + half * kVec) : _mm256_setzero_ps();
+    }
+    // Rows (pixels) x lanes (channels) -> rows (channels) x lanes (pixels).
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 ch[8] = {
+        _mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
+        _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
+        _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
+        _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31)};
+    for (int c = lo; c < hi; ++c) {
+      float* dst = y + static_cast<int64_t>(c) * P;
+      const __m256 v = ch[c - half * kVec];
+      if (np == kPixels) {
+        _mm_storeu_ps(dst, _mm256_castps256_ps128(v));
+        _mm_storel_pi(reinterpret_cast<__m64*>(dst + 4), _mm256_extractf128_ps(v, 1));
+        continue;
+      }
+      alignas(32) float t[8];
+      _mm256_store_ps(t, v);
+      for (int i = 0; i < np; ++i) dst[i] = t[i];
+    }
+  }
+}
+
+// An input row of W floats into the two phase rows of stride 2 along the width: padded column
+// pc = pad + w goes to phase pc % 2 (even, odd), at pc / 2. Sixteen columns at a time from the
+// first w with pc even: their even and odd lanes are one vector of each row.
+__attribute__((target("avx2,fma"))) void deal_pairs(const float* src, int64_t W, int64_t pad,
+                                                    float* even, float* odd) {
+  auto one = [&](int64_t w) {
+    const int64_t pc = pad + w;
+    (pc % 2 ? odd : even)[pc / 2] = src[w];
+  };
+  const int64_t first = pad % 2;  // the first w with pc even
+  if (W - first < 16) {
+    for (int64_t w = 0; w < W; ++w) one(w);
+    return;
+  }
+  if (first) one(0);
+  // The last block starts at an even pc too, overlapping the one before (the same values); a
+  // column after it (when it had to start one earlier) goes alone.
+  const int64_t last = W - 16 - (pad + W) % 2;
+  for (int64_t w = first;; w += 16) {
+    if (w > last) w = last;
+    const __m256 lo = _mm256_loadu_ps(src + w), hi = _mm256_loadu_ps(src + w + 8);
+    const __m256 ev = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), 0xd8));
+    const __m256 od = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), 0xd8));
+    const int64_t j = (pad + w) / 2;
+    _mm256_storeu_ps(even + j, ev);
+    _mm256_storeu_ps(odd + j, od);
+    if (w == last) break;
+  }
+  if (last + 16 < W) one(W - 1);
+}
+
 thread_local std::vector<float> tls_padded, tls_wide;
 thread_local std::vector<int64_t> tls_offsets;
 
@@ -274,6 +353,10 @@ void direct_conv_image(const float* x_img, const Shape& x, const Shape& w, const
     for (int64_t h = 0; h < q.H; ++h) {
       const int64_t r = g.pad_top + h;
       float* phases = dst + (r % q.S_h) * q.S_w * q.phase() + r / q.S_h * q.Wq;
+      if (q.S_w == 2) {  // the even and odd padded columns, 16 input columns at a time
+        deal_pairs(src + h * q.W, q.W, g.pad_left, phases, phases + q.phase());
+        continue;
+      }
       for (int64_t b = 0; b < q.S_w; ++b) {
         // Padded columns j = b, b + S_w, ... inside the input: w = j - pad_left in [0, W).
         float* row = phases + b * q.phase();
@@ -314,15 +397,20 @@ void direct_conv_image(const float* x_img, const Shape& x, const Shape& w, const
         // Under 6 pixels in all, the last one repeated.
         const int np = static_cast<int>(std::min<int64_t>(kPixels, P));
         p0 = std::min(p0, P - np);
+        // The pixels' positions in the padded plane: one division per tile, then steps along
+        // the row (a division per pixel cost a fifth of the kernel's time on small layers).
+        int64_t oh = p0 / q.W_out, ow = p0 - oh * q.W_out;
         for (int i = 0; i < kPixels; ++i) {
-          const int64_t p = p0 + std::min(i, np - 1);
-          base[i] = p / q.W_out * q.Wq + p % q.W_out;
+          if (i >= np) {
+            base[i] = base[std::max(np - 1, 0)];
+            continue;
+          }
+          base[i] = oh * q.Wq + ow;
+          if (++ow == q.W_out) ow = 0, ++oh;
         }
         block_pixels(in, base, off, K, wp, bias_block, wide);
-        for (int64_t c = oc; c < end; ++c) {
-          float* dst = y_img + c * P + p0;
-          for (int i = 0; i < np; ++i) dst[i] = wide[2 * kVec * i + (c - first)];
-        }
+        store_pixels(wide, static_cast<int>(oc - first), static_cast<int>(end - first), np,
+                     y_img + first * P + p0, P);
       }
     }
     oc = end;
