@@ -78,6 +78,25 @@ inline float nan_max(float a, float b) { return (b > a) | (b != b) ? b : a; }
 // output row's two input rows, with -inf in the columns that are padding (or past the end, in
 // ceil_mode), so that output i is the maximum of m[2 i] and m[2 i + 1] over the whole plane: one
 // long loop the compiler vectorises, rather than one short loop per row.
+// The scratch plane of maxpool2x2_planes's two passes: H_out rows of M_w = 2 W_out columns,
+// [0, pad) padding, [pad, pad + W) the input, [pad + W, M_w) past the end; -inf in all but the
+// input's, which the vertical pass writes. The calling thread's.
+static float* pool_scratch(int64_t W, int64_t pad, int64_t H_out, int64_t W_out) {
+  constexpr float kLowest = -std::numeric_limits<float>::infinity();
+  const int64_t M_w = 2 * W_out;
+  thread_local std::vector<float> buf;
+  if (static_cast<int64_t>(buf.size()) < H_out * M_w) {
+    buf.resize(static_cast<std::size_t>(H_out * M_w));
+  }
+  float* m = buf.data();
+  const int64_t right = std::max<int64_t>(0, M_w - pad - W);
+  for (int64_t oh = 0; oh < H_out; ++oh) {
+    for (int64_t c = 0; c < pad; ++c) m[oh * M_w + c] = kLowest;
+    for (int64_t c = M_w - right; c < M_w; ++c) m[oh * M_w + c] = kLowest;
+  }
+  return m;
+}
+
 // nan_max on 8 lanes: MAXPS(b, a) is b > a ? b : a (a when either is NaN); then b where b is NaN.
 __attribute__((target("avx2"), always_inline)) inline __m256 nan_max8(__m256 a, __m256 b) {
   return _mm256_blendv_ps(_mm256_max_ps(b, a), b, _mm256_cmp_ps(b, b, _CMP_UNORD_Q));
@@ -118,18 +137,8 @@ static __attribute__((target("avx2"))) void maxpool2x2_planes_avx2(const float* 
                                                                    int64_t pad, int64_t H_out,
                                                                    int64_t W_out, bool relu,
                                                                    float* y) {
-  constexpr float kLowest = -std::numeric_limits<float>::infinity();
-  const int64_t M_w = 2 * W_out, out_plane = H_out * W_out;
-  thread_local std::vector<float> scratch;
-  if (static_cast<int64_t>(scratch.size()) < H_out * M_w) {
-    scratch.resize(static_cast<std::size_t>(H_out * M_w));
-  }
-  float* m = scratch.data();
-  const int64_t right = std::max<int64_t>(0, M_w - pad - W), cols = std::min(W, M_w - pad);
-  for (int64_t oh = 0; oh < H_out; ++oh) {
-    for (int64_t c = 0; c < pad; ++c) m[oh * M_w + c] = kLowest;
-    for (int64_t c = M_w - right; c < M_w; ++c) m[oh * M_w + c] = kLowest;
-  }
+  const int64_t M_w = 2 * W_out, out_plane = H_out * W_out, cols = std::min(W, M_w - pad);
+  float* m = pool_scratch(W, pad, H_out, W_out);
   for (int64_t p = 0; p < planes; ++p) {
     const float* x_plane = x + p * H * W;
     for (int64_t oh = 0; oh < H_out; ++oh) {
@@ -162,19 +171,8 @@ static __attribute__((target("avx2"))) void maxpool2x2_planes_avx2(const float* 
 static __attribute__((target_clones("avx2", "default"))) void maxpool2x2_planes_any(
     const float* x, int64_t planes, int64_t H, int64_t W, int64_t pad, int64_t H_out, int64_t W_out,
     bool relu, float* y) {
-  constexpr float kLowest = -std::numeric_limits<float>::infinity();
-  const int64_t M_w = 2 * W_out, out_plane = H_out * W_out;
-  thread_local std::vector<float> scratch;
-  if (static_cast<int64_t>(scratch.size()) < H_out * M_w) {
-    scratch.resize(static_cast<std::size_t>(H_out * M_w));
-  }
-  float* __restrict m = scratch.data();
-  // Columns of m: [0, pad) padding, [pad, pad + W) the input, [pad + W, M_w) past the end.
-  const int64_t right = std::max<int64_t>(0, M_w - pad - W), cols = std::min(W, M_w - pad);
-  for (int64_t oh = 0; oh < H_out; ++oh) {
-    for (int64_t c = 0; c < pad; ++c) m[oh * M_w + c] = kLowest;
-    for (int64_t c = M_w - right; c < M_w; ++c) m[oh * M_w + c] = kLowest;
-  }
+  const int64_t M_w = 2 * W_out, out_plane = H_out * W_out, cols = std::min(W, M_w - pad);
+  float* __restrict m = pool_scratch(W, pad, H_out, W_out);
   for (int64_t p = 0; p < planes; ++p) {
     const float* x_plane = x + p * H * W;
     for (int64_t oh = 0; oh < H_out; ++oh) {
