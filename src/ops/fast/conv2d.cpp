@@ -425,9 +425,11 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   Shape wt_shape;
   const bool transposable = dx && direct_conv_backward_geometry(w.shape(), g, &gt, &wt_shape);
   // Neither for inputs under 10x10 (vgg-bn's 7x7: Winograd 0.8x there, its weights'
-  // transform a large part of so small a convolution).
+  // transform a large part of so small a convolution), nor through the AVX-512 variant (the
+  // tutorial's conv2 measured no faster with it: docs/KERNELS.md).
   const bool winograd_dx = transposable && G == 1 && d.H * d.W >= 100 &&
-                           winograd_applies(dy.shape(), wt_shape, gt, x.shape());
+                           winograd_applies(dy.shape(), wt_shape, gt, x.shape()) &&
+                           !winograd_avx512(wt_shape, x.shape());
   const bool direct_dx = transposable && !winograd_dx && d.C_in >= 3 && d.H * d.W >= 100 &&
                          direct_conv_applies(dy.shape(), wt_shape, x.shape(), gt);
   thread_local std::vector<float> wt_buffer;

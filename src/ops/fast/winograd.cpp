@@ -117,6 +117,8 @@ bool winograd_applies(const Shape& x, const Shape& w, const Conv2dGeometry& g, c
          10 * y[2] * y[3] >= 6 * computed;
 }
 
+bool winograd_avx512(const Shape& w, const Shape& y) { return rows512_applies(w, y); }
+
 int64_t winograd_channel_unit(const Shape& w, const Shape& y) {
   return rows512_applies(w, y) ? 16 : 4;
 }

@@ -18,6 +18,9 @@ namespace cnn::fast {
 // the image's tiles in blocks, 8 tiles to a vector).
 bool winograd_applies(const Shape& x, const Shape& w, const Conv2dGeometry& g, const Shape& y);
 
+// Whether winograd_applies takes the AVX-512 variant for these weights and output.
+bool winograd_avx512(const Shape& w, const Shape& y);
+
 // The whole number of output channels that winograd_image's shares of an image must hold (16 for
 // the AVX-512 variant; 4, its block of channels, for AVX2). Every output is computed alone
 // either way: a share's numbers are those of the whole image.
