@@ -125,7 +125,9 @@ TEST(Normalise, PerChannelStatisticsAndScaling) {
       }
     const double mean = sum / 12, sd = std::sqrt(sq / 12 - mean * mean);
     EXPECT_NEAR(n.mean[c], mean, 1e-6) << c;
-    if (c < 2) EXPECT_NEAR(n.std[c], sd, 1e-6) << c;
+    if (c < 2) {
+      EXPECT_NEAR(n.std[c], sd, 1e-6) << c;
+    }
   }
   EXPECT_EQ(n.std[2], 1.0f);  // a constant channel passes through, centred
   DataLoader loader(d, 3, false, 0, n);

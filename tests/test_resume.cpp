@@ -317,8 +317,12 @@ TEST_F(ResumeCli, KilledAtRandomMomentsAndResumedEndsAsAnUninterruptedRun) {
       ++interrupted_cleanly;
     }
     // Whatever was on disk is whole: the checkpoint and any temporary the kill left.
-    if (fs::exists(out)) EXPECT_NO_THROW(load_checkpoint(out)) << "after kill " << kill_no;
-    if (fs::exists(out + ".tmp")) EXPECT_NO_THROW(load_checkpoint(out + ".tmp"));
+    if (fs::exists(out)) {
+      EXPECT_NO_THROW(load_checkpoint(out)) << "after kill " << kill_no;
+    }
+    if (fs::exists(out + ".tmp")) {
+      EXPECT_NO_THROW(load_checkpoint(out + ".tmp"));
+    }
   }
   const Result last = run_cli(fs::exists(out) ? "train --resume " + out + " --threads 1 --quiet"
                                               : train_args(out, epochs));

@@ -153,7 +153,7 @@ constexpr float kKappa = 0.044715f;
 template <class M>
 struct Tanh {
   template <class T>
-  CNN_INLINE T operator()(T v) const {
+  CNN_INLINE T operator()(const T& v) const {
     return M::tanh(v);
   }
 };
@@ -162,7 +162,7 @@ struct Tanh {
 template <class M>
 struct Sigmoid {
   template <class T>
-  CNN_INLINE T operator()(T v) const {
+  CNN_INLINE T operator()(const T& v) const {
     return 1.0f / (1.0f + M::exp(-v));
   }
 };
@@ -170,7 +170,7 @@ struct Sigmoid {
 template <class M>
 struct Silu {
   template <class T>
-  CNN_INLINE T operator()(T v) const {
+  CNN_INLINE T operator()(const T& v) const {
     return v / (1.0f + M::exp(-v));
   }
 };
@@ -178,7 +178,7 @@ struct Silu {
 template <class M>
 struct SiluBackward {
   template <class T>
-  CNN_INLINE T operator()(T v, T g) const {
+  CNN_INLINE T operator()(const T& v, const T& g) const {
     const T s = 1.0f / (1.0f + M::exp(-v));
     return g * s * (1.0f + v * (1.0f - s));
   }
@@ -187,7 +187,7 @@ struct SiluBackward {
 template <class M>
 struct GeluTanh {
   template <class T>
-  CNN_INLINE T operator()(T v) const {
+  CNN_INLINE T operator()(const T& v) const {
     const T inner = kBeta * (v + kKappa * v * v * v);
     return 0.5f * v * (1.0f + M::tanh(inner));
   }
@@ -197,7 +197,7 @@ struct GeluTanh {
 template <class M>
 struct GeluTanhBackward {
   template <class T>
-  CNN_INLINE T operator()(T v, T g) const {
+  CNN_INLINE T operator()(const T& v, const T& g) const {
     const T v2 = v * v;
     const T t = M::tanh(kBeta * (v + kKappa * v2 * v));
     const T left = 0.5f * v, right = 1.0f + t;
