@@ -14,11 +14,6 @@
 
 #include "../../core/cpu.h"
 
-// The formulas below are templates of the default target that take and return __m256 when
-// instantiated for Vec8; they are only ever inlined into span_avx2, so no call passes a vector
-// between code built with and without AVX (what the warning is about).
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 namespace cnn::fast {
 
 namespace {
@@ -96,7 +91,6 @@ struct Libm {
 // project's AMD EPYC against 10 for these, and 54 against 16 for tanh (in L1; over a batch's
 // tensors, build/cnn_ops_bench --benchmark_filter=Activation).
 #define CNN_AVX2 __attribute__((target("avx2,fma"), always_inline)) inline
-#define CNN_AVX2_CALL __attribute__((target("avx2,fma"))) inline
 
 CNN_AVX2 __m256 splat(float f) { return _mm256_set1_ps(f); }
 
@@ -120,15 +114,13 @@ CNN_AVX2 __m256 exp_core8(__m256 z) {
 
 struct Vec8 {
   // MINPS and MAXPS return their second operand when either is NaN: NaN passes, as in Poly.
-  // Not always_inline: the formulas that call them are default-target templates, into which GCC
-  // may not force a target function; the calls, once those are inlined into span_avx2, are.
-  static CNN_AVX2_CALL __m256 exp(__m256 z) {
+  static CNN_AVX2 __m256 exp(__m256 z) {
     z = _mm256_min_ps(splat(89.0f), z);
     z = _mm256_max_ps(splat(-86.0f), z);
     return exp_core8(z);
   }
 
-  static CNN_AVX2_CALL __m256 tanh(__m256 x) {
+  static CNN_AVX2 __m256 tanh(__m256 x) {
     const __m256 sign = splat(-0.0f);
     const __m256 a = _mm256_andnot_ps(sign, x);
     const __m256 a2 = _mm256_mul_ps(a, a);
@@ -149,62 +141,17 @@ struct Vec8 {
 constexpr float kBeta = 0.79788456080286535588f;  // sqrt(2 / pi)
 constexpr float kKappa = 0.044715f;
 
-// The activations, each over a math policy M. The formulas are the scalar code's, as PyTorch's.
-template <class M>
-struct Tanh {
-  template <class T>
-  CNN_INLINE T operator()(const T& v) const {
-    return M::tanh(v);
-  }
-};
+namespace scalar {
+#define CNN_FORMULA CNN_INLINE
+#include "vmath_formulas.inc"
+#undef CNN_FORMULA
+}  // namespace scalar
 
-// exp(-x) overflows to inf for x < -88.72, giving 0 as it should.
-template <class M>
-struct Sigmoid {
-  template <class T>
-  CNN_INLINE T operator()(const T& v) const {
-    return 1.0f / (1.0f + M::exp(-v));
-  }
-};
-
-template <class M>
-struct Silu {
-  template <class T>
-  CNN_INLINE T operator()(const T& v) const {
-    return v / (1.0f + M::exp(-v));
-  }
-};
-
-template <class M>
-struct SiluBackward {
-  template <class T>
-  CNN_INLINE T operator()(const T& v, const T& g) const {
-    const T s = 1.0f / (1.0f + M::exp(-v));
-    return g * s * (1.0f + v * (1.0f - s));
-  }
-};
-
-template <class M>
-struct GeluTanh {
-  template <class T>
-  CNN_INLINE T operator()(const T& v) const {
-    const T inner = kBeta * (v + kKappa * v * v * v);
-    return 0.5f * v * (1.0f + M::tanh(inner));
-  }
-};
-
-// PyTorch's GeluBackward for 'tanh': d/dx [left * right], left = x / 2, right = 1 + tanh(u).
-template <class M>
-struct GeluTanhBackward {
-  template <class T>
-  CNN_INLINE T operator()(const T& v, const T& g) const {
-    const T v2 = v * v;
-    const T t = M::tanh(kBeta * (v + kKappa * v2 * v));
-    const T left = 0.5f * v, right = 1.0f + t;
-    const T d_inner = kBeta * (1.0f + 3.0f * kKappa * v2);
-    return g * (0.5f * right + left * (1.0f - t * t) * d_inner);
-  }
-};
+namespace avx2 {
+#define CNN_FORMULA CNN_AVX2
+#include "vmath_formulas.inc"
+#undef CNN_FORMULA
+}  // namespace avx2
 
 // Blocks of a fixed 16 floats through a local buffer: a loop of known trip count on memory that
 // aliases nothing, which GCC vectorises even at -O2 with no run-time checks; the tail pads a block.
@@ -288,13 +235,14 @@ __attribute__((target("avx2,fma"))) void span2_avx2(const float* x, const float*
   }
 }
 
-template <template <class> class Op>
+// Op: the scalar formula, OpV: the same in namespace avx2 (vmath_formulas.inc).
+template <template <class> class Op, template <class> class OpV>
 void run(const float* x, float* y, int64_t n, Isa isa) {
   switch (isa) {
     case Isa::Avx512:
       return span_avx512<Op<Poly>>(x, y, n);
     case Isa::Avx2:
-      return span_avx2<Op<Vec8>>(x, y, n);
+      return span_avx2<OpV<Vec8>>(x, y, n);
     case Isa::Baseline:
       break;
   }
@@ -302,13 +250,13 @@ void run(const float* x, float* y, int64_t n, Isa isa) {
   for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
 }
 
-template <template <class> class Op>
+template <template <class> class Op, template <class> class OpV>
 void run2(const float* x, const float* dy, float* dx, int64_t n, Isa isa) {
   switch (isa) {
     case Isa::Avx512:
       return span2_avx512<Op<Poly>>(x, dy, dx, n);
     case Isa::Avx2:
-      return span2_avx2<Op<Vec8>>(x, dy, dx, n);
+      return span2_avx2<OpV<Vec8>>(x, dy, dx, n);
     case Isa::Baseline:
       break;
   }
@@ -337,15 +285,23 @@ Isa best_isa() {
   return isa;
 }
 
-void tanh_span(const float* x, float* y, int64_t n, Isa isa) { run<Tanh>(x, y, n, isa); }
-void sigmoid_span(const float* x, float* y, int64_t n, Isa isa) { run<Sigmoid>(x, y, n, isa); }
-void silu_span(const float* x, float* y, int64_t n, Isa isa) { run<Silu>(x, y, n, isa); }
-void silu_backward_span(const float* x, const float* dy, float* dx, int64_t n, Isa isa) {
-  run2<SiluBackward>(x, dy, dx, n, isa);
+void tanh_span(const float* x, float* y, int64_t n, Isa isa) {
+  run<scalar::Tanh, avx2::Tanh>(x, y, n, isa);
 }
-void gelu_tanh_span(const float* x, float* y, int64_t n, Isa isa) { run<GeluTanh>(x, y, n, isa); }
+void sigmoid_span(const float* x, float* y, int64_t n, Isa isa) {
+  run<scalar::Sigmoid, avx2::Sigmoid>(x, y, n, isa);
+}
+void silu_span(const float* x, float* y, int64_t n, Isa isa) {
+  run<scalar::Silu, avx2::Silu>(x, y, n, isa);
+}
+void silu_backward_span(const float* x, const float* dy, float* dx, int64_t n, Isa isa) {
+  run2<scalar::SiluBackward, avx2::SiluBackward>(x, dy, dx, n, isa);
+}
+void gelu_tanh_span(const float* x, float* y, int64_t n, Isa isa) {
+  run<scalar::GeluTanh, avx2::GeluTanh>(x, y, n, isa);
+}
 void gelu_tanh_backward_span(const float* x, const float* dy, float* dx, int64_t n, Isa isa) {
-  run2<GeluTanhBackward>(x, dy, dx, n, isa);
+  run2<scalar::GeluTanhBackward, avx2::GeluTanhBackward>(x, dy, dx, n, isa);
 }
 
 }  // namespace cnn::fast
