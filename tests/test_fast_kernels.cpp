@@ -1,4 +1,5 @@
 // The fast kernels against the reference kernels (the oracle) on random shapes and options.
+#include <cstdlib>
 #include <limits>
 
 #include "testing.h"
@@ -7,6 +8,7 @@
 // And which take the direct convolution.
 #include "../src/core/cpu.h"
 #include "../src/ops/fast/direct_conv.h"
+#include "../src/ops/fast/gemm.h"
 
 namespace cnn::testing {
 namespace {
@@ -598,6 +600,27 @@ TEST(FusedBlocks, SequentialRunsReluPoolFusedInTraining) {
   EXPECT_EQ(leaves, 4);
   EXPECT_FALSE(pool->fused_with_relu());
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(all_close(fused[i], layers[i], Tol{0, 0})) << i;
+}
+
+TEST(FastKernels, BlasKernelsFitTheProcessor) {
+  // OpenBLAS picks its kernels by the processor's model number and falls back to Prescott's SSE3
+  // kernels for a model it does not know (Debian 12's 0.3.21 on Emerald Rapids); gemm.cpp then
+  // chooses by the processor's features. Unless OPENBLAS_CORETYPE names a kernel set (the
+  // kernels_openblas_* variants do), a processor with AVX2 and FMA gets AVX2 kernels or better.
+  const std::string blas = fast::blas_kernels();
+  std::printf("products: %s\n", blas.c_str());
+  ASSERT_EQ(blas.rfind("OpenBLAS ", 0), 0u) << blas;
+  if (const char* forced = std::getenv("OPENBLAS_CORETYPE")) {
+    EXPECT_EQ(blas.find("chosen by cnn"), std::string::npos) << "OPENBLAS_CORETYPE=" << forced;
+    GTEST_SKIP() << "OPENBLAS_CORETYPE=" << forced << " chooses the kernels";
+  }
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+    GTEST_SKIP() << "no AVX2 and FMA: OpenBLAS's own choice stands";
+  const std::string name = blas.substr(9, blas.find(' ', 9) - 9);
+  for (const char* old :
+       {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Nano", "Barcelona",
+        "Bobcat", "Sandybridge", "Bulldozer", "Piledriver", "Steamroller", "Excavator"})
+    EXPECT_NE(name, old) << blas;
 }
 
 }  // namespace

@@ -69,6 +69,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
       std::printf(
           "  FMA peak   (measured)         %10.1f GFLOP/s; training reaches %.1f %% of it\n",
           r.peak_gflops, 100.0 * r.train_gflops / r.peak_gflops);
+      std::printf("  products   %s\n", r.blas.c_str());
     }
     if (!a->json.empty()) {
       nlohmann::json j = r.to_json();

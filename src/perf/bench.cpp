@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "../ops/fast/gemm.h"
 #include "cnn/error.h"
 #include "cnn/kernels.h"
 #include "cnn/nn/grad_mode.h"
@@ -46,6 +47,7 @@ nlohmann::json BenchResult::to_json() const {
   return {{"device", device},
           {"threads", threads},
           {"simd", simd},
+          {"blas", blas},
           {"train_images_per_second", train_images_per_second},
           {"infer_images_per_second", infer_images_per_second},
           {"latency_us_median", latency_us_median},
@@ -62,6 +64,7 @@ BenchResult run_benchmark(Module& model, const BenchOptions& o) {
   BenchResult r;
   r.threads = num_threads();
   r.simd = simd_level();
+  r.blas = fast::blas_kernels();
   model.to(o.device);
   r.device = device_description(o.device);
   r.flops = count_flops(model, o.input);

@@ -37,6 +37,7 @@ struct BenchOptions {
 struct BenchResult {
   int threads = 1;
   std::string simd;            // "avx512", "avx2", "sse"
+  std::string blas;            // the BLAS and its kernel set, e.g. "OpenBLAS SkylakeX"
   std::string device = "cpu";  // device_description()
   double train_images_per_second = 0, infer_images_per_second = 0;
   double latency_us_median = 0, latency_us_p90 = 0;

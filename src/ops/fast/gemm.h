@@ -3,8 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace cnn::fast {
+
+// The BLAS and the kernel set it runs, e.g. "OpenBLAS SkylakeX", with a note in parentheses where
+// cnn chose that set because OpenBLAS did not recognise the processor (gemm.cpp).
+std::string blas_kernels();
 
 // C (M x N) = alpha * op(A) * op(B) + beta * C, all row-major. op(A) is M x K, op(B) is K x N.
 // lda, ldb, ldc are the row strides of A, B and C as stored.
