@@ -142,6 +142,26 @@ void BM_Inference(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * n);
 }
 
+// Inference of a shipped model (the arg indexes shipped_model_names(), sorted: bn-gap, dilated,
+// lenet5, rgb-nested, tutorial, vgg-bn) at batch 1000 and 1, as `cnn bench` measures it: the
+// program to profile one model's forward pass with (perf record build/cnn_ops_bench
+// --benchmark_filter=ModelInference/3/1000).
+void BM_ModelInference(benchmark::State& state) {
+  const auto names = shipped_model_names();
+  const std::string& name = names.at(static_cast<std::size_t>(state.range(0)));
+  const int64_t n = state.range(1);
+  Generator gen(0);
+  const BuiltModel built = build_model(shipped_model(name), gen, name);
+  built.module->eval();
+  NoGradGuard no_grad;
+  Shape shape = {n};
+  shape.insert(shape.end(), built.input.begin(), built.input.end());
+  const Tensor x = random_tensor(shape, 1, 0.0f, 1.0f);
+  for (auto _ : state) benchmark::DoNotOptimize(built.module->forward(x));
+  state.SetLabel(name);
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
 // The smooth activations over rgb-nested's stem output at batch 64 (16 x 32 x 32 per image),
 // forward and backward: elements per second (the vector exp and tanh of src/ops/fast/vmath.cpp).
 void BM_Activation(benchmark::State& state) {
@@ -179,6 +199,7 @@ BENCHMARK(BM_ReluForward)->Arg(64);
 BENCHMARK(BM_Activation)->DenseRange(0, 3);
 BENCHMARK(BM_TrainStep)->Arg(64);
 BENCHMARK(BM_Inference)->Arg(1000)->Arg(1);
+BENCHMARK(BM_ModelInference)->ArgsProduct({benchmark::CreateDenseRange(0, 5, 1), {1000, 1}});
 
 }  // namespace
 

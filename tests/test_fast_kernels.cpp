@@ -339,6 +339,46 @@ TEST(FastKernels, Conv2dDirectMatchesReference) {
   }
 }
 
+TEST(FastKernels, Conv2dDirectPixelTilesMatchReference) {
+  // The direct kernel's tiles of pixels (16 output channels, 6 pixels a tile on AVX2, 12 on
+  // AVX-512) on every output size from 1 to 15 x 15: outputs of fewer pixels than a tile (the
+  // last pixel repeated), a last tile moved back over the one before, and on AVX-512 a tile's
+  // second half cut short. Each output is bias + its taps in order on either processor. Two
+  // groups of 16 input channels (as rgb-nested's stage1): Winograd takes one group only.
+  Generator gen(29);
+  int tiled = 0;
+  for (int64_t side = 1; side <= 15; ++side) {
+    for (const int64_t c_out : {32, 64}) {
+      const int64_t h = side, w = side + gen.below(3);
+      const Conv2dGeometry g =
+          conv2d_geometry(Size2(3), Size2(1), Conv2dPadding(Size2(1)), Size2(1), 2);
+      const Tensor x = randn({2, 32, h, w}, gen), wt = randn({c_out, 16, 3, 3}, gen);
+      const Tensor b = randn({c_out}, gen);
+      SCOPED_TRACE("x (2, 32, " + std::to_string(h) + ", " + std::to_string(w) + "), " +
+                   std::to_string(c_out) + " outputs");
+      const Tensor ref =
+          with_kernels(KernelSet::Reference, [&] { return conv2d_forward(x, wt, b, g); });
+      with_kernels(KernelSet::Fast, [&] {
+        const Tensor fast = conv2d_forward(x, wt, b, g);
+        EXPECT_TRUE(all_close(fast, ref, kFastVsReference));
+        const Tensor last = last_image(x);
+        EXPECT_TRUE(same(conv2d_forward(last, wt, b, g), last_image(fast)));
+        if (fast::direct_conv_applies(x.shape(), wt.shape(), fast.shape(), g) &&
+            !fast::winograd_applies(x.shape(), wt.shape(), g, fast.shape()) &&
+            fast::direct_conv_block(x.shape(), wt.shape(), fast.shape(), g) == 16) {
+          ++tiled;
+        }
+        return 0;
+      });
+    }
+  }
+  // The pixel tiles took the small outputs, where rows of 24 positions would drop most of theirs.
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      std::getenv("CNN_NO_AVX2") == nullptr) {
+    EXPECT_GE(tiled, 6);
+  }
+}
+
 TEST(FastKernels, Conv2dDirectLeavesHugePaddingToIm2col) {
   // A padding and dilation far beyond the output (a model file may declare them): the direct
   // kernel's padded copy would be 100 times the output, so im2col takes it, with the same result

@@ -1,13 +1,14 @@
-// conv2d forward by a direct, register-blocked AVX2 convolution: no column matrix. The image is
-// copied once into a zero-padded buffer of rows Wp = W + pad wide. For stride 1 an output row
-// read across that buffer is a one-dimensional correlation: output q = oh Wp + ow takes tap
-// (ic, kh, kw) from input q + ic Hp Wp + kh D_h Wp + kw D_w, so eight consecutive q are one
+// conv2d forward by a direct, register-blocked AVX2 (and AVX-512) convolution: no column matrix.
+// The image is copied once into a zero-padded buffer of rows Wp = W + pad wide. For stride 1 an
+// output row read across that buffer is a one-dimensional correlation: output q = oh Wp + ow takes
+// tap (ic, kh, kw) from input q + ic Hp Wp + kh D_h Wp + kw D_w, so eight consecutive q are one
 // unaligned vector load, whatever the kernel, dilation or padding. With a stride the copy deals
 // the padded plane out to S_h x S_w phase planes (every S_h-th row from row a, every S_w-th
 // column from column b): each tap then reads one phase plane at unit stride, and the same
 // kernels run unchanged. The kernel computes 4 output channels x 24 positions in 12 accumulators
 // (3 vector loads and 4 broadcasts per 12 FMAs), on "wide" rows of which the last few positions
-// are dropped when the result is copied out; or, for small outputs, 6 pixels x 16 channels.
+// are dropped when the result is copied out; or, for small outputs, 6 pixels x 16 channels (on
+// AVX-512, 6 pixels x 2 blocks of 16 channels, or 12 pixels x 16 channels).
 // Measured against im2col + SGEMM in docs/KERNELS.md (build/cnn_conv_layers --compare).
 #pragma once
 
