@@ -1,8 +1,7 @@
-// The activations' vector paths (vmath.h). Each formula is written once, as scalar code over a
-// policy that supplies exp and tanh: Libm (std::exp, std::tanh) for the baseline loop, Poly (below)
-// for the vector paths. Poly is branch-free (selects, fma, bit casts), so GCC vectorises the loop
-// of 16 floats in map_span() inside each target's function, 8 lanes on AVX2 and 16 on AVX-512,
-// where libm's calls would keep it scalar.
+// The activations' vector paths (vmath.h). Each formula is written once (vmath_formulas.inc) over
+// a policy that supplies exp and tanh and a value type: Libm (std::exp, std::tanh) on floats for
+// the baseline loop, Vec8 on 8 lanes of AVX2 and Vec16 on 16 lanes of AVX-512 for the vector
+// paths, branch-free (selects, fma, bit casts) and written out in intrinsics.
 #include "vmath.h"
 
 #include <immintrin.h>
@@ -10,7 +9,6 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <cstring>
 
 #include "../../core/cpu.h"
 
@@ -24,70 +22,26 @@ namespace {
 // (Cody and Waite) so that n ln2_hi is exact; exp(r) = 1 + r + r^2 P(r) with Cephes' expf
 // polynomial (degree 5, relative error below 2^-24 on the interval). 2^n is applied as 2^(n-1) * 2
 // so that n = 128 still has an exponent field and overflows to inf exactly where expf does.
-// Valid for z in [-86, 89], which callers clamp to; NaN passes through.
+// Valid for z in [-86, 89], which callers clamp to; NaN passes through. Written out below on 8
+// lanes (exp_core8) and 16 (exp_core16), the same operations in the same order.
+//
+// tanh(x): for |x| < 0.625 the odd polynomial x + x^3 Q(x^2) (Cephes' tanhf), exact for tiny
+// and denormal x where 1 - 2 / (exp(2x) + 1) would lose every digit; otherwise that formula,
+// whose cancellation costs at most a bit from |x| = 0.625 on (the result is above 0.55). Beyond
+// |x| = 10 tanh rounds to +-1: 2|x| is clamped to 20 so that exp stays finite and 1 - 2 / (e + 1)
+// rounds to exactly 1.
 constexpr float kLog2e = 1.44269504088896341f;
 constexpr float kShift = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
 constexpr float kLn2Hi = 0.693359375f;
 constexpr float kLn2Lo = -2.12194440e-4f;
-
-CNN_INLINE float exp_core(float z) {
-  const float t = std::fma(z, kLog2e, kShift);
-  const float n = t - kShift;
-  float r = std::fma(n, -kLn2Hi, z);
-  r = std::fma(n, -kLn2Lo, r);
-  // Horner by hand: GCC vectorises the loop around this before it would unroll a loop in it.
-  float p = std::fma(1.9875691500e-4f, r, 1.3981999507e-3f);
-  p = std::fma(p, r, 8.3334519073e-3f);
-  p = std::fma(p, r, 4.1665795894e-2f);
-  p = std::fma(p, r, 1.6666665459e-1f);
-  p = std::fma(p, r, 5.0000001201e-1f);
-  const float e = 1.0f + std::fma(p, r * r, r);
-  // n - 1 + 127 in the exponent field: t's low mantissa bits hold n + 2^22 (two's complement).
-  const uint32_t bits = std::bit_cast<uint32_t>(t) - std::bit_cast<uint32_t>(kShift) + 126u;
-  return e * std::bit_cast<float>(bits << 23) * 2.0f;
-}
-
-// c ? a : b on the bits: with a plain ?: GCC sinks a division feeding one side into a branch
-// and, the division being able to trap, does not if-convert it back on AVX2.
-CNN_INLINE float select(bool c, float a, float b) {
-  const uint32_t m = 0u - static_cast<uint32_t>(c);
-  return std::bit_cast<float>((std::bit_cast<uint32_t>(a) & m) | (std::bit_cast<uint32_t>(b) & ~m));
-}
-
-struct Poly {
-  // exp(z) for z <= 89 and NaN; from 89 up inf, below -86 exp(-86) (callers add it to 1).
-  static CNN_INLINE float exp(float z) {
-    z = z > 89.0f ? 89.0f : z;  // comparisons with NaN are false: NaN passes
-    z = z < -86.0f ? -86.0f : z;
-    return exp_core(z);
-  }
-
-  // Small |x|: the odd polynomial, exact for tiny and denormal x where 1 - 2 / (exp(2x) + 1) would
-  // lose every digit. Otherwise that formula, whose cancellation costs at most a bit from
-  // |x| = 0.625 on (the result is above 0.55). Beyond |x| = 10 tanh rounds to +-1: 2|x| is clamped
-  // to 20 so that exp stays finite and 1 - 2 / (e + 1) rounds to exactly 1.
-  static CNN_INLINE float tanh(float x) {
-    const float a = std::fabs(x);
-    const float a2 = a * a;
-    // x + x^3 Q(x^2) with Cephes' tanhf polynomial for |x| < 0.625.
-    float q = std::fma(-5.70498872745e-3f, a2, 2.06390887954e-2f);
-    q = std::fma(q, a2, -5.37397155531e-2f);
-    q = std::fma(q, a2, 1.33314422036e-1f);
-    q = std::fma(q, a2, -3.33332819422e-1f);
-    const float small = std::fma(q * a2, a, a);
-    const float z = select(a > 10.0f, 20.0f, a + a);
-    const float large = 1.0f - 2.0f / (exp_core(z) + 1.0f);
-    return std::copysign(select(a < 0.625f, small, large), x);
-  }
-};
 
 struct Libm {
   static float exp(float z) { return std::exp(z); }
   static float tanh(float x) { return std::tanh(x); }
 };
 
-// Poly's operations, in the same order, on 8 lanes of AVX2 written out: the loops GCC made of
-// Poly over blocks of 16 floats kept spilling to the stack: 45 TSC ticks per 8 SiLUs on this
+// exp and tanh on 8 lanes of AVX2, written out: the loops GCC made of a scalar form of them
+// (over blocks of 16 floats) kept spilling to the stack: 45 TSC ticks per 8 SiLUs on this
 // project's AMD EPYC against 10 for these, and 54 against 16 for tanh (in L1; over a batch's
 // tensors, build/cnn_ops_bench --benchmark_filter=Activation).
 #define CNN_AVX2 __attribute__((target("avx2,fma"), always_inline)) inline
@@ -113,7 +67,7 @@ CNN_AVX2 __m256 exp_core8(__m256 z) {
 }
 
 struct Vec8 {
-  // MINPS and MAXPS return their second operand when either is NaN: NaN passes, as in Poly.
+  // MINPS and MAXPS return their second operand when either is NaN: NaN passes.
   static CNN_AVX2 __m256 exp(__m256 z) {
     z = _mm256_min_ps(splat(89.0f), z);
     z = _mm256_max_ps(splat(-86.0f), z);
@@ -138,6 +92,60 @@ struct Vec8 {
   }
 };
 
+// The same on 16 lanes of AVX-512, where GCC's vectorised scalar form spilled too. The same
+// operations in the same order as Vec8: both give the same numbers (tests/test_vmath.cpp).
+#define CNN_AVX512 __attribute__((target("avx512f,avx2,fma"), always_inline)) inline
+
+CNN_AVX512 __m512 splat16(float f) { return _mm512_set1_ps(f); }
+
+CNN_AVX512 __m512 exp_core16(__m512 z) {
+  const __m512 t = _mm512_fmadd_ps(z, splat16(kLog2e), splat16(kShift));
+  const __m512 n = _mm512_sub_ps(t, splat16(kShift));
+  __m512 r = _mm512_fmadd_ps(n, splat16(-kLn2Hi), z);
+  r = _mm512_fmadd_ps(n, splat16(-kLn2Lo), r);
+  __m512 p = _mm512_fmadd_ps(splat16(1.9875691500e-4f), r, splat16(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, splat16(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, splat16(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, splat16(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, splat16(5.0000001201e-1f));
+  const __m512 e = _mm512_add_ps(splat16(1.0f), _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r));
+  // The integer steps as GCC vector operations: GCC 12's _mm512_slli_epi32 and
+  // _mm512_andnot_si512 start from an "undefined" vector that -Wmaybe-uninitialized reports.
+  const __v16si bits = (__builtin_bit_cast(__v16si, t) - std::bit_cast<int32_t>(kShift) + 126)
+                       << 23;
+  const __m512 scale = __builtin_bit_cast(__m512, bits);
+  return _mm512_mul_ps(_mm512_mul_ps(e, scale), splat16(2.0f));
+}
+
+struct Vec16 {
+  // VMINPS and VMAXPS return their second operand when either is NaN, as on AVX2. (Their
+  // masked forms with every lane set: GCC 12's plain ones start from an "undefined" vector.)
+  static CNN_AVX512 __m512 exp(__m512 z) {
+    z = _mm512_mask_min_ps(z, static_cast<__mmask16>(0xffff), splat16(89.0f), z);
+    z = _mm512_mask_max_ps(z, static_cast<__mmask16>(0xffff), splat16(-86.0f), z);
+    return exp_core16(z);
+  }
+
+  static CNN_AVX512 __m512 tanh(__m512 x) {
+    const __v16si xi = __builtin_bit_cast(__v16si, x);
+    const __m512 a = __builtin_bit_cast(__m512, xi & 0x7fffffff);
+    const __m512 a2 = _mm512_mul_ps(a, a);
+    __m512 q = _mm512_fmadd_ps(splat16(-5.70498872745e-3f), a2, splat16(2.06390887954e-2f));
+    q = _mm512_fmadd_ps(q, a2, splat16(-5.37397155531e-2f));
+    q = _mm512_fmadd_ps(q, a2, splat16(1.33314422036e-1f));
+    q = _mm512_fmadd_ps(q, a2, splat16(-3.33332819422e-1f));
+    const __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(q, a2), a, a);
+    const __m512 z = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, splat16(10.0f), _CMP_GT_OQ),
+                                          _mm512_add_ps(a, a), splat16(20.0f));
+    const __m512 large = _mm512_sub_ps(
+        splat16(1.0f), _mm512_div_ps(splat16(2.0f), _mm512_add_ps(exp_core16(z), splat16(1.0f))));
+    const __m512 r =
+        _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, splat16(0.625f), _CMP_LT_OQ), large, small);
+    return __builtin_bit_cast(__m512, (__builtin_bit_cast(__v16si, r) & 0x7fffffff) |
+                                          (xi & static_cast<int>(0x80000000u)));
+  }
+};
+
 constexpr float kBeta = 0.79788456080286535588f;  // sqrt(2 / pi)
 constexpr float kKappa = 0.044715f;
 
@@ -153,52 +161,22 @@ namespace avx2 {
 #undef CNN_FORMULA
 }  // namespace avx2
 
-// Blocks of a fixed 16 floats through a local buffer: a loop of known trip count on memory that
-// aliases nothing, which GCC vectorises even at -O2 with no run-time checks; the tail pads a block.
-constexpr int64_t kBlock = 16;
+namespace avx512 {
+#define CNN_FORMULA CNN_AVX512
+#include "vmath_formulas.inc"
+#undef CNN_FORMULA
+}  // namespace avx512
 
-template <class F>
-CNN_INLINE void map_span(const float* x, float* y, int64_t n, F f) {
-  alignas(64) float t[kBlock];  // whole-vector stores into it, then whole-vector loads
-  int64_t i = 0;
-  // Whole blocks with copies of a constant size (vector moves; a copy of a variable size is a
-  // call or a `rep movs`, whose start-up cost was most of the time of a block).
-  for (; i + kBlock <= n; i += kBlock) {
-    std::memcpy(t, x + i, sizeof t);
-    for (int64_t j = 0; j < kBlock; ++j) t[j] = f(t[j]);
-    std::memcpy(y + i, t, sizeof t);
-  }
-  if (const int64_t m = n - i; m > 0) {
-    std::fill(t, t + kBlock, 0.0f);
-    std::memcpy(t, x + i, sizeof(float) * m);
-    for (int64_t j = 0; j < kBlock; ++j) t[j] = f(t[j]);
-    std::memcpy(y + i, t, sizeof(float) * m);
-  }
-}
-
-template <class F>
-CNN_INLINE void map_span2(const float* x, const float* dy, float* dx, int64_t n, F f) {
-  alignas(64) float t[kBlock], g[kBlock];
-  int64_t i = 0;
-  for (; i + kBlock <= n; i += kBlock) {  // as map_span
-    std::memcpy(t, x + i, sizeof t);
-    std::memcpy(g, dy + i, sizeof g);
-    for (int64_t j = 0; j < kBlock; ++j) t[j] = f(t[j], g[j]);
-    std::memcpy(dx + i, t, sizeof t);
-  }
-  if (const int64_t m = n - i; m > 0) {
-    std::fill(t, t + kBlock, 0.0f);
-    std::fill(g, g + kBlock, 0.0f);
-    std::memcpy(t, x + i, sizeof(float) * m);
-    std::memcpy(g, dy + i, sizeof(float) * m);
-    for (int64_t j = 0; j < kBlock; ++j) t[j] = f(t[j], g[j]);
-    std::memcpy(dx + i, t, sizeof(float) * m);
-  }
-}
-
+// 16 lanes at a time; the tail by a masked load and store.
 template <class F>
 __attribute__((target("avx512f,avx2,fma"))) void span_avx512(const float* x, float* y, int64_t n) {
-  map_span(x, y, n, F{});
+  const F f;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, f(_mm512_loadu_ps(x + i)));
+  if (i < n) {
+    const auto m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    _mm512_mask_storeu_ps(y + i, m, f(_mm512_maskz_loadu_ps(m, x + i)));
+  }
 }
 // 8 lanes at a time; the tail through a zero-padded vector.
 template <class F>
@@ -216,7 +194,16 @@ __attribute__((target("avx2,fma"))) void span_avx2(const float* x, float* y, int
 template <class F>
 __attribute__((target("avx512f,avx2,fma"))) void span2_avx512(const float* x, const float* dy,
                                                               float* dx, int64_t n) {
-  map_span2(x, dy, dx, n, F{});
+  const F f;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    _mm512_storeu_ps(dx + i, f(_mm512_loadu_ps(x + i), _mm512_loadu_ps(dy + i)));
+  }
+  if (i < n) {
+    const auto m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    _mm512_mask_storeu_ps(dx + i, m,
+                          f(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, dy + i)));
+  }
 }
 template <class F>
 __attribute__((target("avx2,fma"))) void span2_avx2(const float* x, const float* dy, float* dx,
@@ -235,12 +222,13 @@ __attribute__((target("avx2,fma"))) void span2_avx2(const float* x, const float*
   }
 }
 
-// Op: the scalar formula, OpV: the same in namespace avx2 (vmath_formulas.inc).
-template <template <class> class Op, template <class> class OpV>
+// Op: the scalar formula, OpV and OpW: the same in namespaces avx2 and avx512
+// (vmath_formulas.inc).
+template <template <class> class Op, template <class> class OpV, template <class> class OpW>
 void run(const float* x, float* y, int64_t n, Isa isa) {
   switch (isa) {
     case Isa::Avx512:
-      return span_avx512<Op<Poly>>(x, y, n);
+      return span_avx512<OpW<Vec16>>(x, y, n);
     case Isa::Avx2:
       return span_avx2<OpV<Vec8>>(x, y, n);
     case Isa::Baseline:
@@ -250,11 +238,11 @@ void run(const float* x, float* y, int64_t n, Isa isa) {
   for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
 }
 
-template <template <class> class Op, template <class> class OpV>
+template <template <class> class Op, template <class> class OpV, template <class> class OpW>
 void run2(const float* x, const float* dy, float* dx, int64_t n, Isa isa) {
   switch (isa) {
     case Isa::Avx512:
-      return span2_avx512<Op<Poly>>(x, dy, dx, n);
+      return span2_avx512<OpW<Vec16>>(x, dy, dx, n);
     case Isa::Avx2:
       return span2_avx2<OpV<Vec8>>(x, dy, dx, n);
     case Isa::Baseline:
@@ -286,22 +274,23 @@ Isa best_isa() {
 }
 
 void tanh_span(const float* x, float* y, int64_t n, Isa isa) {
-  run<scalar::Tanh, avx2::Tanh>(x, y, n, isa);
+  run<scalar::Tanh, avx2::Tanh, avx512::Tanh>(x, y, n, isa);
 }
 void sigmoid_span(const float* x, float* y, int64_t n, Isa isa) {
-  run<scalar::Sigmoid, avx2::Sigmoid>(x, y, n, isa);
+  run<scalar::Sigmoid, avx2::Sigmoid, avx512::Sigmoid>(x, y, n, isa);
 }
 void silu_span(const float* x, float* y, int64_t n, Isa isa) {
-  run<scalar::Silu, avx2::Silu>(x, y, n, isa);
+  run<scalar::Silu, avx2::Silu, avx512::Silu>(x, y, n, isa);
 }
 void silu_backward_span(const float* x, const float* dy, float* dx, int64_t n, Isa isa) {
-  run2<scalar::SiluBackward, avx2::SiluBackward>(x, dy, dx, n, isa);
+  run2<scalar::SiluBackward, avx2::SiluBackward, avx512::SiluBackward>(x, dy, dx, n, isa);
 }
 void gelu_tanh_span(const float* x, float* y, int64_t n, Isa isa) {
-  run<scalar::GeluTanh, avx2::GeluTanh>(x, y, n, isa);
+  run<scalar::GeluTanh, avx2::GeluTanh, avx512::GeluTanh>(x, y, n, isa);
 }
 void gelu_tanh_backward_span(const float* x, const float* dy, float* dx, int64_t n, Isa isa) {
-  run2<scalar::GeluTanhBackward, avx2::GeluTanhBackward>(x, dy, dx, n, isa);
+  run2<scalar::GeluTanhBackward, avx2::GeluTanhBackward, avx512::GeluTanhBackward>(x, dy, dx, n,
+                                                                                   isa);
 }
 
 }  // namespace cnn::fast
