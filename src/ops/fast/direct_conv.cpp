@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "../../core/cpu.h"
+#include "copy_row.h"
 #include "scratch.h"
 
 namespace cnn::fast {
@@ -242,23 +243,22 @@ __attribute__((target("avx2,fma"))) void store_pixels(const float* wide, int c0,
   }
 }
 
-// An input row of W floats into a padded row of Wp: pad zeros, the row, zeros to Wp. Vectors of
-// 8 with the last one moved back over the one before, inside the row (rows of 28 floats or so:
-// calls to memset and memcpy cost more than the copies).
+// An input row of W floats into a padded row of Wp: pad zeros, the row, zeros to Wp, without
+// calls to memset or memcpy (copy_row.h).
 __attribute__((target("avx2,fma"))) void pad_row(const float* src, int64_t W, int64_t pad,
                                                  int64_t Wp, float* row) {
   for (int64_t c = 0; c < pad; ++c) row[c] = 0.0f;
-  float* out = row + pad;
-  if (W < kVec) {
-    for (int64_t c = 0; c < W; ++c) out[c] = src[c];
-  } else {
-    for (int64_t c = 0;; c += kVec) {
-      if (c > W - kVec) c = W - kVec;
-      _mm256_storeu_ps(out + c, _mm256_loadu_ps(src + c));
-      if (c == W - kVec) break;
-    }
-  }
+  copy_row_avx2(src, W, row + pad);
   for (int64_t c = pad + W; c < Wp; ++c) row[c] = 0.0f;
+}
+
+// One channel's wide rows (H_out rows of Wq positions) into its plane of H_out x W_out outputs,
+// dropping each row's last Wq - W_out positions.
+__attribute__((target("avx2,fma"))) void unwide_rows(const float* wide, const Geometry& q,
+                                                     float* plane) {
+  for (int64_t oh = 0; oh < q.H_out; ++oh) {
+    copy_row_avx2(wide + oh * q.Wq, q.W_out, plane + oh * q.W_out);
+  }
 }
 
 // An input row of W floats into the two phase rows of stride 2 along the width: padded column
@@ -485,53 +485,43 @@ void direct_conv_image(const float* x_img, const Shape& x, const Shape& w, const
     }
     const float* in = padded + gi * group_in;
     const float* wp = packed.data() + (gi * blocks + block) * K * B;
-    if (pair) {
-      // Tiles of 6 pixels over both blocks, as below.
-      for (int64_t p0 = 0; p0 < P; p0 += kPixels) {
-        const int np = static_cast<int>(std::min<int64_t>(kPixels, P));
-        p0 = std::min(p0, P - np);
-        pixel_positions(p0, np, kPixels, q, base);
-        block_pixels512x2(in, base, off, K, wp, wp + K * B, bias_block, wide);
-        store_pixels(wide, static_cast<int>(oc - first), B, np, y_img + first * P + p0, P);
-        store_pixels(wide + 2 * kVec * kPixels, 0, static_cast<int>(end2 - first - B), np,
-                     y_img + (first + B) * P + p0, P);
-      }
-      oc = end2;
-      continue;
-    }
     if (B == kOc) {
       block_positions(in, off, K, wp, bias_block, wide, Qv);
       for (int64_t c = oc; c < end; ++c) {
         const float* src = wide + (c - first) * Qv;
         float* dst = y_img + c * P;
-        for (int64_t oh = 0; oh < q.H_out; ++oh) {
-          std::copy(src + oh * q.Wq, src + oh * q.Wq + q.W_out, dst + oh * q.W_out);
-        }
+        unwide_rows(src, q, dst);
       }
-    } else {
-      // Tiles of 6 pixels (12 on AVX-512), the last one moved back to end at P (recomputing the
-      // same values).
-      const int tile = wide512 ? kPixels512 : kPixels;
-      for (int64_t p0 = 0; p0 < P; p0 += tile) {
-        // Under a tile's pixels in all, the last one repeated.
-        const int np = static_cast<int>(std::min<int64_t>(tile, P));
-        p0 = std::min(p0, P - np);
-        pixel_positions(p0, np, tile, q, base);
-        const int c0 = static_cast<int>(oc - first), c1 = static_cast<int>(end - first);
-        if (!wide512) {
-          block_pixels(in, base, off, K, wp, bias_block, wide);
-          store_pixels(wide, c0, c1, np, y_img + first * P + p0, P);
-          continue;
-        }
+      oc = end;
+      continue;
+    }
+    // Tiles of 6 pixels (12 on AVX-512 for one block), the last one moved back to end at P
+    // (recomputing the same values).
+    const int tile = wide512 && !pair ? kPixels512 : kPixels;
+    const int c0 = static_cast<int>(oc - first), c1 = static_cast<int>(end - first);
+    float* y_block = y_img + first * P;
+    for (int64_t p0 = 0; p0 < P; p0 += tile) {
+      // Under a tile's pixels in all, the last one repeated.
+      const int np = static_cast<int>(std::min<int64_t>(tile, P));
+      p0 = std::min(p0, P - np);
+      pixel_positions(p0, np, tile, q, base);
+      if (pair) {  // both blocks: this one whole (end = first + B), the next to end2
+        block_pixels512x2(in, base, off, K, wp, wp + K * B, bias_block, wide);
+        store_pixels(wide, c0, c1, np, y_block + p0, P);
+        store_pixels(wide + 2 * kVec * kPixels, 0, static_cast<int>(end2 - first - B), np,
+                     y_block + B * P + p0, P);
+      } else if (wide512) {
         block_pixels512(in, base, off, K, wp, bias_block, wide);
-        store_pixels(wide, c0, c1, std::min(np, kPixels), y_img + first * P + p0, P);
+        store_pixels(wide, c0, c1, std::min(np, kPixels), y_block + p0, P);
         if (np > kPixels) {
-          store_pixels(wide + 2 * kVec * kPixels, c0, c1, np - kPixels,
-                       y_img + first * P + p0 + kPixels, P);
+          store_pixels(wide + 2 * kVec * kPixels, c0, c1, np - kPixels, y_block + p0 + kPixels, P);
         }
+      } else {
+        block_pixels(in, base, off, K, wp, bias_block, wide);
+        store_pixels(wide, c0, c1, np, y_block + p0, P);
       }
     }
-    oc = end;
+    oc = pair ? end2 : end;
   }
 }
 

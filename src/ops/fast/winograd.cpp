@@ -13,6 +13,8 @@
 #include <cstring>
 
 #include "../../core/cpu.h"
+#include "copy_row.h"
+#include "scratch.h"
 
 // GCC 12's AVX-512 gathers and permutes start from an undefined vector, which its flow analysis
 // reports as possibly uninitialised (GCC bug 105593).
@@ -41,11 +43,6 @@ Geometry geometry_of(const Shape& x, const Shape& y, const Conv2dGeometry& g) {
   q.pad_top = g.pad_top, q.pad_left = g.pad_left;
   q.tiles_h = (q.H_out + 1) / 2, q.tiles_w = (q.W_out + 1) / 2, q.tiles = q.tiles_h * q.tiles_w;
   return q;
-}
-
-float* grow(std::vector<float>& buf, int64_t n) {
-  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<std::size_t>(n));
-  return buf.data();
 }
 
 // M[t0 .. t0 + NT)[16 NB channels from oc] = sum over ic of V[ic][t] U[ic][oc ..]: NT x NB
@@ -125,7 +122,7 @@ int64_t winograd_channel_unit(const Shape& w, const Shape& y) {
 
 void winograd_weights(const Tensor& w, int64_t oc0, int64_t oc1, std::vector<float>& U_buf) {
   const int64_t C_out = w.size(0), C_in = w.size(1);
-  float* U = grow(U_buf, 16 * C_in * C_out);
+  float* U = scratch(U_buf, 16 * C_in * C_out);
   // Cached (winograd_weights_cached): plain loops, in the order of operations both variants'
   // tests were written against.
   for (int64_t oc = oc0; oc < oc1; ++oc) {
@@ -186,7 +183,7 @@ __attribute__((target("avx512f"))) void image_rows512(const float* x_img, const 
   // vector: the input row's columns that a tile reads (a masked load), moved pad_left lanes up
   // (rows are 14 floats or fewer: calls to memset and memcpy took 14 % of the tutorial's
   // inference).
-  float* xp = grow(xp_buf, q.C_in * R * 16);
+  float* xp = scratch(xp_buf, q.C_in * R * 16);
   const int64_t rows = std::min(q.H, R - q.pad_top), cols = std::min(q.W, 16 - q.pad_left);
   const auto load_mask = static_cast<__mmask16>(cols > 0 ? (1u << cols) - 1u : 0u);
   const auto place_mask = static_cast<__mmask16>(load_mask << q.pad_left);
@@ -206,7 +203,7 @@ __attribute__((target("avx512f"))) void image_rows512(const float* x_img, const 
   }
   // V[xi][ic][t] = (B^T d B)[xi] for every tile: a row of tiles at a time, columns split into
   // even and odd lanes so that the tiles of the row are the lanes of a vector.
-  float* V = grow(v_buf, 16 * q.C_in * T);
+  float* V = scratch(v_buf, 16 * q.C_in * T);
   const auto tile_mask = static_cast<__mmask16>((1u << q.tiles_w) - 1u);
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 14, 14, 14, 14, 14, 14, 14, 14);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 15, 15, 15, 15, 15, 15, 15, 15);
@@ -232,7 +229,7 @@ __attribute__((target("avx512f"))) void image_rows512(const float* x_img, const 
     }
   }
   // M[xi][t][oc - oc0] = sum over ic of V[xi][ic][t] U[xi][ic][oc].
-  float* M = grow(m_buf, 16 * T * ocs);
+  float* M = scratch(m_buf, 16 * T * ocs);
   const float* U = U_buf.data();
   for (int xi = 0; xi < 16; ++xi) {
     const float* V_xi = V + xi * q.C_in * T;
@@ -481,7 +478,7 @@ __attribute__((target("avx2,fma"))) void image_wide(const float* x_img, const Sh
   const Wide q = wide_of(x, y, g, ocs);
   thread_local std::vector<float> xp_buf, v_buf, m_buf;
   // The input, zero-padded: rows and columns past the input (and the padding) read as 0.
-  float* xp = grow(xp_buf, q.C_in * q.R * q.Wp);
+  float* xp = scratch(xp_buf, q.C_in * q.R * q.Wp);
   // Input rows and columns past the last tile's reach are not needed. Rows of vectors (Wp is a
   // multiple of 8): zeros, then the input's row over them, its last vector overlapping the one
   // before (rows are short: calls to memset and memcpy cost more than the copies).
@@ -493,24 +490,14 @@ __attribute__((target("avx2,fma"))) void image_wide(const float* x_img, const Sh
       for (int64_t c = 0; c < q.Wp; c += 8) _mm256_storeu_ps(row + c, zero);
       const int64_t h = r - q.pad_top;
       if (h < 0 || h >= rows || cols <= 0) continue;
-      const float* in = x_img + (ic * q.H + h) * q.W;
-      float* out = row + q.pad_left;
-      if (cols < 8) {
-        for (int64_t c = 0; c < cols; ++c) out[c] = in[c];
-        continue;
-      }
-      for (int64_t c = 0;; c += 8) {
-        if (c > cols - 8) c = cols - 8;
-        _mm256_storeu_ps(out + c, _mm256_loadu_ps(in + c));
-        if (c == cols - 8) break;
-      }
+      copy_row_avx2(x_img + (ic * q.H + h) * q.W, cols, row + q.pad_left);
     }
   }
   // Per (xi, channel) row of V and M: the block's tiles, and 8 floats that the last vector of
   // tiles of a row may run on into (the output transform reads them, then drops them).
   const int64_t ld = q.block + 8;
-  float* V = grow(v_buf, 16 * q.C_in * ld);
-  float* M = grow(m_buf, 16 * ocs * ld);
+  float* V = scratch(v_buf, 16 * q.C_in * ld);
+  float* M = scratch(m_buf, 16 * ocs * ld);
   const float* U = U_buf.data();
   for (int64_t t0 = 0; t0 < q.T; t0 += q.block) {
     const int64_t t1 = std::min(q.T, t0 + q.block), n = (t1 - t0 + 7) / 8 * 8;
