@@ -409,13 +409,19 @@ TEST(FastKernels, MaxPool2dMatchesReferenceOnRandomConfigurations) {
     g.stride = tutorial ? Size2(2) : Size2(1 + gen.below(3), 1 + gen.below(3));
     g.padding = Size2(gen.below(g.kernel.h / 2 + 1), gen.below(g.kernel.w / 2 + 1));
     g.ceil_mode = gen.below(2) == 1;
-    const int64_t h = g.kernel.h + gen.below(12), w = g.kernel.w + gen.below(12);
+    // A quarter of the trials (tutorial pools) have rows of 30 to 69 columns: more than one
+    // chunk of 16 outputs on the AVX-512 path.
+    const int64_t h = g.kernel.h + gen.below(12),
+                  w = g.kernel.w + (trial % 4 == 2 ? 28 + gen.below(40) : gen.below(12));
     Tensor x = randn(
         {1 + static_cast<int64_t>(gen.below(3)), 1 + static_cast<int64_t>(gen.below(4)), h, w},
         gen);
     if (trial % 5 == 0)
       x[gen.below(static_cast<uint64_t>(x.numel()))] = std::numeric_limits<float>::quiet_NaN();
     if (trial % 7 == 0) x.fill(-1.0f);  // ties everywhere: the first maximum must win
+    if (trial % 8 == 2 || trial % 8 == 3) {  // ties of every kind: 0, 1 or 2 in each tap
+      for (int64_t i = 0; i < x.numel(); ++i) x[i] = static_cast<float>(gen.below(3));
+    }
     if (trial % 9 == 0) x.fill(-std::numeric_limits<float>::infinity());  // ties with padding
     if (trial % 6 == 0) {  // several NaN: the last one in the window's scan wins
       for (int k = 0; k < 6; ++k)

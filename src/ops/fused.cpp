@@ -93,8 +93,7 @@ Tensor relu_maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor* 
   for (int64_t p = 0; p < planes; ++p) {
     float* y_plane = y.data() + p * plane_out;
     fast::maxpool2x2_indices_planes(x.data() + p * H * W, 1, H, W, g.padding.h, H_out, W_out,
-                                    y_plane, idx + p * plane_out);
-    for (int64_t i = 0; i < plane_out; ++i) y_plane[i] = y_plane[i] < 0.0f ? 0.0f : y_plane[i];
+                                    y_plane, idx + p * plane_out, /*relu=*/true);
   }
   return y;
 }

@@ -29,8 +29,10 @@ void maxpool2x2_planes(const float* x, int64_t planes, int64_t H, int64_t W, int
                        int64_t H_out, int64_t W_out, bool relu, float* y);
 
 // The same with indices (training), as cnn::maxpool2d_forward gives them: PyTorch's choice on
-// ties and NaN.
+// ties and NaN. With relu the outputs are max(y, 0) and the indices the pool's winners (the fused
+// ReLU -> MaxPool2d, whose backward pass gates by the output).
 void maxpool2x2_indices_planes(const float* x, int64_t planes, int64_t H, int64_t W, int64_t pad,
-                               int64_t H_out, int64_t W_out, float* y, int32_t* indices);
+                               int64_t H_out, int64_t W_out, float* y, int32_t* indices,
+                               bool relu = false);
 
 }  // namespace cnn::fast
