@@ -440,6 +440,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
         {"/api/inside", &ExplorerApi::inside},
         {"/api/inside/step", &ExplorerApi::inside_step},
         {"/api/inside/conv2-step", &ExplorerApi::inside_step2},
+        {"/api/network", &ExplorerApi::network},
+        {"/api/layer/step", &ExplorerApi::layer_step},
         {"/api/test-image", &ExplorerApi::test_image}};
     for (const auto& [path, endpoint] : posts) {
       server.Post(path,

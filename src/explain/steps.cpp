@@ -37,8 +37,8 @@ void check_plane(const Tensor& t, const char* what) {
 Tensor as_nchw(const Tensor& plane) { return plane.reshape({1, 1, plane.size(0), plane.size(1)}); }
 
 // Walks the output of a sliding window over an (H, W) image row by row: for each output
-// position, a Step with its value from `output`, and each kernel tap's position in the input
-// (start = out * S - P + k * D), marked padded when outside. add_tap fills in the numbers.
+// position, a Step with its value from `output` and its window's taps (window_taps). add_tap
+// fills in the numbers.
 template <class AddTap>
 std::vector<Step> walk_windows(const Tensor& output, int64_t H, int64_t W, Size2 kernel,
                                Size2 stride, int64_t pad_top, int64_t pad_left, Size2 dilation,
@@ -47,22 +47,14 @@ std::vector<Step> walk_windows(const Tensor& output, int64_t H, int64_t W, Size2
   const int64_t H_out = output.size(0), W_out = output.size(1);
   for (int64_t oh = 0; oh < H_out; ++oh) {
     for (int64_t ow = 0; ow < W_out; ++ow) {
-      Step s;
-      s.out_row = oh;
-      s.out_col = ow;
+      Step s = window_taps(H, W, kernel, stride, pad_top, pad_left, dilation, oh, ow);
       s.value = output[oh * W_out + ow];
-      for (int64_t kh = 0; kh < kernel.h; ++kh) {
-        for (int64_t kw = 0; kw < kernel.w; ++kw) {
-          StepTap t;
-          t.row = oh * stride.h - pad_top + kh * dilation.h;
-          t.col = ow * stride.w - pad_left + kw * dilation.w;
-          t.kernel_row = kh;
-          t.kernel_col = kw;
-          // With ceil_mode a pool window may also reach past the bottom/right edge.
-          t.padded = t.row < 0 || t.row >= H || t.col < 0 || t.col >= W;
-          add_tap(s, t);
-          s.taps.push_back(t);
-        }
+      // add_tap sees the taps before it as s.taps, as the expression and winner are built.
+      std::vector<StepTap> taps = std::move(s.taps);
+      s.taps.clear();
+      for (StepTap& t : taps) {
+        add_tap(s, t);
+        s.taps.push_back(t);
       }
       steps.push_back(std::move(s));
     }
@@ -71,6 +63,27 @@ std::vector<Step> walk_windows(const Tensor& output, int64_t H, int64_t W, Size2
 }
 
 }  // namespace
+
+Step window_taps(int64_t H, int64_t W, Size2 kernel, Size2 stride, int64_t pad_top,
+                 int64_t pad_left, Size2 dilation, int64_t out_row, int64_t out_col) {
+  Step s;
+  s.out_row = out_row;
+  s.out_col = out_col;
+  s.taps.reserve(static_cast<std::size_t>(kernel.h * kernel.w));
+  for (int64_t kh = 0; kh < kernel.h; ++kh) {
+    for (int64_t kw = 0; kw < kernel.w; ++kw) {
+      StepTap t;
+      t.row = out_row * stride.h - pad_top + kh * dilation.h;
+      t.col = out_col * stride.w - pad_left + kw * dilation.w;
+      t.kernel_row = kh;
+      t.kernel_col = kw;
+      // With ceil_mode a pool window may also reach past the bottom/right edge.
+      t.padded = t.row < 0 || t.row >= H || t.col < 0 || t.col >= W;
+      s.taps.push_back(t);
+    }
+  }
+  return s;
+}
 
 StepThrough conv2d_steps(const Tensor& image, const Tensor& kernel, Size2 stride, Size2 padding,
                          Size2 dilation, std::optional<float> bias) {

@@ -16,6 +16,7 @@
 #include "cnn/ops/linear.h"
 #include "cnn/ops/maxpool2d.h"
 #include "cnn/summary.h"
+#include "trace.h"
 
 namespace cnn {
 
@@ -110,10 +111,7 @@ Tensor grid(const json& j, const char* name, int64_t max_side) {
   return t;
 }
 
-json number(float v) {
-  if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
-  return v;
-}
+using explore::number;
 
 json grid_json(const Tensor& t) {
   json out = json::array();

@@ -10,6 +10,7 @@
 #include "cnn/ops/argmax.h"
 #include "cnn/ops/relu.h"
 #include "cnn/ops/softmax.h"
+#include "trace.h"
 
 namespace cnn {
 
@@ -112,23 +113,8 @@ std::string joined(const std::vector<std::string>& items) {
   return s;
 }
 
-// The model's leaves in the order its containers hold them (a Sequential's forward order), with
-// their dotted paths and the shape flowing out of each (batch dimension included).
-struct Leaf {
-  std::string path;
-  const Module* module = nullptr;
-  Shape output;
-};
-
-void collect_leaves(const Module& m, const std::string& path, std::vector<Leaf>& out) {
-  if (m.children().empty()) {
-    out.push_back({path.empty() ? "(the model)" : path, &m, {}});
-    return;
-  }
-  for (const auto& [name, child] : m.children()) {
-    collect_leaves(*child, path.empty() ? name : path + "." + name, out);
-  }
-}
+using explore::collect_leaves;
+using explore::Leaf;
 
 // A convolution stage: leaves [conv, last].
 struct Stage {
@@ -193,31 +179,9 @@ InsideModel inside_model(const Module& model, const Shape& input) {
   return m;
 }
 
-// Runs the model on x in evaluation mode, keeping each leaf's output (by its index in
-// m.leaves); the model's forward pass is what runs, so these are the model's own numbers.
+// The model's outputs of each leaf, up to stage 2's last (trace.h).
 std::vector<Tensor> traced_forward(Module& model, const InsideModel& m, const Tensor& x) {
-  std::vector<Tensor> outputs(m.leaves.size());
-  std::size_t next = 0;  // leaves run in the order collected; a model that runs them otherwise
-  bool in_order = true;  // cannot be shown leaf by leaf
-  struct Unhook {
-    ~Unhook() { Module::set_forward_hook({}); }
-  } unhook;
-  Module::set_forward_hook([&](const Module& leaf, const Tensor& y) {
-    if (next < m.leaves.size() && m.leaves[next].module == &leaf) {
-      outputs[next++] = y;
-    } else {
-      in_order = false;
-    }
-  });
-  NoGradGuard no_grad;
-  model.eval();
-  model.forward(x);
-  if (!in_order || next <= m.stage[1].last) {
-    throw ApiError(422,
-                   "the inside view follows the model's layers in the order they are held; "
-                   "this model's forward pass runs them in another order");
-  }
-  return outputs;
+  return explore::traced_forward(model, m.leaves, x, m.stage[1].last + 1, "the inside view");
 }
 
 // What flows into leaf i.

@@ -42,6 +42,14 @@ StepThrough conv2d_steps(const Tensor& image, const Tensor& kernel, Size2 stride
                          Size2 dilation, std::optional<float> bias = std::nullopt);
 StepThrough maxpool2d_steps(const Tensor& image, const Pool2dGeometry& geometry);
 
+// The window of one output position (out_row, out_col) over an (H, W) plane, for a drill-down
+// that takes apart a single output of a large layer without walking every position: tap
+// (k_h, k_w) reads input row out_row * S_h - pad_top + k_h * D_h (and so for columns), marked
+// padded outside [0, H) x [0, W). The taps' input and weight are left 0 for the caller to fill;
+// value, winner and expression are left empty.
+Step window_taps(int64_t H, int64_t W, Size2 kernel, Size2 stride, int64_t pad_top,
+                 int64_t pad_left, Size2 dilation, int64_t out_row, int64_t out_col);
+
 // How the step-throughs write a number: integers without a decimal point, others with up to
 // four decimals ("17", "-0.5", "0.3333"), -inf as "-inf".
 std::string format_number(float v);

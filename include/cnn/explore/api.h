@@ -41,6 +41,11 @@ struct ExplorerLimits {
   // Parameters of one layer stack: 2^24 (64 MB of float32, about 0.1 s to initialise on one
   // core). The tutorial's model has 55,338; Conv2d(1024, 1024, 9) alone would be 85 M.
   int64_t max_params = int64_t{1} << 24;
+  // Output values one /api/network answer writes out, all layers together: 2^20. Each is at most
+  // about 14 bytes of JSON ("-0.123456789,"), so the maps are at most about 14 MB; vgg-bn's
+  // [3, 32, 32] maps are about 0.5 M values. Past the budget a layer's maps stop after the
+  // channels that fit (its ranges still cover all of them).
+  int64_t max_map_values = int64_t{1} << 20;
 };
 
 // A request body parsed, its nesting depth bounded first (limits::kMaxJsonDepth: printing,
@@ -100,6 +105,31 @@ class ExplorerApi {
   nlohmann::json inside(const nlohmann::json& request) const;
   nlohmann::json inside_step(const nlohmann::json& request) const;
   nlohmann::json inside_step2(const nlohmann::json& request) const;
+  // The network view: any model, every leaf in forward order.
+  // POST /api/network {"pixels": [C][H][W] (or H x W for a one-channel model) in [0, 1]} or
+  // {"test_index": N} (a test image; 422 when the test split's shape is not the model's input):
+  //   {"input": [C, H, W], "layers": [{"path": "conv1.0", "type": "Conv2d", "layer": its printed
+  //   form, "description": its config as a model file declares it, "output_shape": [C, H, W] or
+  //   [F], "range": {"min", "max"}, "drill": whether /api/layer/step takes it apart, "maps":
+  //   [C][H][W] (the first "channels_shown" channels) or [F] ("values_shown"), "map_ranges":
+  //   [{"min", "max"}] per channel (4-D outputs)}], "range": over all 4-D outputs, and for a model
+  //   whose output is 2-D "logits", "probabilities" (the library's softmax) and "prediction"}.
+  // The maps hold at most limits.max_channels channels of a layer and limits.max_map_values
+  // values in all. Ranges are over the finite values (null when none is); in maps and logits an
+  // infinity is the string "inf" or "-inf" and NaN is null. 422 when the model's forward pass runs
+  // its layers in another order than they are held.
+  // POST /api/layer/step {the same input, "layer": a path, "channel", "row", "col"}: that output
+  // of a Conv2d, MaxPool2d, AvgPool2d or AdaptiveAvgPool2d layer taken apart over its window on the
+  // layer's input: "rows", "cols" (the input rows and columns the window reads; outside the input
+  // where "padded", a K_h x K_w grid), and for Conv2d "inputs" (one per input channel of the
+  // output's group: "channel", "window", "kernel", "products", "sum"), "bias" (null without),
+  // "total"; for MaxPool2d "window" (padding -inf), "winner" and "total"; for the average pools
+  // "window" (padding 0), "sum", "divisor", "total". "value" is the layer's output there from the
+  // model's forward pass; "total" is the same arithmetic written out, equal up to summation order.
+  // 400 for an unknown layer (the message lists them) or a position out of range (the message
+  // gives it); 422 for another kind of layer or more than limits.max_taps taps.
+  nlohmann::json network(const nlohmann::json& request) const;
+  nlohmann::json layer_step(const nlohmann::json& request) const;
   // POST /api/test-image {"index": N}: a test image as 28x28 values in [0, 1], its label and
   // the model's prediction.
   nlohmann::json test_image(const nlohmann::json& request) const;
