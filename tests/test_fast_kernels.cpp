@@ -418,7 +418,7 @@ TEST(FastKernels, MaxPool2dMatchesReferenceOnRandomConfigurations) {
         gen);
     if (trial % 5 == 0)
       x[gen.below(static_cast<uint64_t>(x.numel()))] = std::numeric_limits<float>::quiet_NaN();
-    if (trial % 7 == 0) x.fill(-1.0f);  // ties everywhere: the first maximum must win
+    if (trial % 7 == 0) x.fill(-1.0f);       // ties everywhere: the first maximum must win
     if (trial % 8 == 2 || trial % 8 == 3) {  // ties of every kind: 0, 1 or 2 in each tap
       for (int64_t i = 0; i < x.numel(); ++i) x[i] = static_cast<float>(gen.below(3));
     }
