@@ -72,10 +72,6 @@ json maps_json(const Tensor& t) {
   return maps;
 }
 
-Tensor drop_batch(const Tensor& t) {
-  return t.reshape(Shape(t.shape().begin() + 1, t.shape().end()));
-}
-
 // A (C, H, W) tensor's plane c as an (H, W) tensor.
 Tensor plane(const Tensor& t, int64_t c) {
   const int64_t H = t.size(1), W = t.size(2);
@@ -99,14 +95,6 @@ Tensor filters_of_channel0(const Tensor& w) {
   return out;
 }
 
-// A leaf's own parameter by name ("weight", "bias"), or null (Conv2d::weight() is not const).
-const Tensor* own_parameter(const Module& m, const std::string& name) {
-  for (const auto& [n, p] : m.own_parameters()) {
-    if (n == name) return &p->value;
-  }
-  return nullptr;
-}
-
 std::string joined(const std::vector<std::string>& items) {
   std::string s;
   for (const auto& item : items) s += (s.empty() ? "" : ", ") + item;
@@ -114,7 +102,9 @@ std::string joined(const std::vector<std::string>& items) {
 }
 
 using explore::collect_leaves;
+using explore::drop_batch;
 using explore::Leaf;
+using explore::own_parameter;
 
 // A convolution stage: leaves [conv, last].
 struct Stage {

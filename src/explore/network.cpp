@@ -12,6 +12,7 @@
 #include "cnn/explore/api.h"
 #include "cnn/nn/layers.h"
 #include "cnn/ops/argmax.h"
+#include "cnn/ops/avgpool2d.h"
 #include "cnn/ops/softmax.h"
 #include "trace.h"
 
@@ -20,8 +21,10 @@ namespace cnn {
 namespace {
 
 using json = nlohmann::json;
+using explore::drop_batch;
 using explore::Leaf;
 using explore::number;
+using explore::own_parameter;
 
 [[noreturn]] void bad(const std::string& message) { throw ApiError(400, message); }
 
@@ -119,10 +122,6 @@ Tensor network_input(const json& request, const Shape& input, const Dataset* tes
   return x;
 }
 
-Tensor drop_batch(const Tensor& t) {
-  return t.reshape(Shape(t.shape().begin() + 1, t.shape().end()));
-}
-
 // {"min", "max"} of n values from p, over the finite ones (null when none is: the maps write
 // NaN as null and infinities as strings, so the page can see them without a range built on them).
 json range_json(const float* p, int64_t n) {
@@ -157,14 +156,6 @@ json description(const Module& m) {
 bool drillable(const Module& m) {
   return dynamic_cast<const Conv2d*>(&m) || dynamic_cast<const MaxPool2d*>(&m) ||
          dynamic_cast<const AvgPool2d*>(&m) || dynamic_cast<const AdaptiveAvgPool2d*>(&m);
-}
-
-// A leaf's own parameter by name ("weight", "bias"), or null (Conv2d::weight() is not const).
-const Tensor* own_parameter(const Module& m, const std::string& name) {
-  for (const auto& [n, p] : m.own_parameters()) {
-    if (n == name) return &p->value;
-  }
-  return nullptr;
 }
 
 // Refuses a drill-down of more than max_taps multiply-adds before any of it is computed.
@@ -304,23 +295,14 @@ json average(const Window& win, const Tensor& in, int64_t c, int64_t divisor) {
   return out;
 }
 
-// AvgPool2d: PyTorch's divide_factor (the window clipped to the padded input when
-// count_include_pad, else to the input; or divisor_override).
+// AvgPool2d: the window and divisor the op averages with (avgpool2d_window).
 json avgpool_step(const AvgPool2d& pool, const Tensor& in, int64_t c, int64_t row, int64_t col) {
   const AvgPool2dGeometry& g = pool.geometry();
   const int64_t H = in.size(1), W = in.size(2);
-  const Size2 end = g.end_padding();
   Window win{window_taps(H, W, g.kernel, g.stride, g.padding.h, g.padding.w, Size2(1), row, col),
              g.kernel.h, g.kernel.w};
-  const int64_t h0 = row * g.stride.h - g.padding.h, w0 = col * g.stride.w - g.padding.w;
-  const int64_t h1 = std::min(h0 + g.kernel.h, H + end.h),
-                w1 = std::min(w0 + g.kernel.w, W + end.w);
-  const int64_t inside =
-      (std::min(h1, H) - std::max<int64_t>(h0, 0)) * (std::min(w1, W) - std::max<int64_t>(w0, 0));
-  const int64_t divisor = g.divisor_override    ? *g.divisor_override
-                          : g.count_include_pad ? (h1 - h0) * (w1 - w0)
-                                                : inside;
-  json out = average(win, in, c, inside > 0 ? divisor : 0);
+  const AvgPoolWindow a = avgpool2d_window(g, H, W, row, col);
+  json out = average(win, in, c, a.h1 > a.h0 && a.w1 > a.w0 ? a.divisor : 0);
   out["kernel_size"] = {g.kernel.h, g.kernel.w};
   out["stride"] = {g.stride.h, g.stride.w};
   out["ceil_mode"] = g.ceil_mode;
@@ -329,17 +311,16 @@ json avgpool_step(const AvgPool2d& pool, const Tensor& in, int64_t c, int64_t ro
   return out;
 }
 
-// AdaptiveAvgPool2d: output row i averages input rows [floor(i H / H_out), ceil((i + 1) H /
-// H_out)), and so for columns.
+// AdaptiveAvgPool2d: the window the op averages (adaptive_avgpool2d_window).
 json adaptive_step(const Tensor& in, int64_t c, int64_t row, int64_t col, int64_t H_out,
                    int64_t W_out) {
   const int64_t H = in.size(1), W = in.size(2);
-  const int64_t h0 = row * H / H_out, h1 = ((row + 1) * H + H_out - 1) / H_out;
-  const int64_t w0 = col * W / W_out, w1 = ((col + 1) * W + W_out - 1) / W_out;
+  const AvgPoolWindow a = adaptive_avgpool2d_window(H, W, Size2(H_out, W_out), row, col);
   // The window as a kernel of its size placed at (h0, w0): no padding, stride and dilation 1.
-  Window win{window_taps(H, W, Size2(h1 - h0, w1 - w0), Size2(1), -h0, -w0, Size2(1), 0, 0),
-             h1 - h0, w1 - w0};
-  return average(win, in, c, (h1 - h0) * (w1 - w0));
+  Window win{
+      window_taps(H, W, Size2(a.h1 - a.h0, a.w1 - a.w0), Size2(1), -a.h0, -a.w0, Size2(1), 0, 0),
+      a.h1 - a.h0, a.w1 - a.w0};
+  return average(win, in, c, a.divisor);
 }
 
 }  // namespace

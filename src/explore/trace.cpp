@@ -43,6 +43,17 @@ std::vector<Tensor> traced_forward(Module& model, const std::vector<Leaf>& leave
   return outputs;
 }
 
+const Tensor* own_parameter(const Module& m, const std::string& name) {
+  for (const auto& [n, p] : m.own_parameters()) {
+    if (n == name) return &p->value;
+  }
+  return nullptr;
+}
+
+Tensor drop_batch(const Tensor& t) {
+  return t.reshape(Shape(t.shape().begin() + 1, t.shape().end()));
+}
+
 nlohmann::json number(float v) {
   if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
   return v;

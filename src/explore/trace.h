@@ -1,6 +1,6 @@
 // What the explorer's model endpoints share (inside.cpp, network.cpp): a model's leaves in the
-// order its containers hold them, one forward pass keeping each leaf's output, and how a float
-// is written into a response. Internal to src/explore.
+// order its containers hold them, one forward pass keeping each leaf's output, a leaf's
+// parameters, and how a float is written into a response. Internal to src/explore.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -29,6 +29,12 @@ void collect_leaves(const Module& m, const std::string& path, std::vector<Leaf>&
 // that `view` ("the inside view") follows the layers in that order.
 std::vector<Tensor> traced_forward(Module& model, const std::vector<Leaf>& leaves, const Tensor& x,
                                    std::size_t needed, const std::string& view);
+
+// A leaf's own parameter by name ("weight", "bias"), or null (Conv2d::weight() is not const).
+const Tensor* own_parameter(const Module& m, const std::string& name);
+
+// (1, ...) -> (...): one sample's tensor without its batch dimension.
+Tensor drop_batch(const Tensor& t);
 
 // A float as a response writes it: JSON has no infinity, so +-inf are the strings "inf" and
 // "-inf"; NaN is written as null (what nlohmann's dump() writes for it).

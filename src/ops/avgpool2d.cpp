@@ -63,6 +63,21 @@ void check_grad_shape(const char* op, const Shape& x_shape, const Tensor& dy, co
 
 }  // namespace
 
+AvgPoolWindow avgpool2d_window(const AvgPool2dGeometry& g, int64_t H, int64_t W, int64_t oh,
+                               int64_t ow) {
+  const Size2 end = g.end_padding();
+  const Span h = window(oh, g.kernel.h, g.stride.h, g.padding.h, end.h, H);
+  const Span w = window(ow, g.kernel.w, g.stride.w, g.padding.w, end.w, W);
+  return {h.lo, h.hi, w.lo, w.hi, divisor(g, h, w)};
+}
+
+AvgPoolWindow adaptive_avgpool2d_window(int64_t H, int64_t W, Size2 output_size, int64_t oh,
+                                        int64_t ow) {
+  const int64_t h0 = adaptive_start(oh, output_size.h, H), h1 = adaptive_end(oh, output_size.h, H);
+  const int64_t w0 = adaptive_start(ow, output_size.w, W), w1 = adaptive_end(ow, output_size.w, W);
+  return {h0, h1, w0, w1, (h1 - h0) * (w1 - w0)};
+}
+
 void check_avgpool2d_geometry(const AvgPool2dGeometry& g) {
   Pool2dGeometry p;
   p.kernel = g.kernel;

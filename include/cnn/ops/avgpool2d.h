@@ -60,6 +60,20 @@ Tensor avgpool2d_forward(const Tensor& x, const AvgPool2dGeometry& g);
 // the input elements it covers, divided as the forward pass divided.
 Tensor avgpool2d_backward(const Shape& x_shape, const Tensor& dy, const AvgPool2dGeometry& g);
 
+// The input window of output (oh, ow) of an (H, W) plane as avgpool2d_forward averages it: rows
+// [h0, h1) and columns [w0, w1) clipped to the input, and the divisor (PyTorch's divide_factor:
+// the window clipped to the padded input with count_include_pad, else to the input, or
+// divisor_override). For the explorer's drill-down, which writes one output's average out.
+struct AvgPoolWindow {
+  int64_t h0, h1, w0, w1, divisor;
+};
+AvgPoolWindow avgpool2d_window(const AvgPool2dGeometry& g, int64_t H, int64_t W, int64_t oh,
+                               int64_t ow);
+// The same for adaptive_avgpool2d_forward: rows [floor(oh H / H_out), ceil((oh + 1) H / H_out)),
+// and so for columns; the divisor is the window's size.
+AvgPoolWindow adaptive_avgpool2d_window(int64_t H, int64_t W, Size2 output_size, int64_t oh,
+                                        int64_t ow);
+
 // (N, C, output_size.h, output_size.w); throws when x is not 4-D, is empty or an output size is
 // not positive.
 Shape adaptive_avgpool2d_output_shape(const Shape& x, Size2 output_size);

@@ -171,6 +171,8 @@ static __attribute__((target("avx2"))) void maxpool2x2_planes_avx2(const float* 
   }
 }
 
+namespace {
+
 // The window's columns on AVX-512: lanes j of (lo, hi) hold input columns base + j, j < 32, -inf
 // where base + j is outside [0, W) (masked loads: nothing outside the row is read). Even lanes are
 // the left columns of outputs 0..15 of the chunk, odd lanes the right ones.
@@ -201,6 +203,17 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 row_lanes(const 
   return _mm512_mask_loadu_ps(fill, m, reinterpret_cast<const void*>(at));
 }
 
+// The permutes' tables: lanes 0, 2, .., 30 (the windows' left columns) and 1, 3, .., 31 (the
+// right ones) of a pair of vectors.
+__attribute__((target("avx512f"), always_inline)) inline __m512i even_lanes() {
+  return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+__attribute__((target("avx512f"), always_inline)) inline __m512i odd_lanes() {
+  return _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+
+}  // namespace
+
 // maxpool2x2_planes on AVX-512, without the scratch plane: per output row and chunk of 16
 // outputs, the 32 columns of its two input rows in two vectors each (masked loads that give -inf
 // outside the input), their column-wise maxima, then the larger of each even and odd lane by two
@@ -210,8 +223,7 @@ static __attribute__((target("avx512f"))) void maxpool2x2_planes_avx512(
     const float* x, int64_t planes, int64_t H, int64_t W, int64_t pad, int64_t H_out, int64_t W_out,
     bool relu, float* y) {
   const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i even = even_lanes(), odd = odd_lanes();
   const __m512 zero = _mm512_setzero_ps();
   for (int64_t p = 0; p < planes; ++p) {
     const float* x_plane = x + p * H * W;
@@ -329,8 +341,7 @@ __attribute__((target("avx512f"), always_inline)) inline Winners16 column_winner
 static __attribute__((target("avx512f"))) void maxpool2x2_indices_planes_avx512(
     const float* x, int64_t planes, int64_t H, int64_t W, int64_t pad, int64_t H_out, int64_t W_out,
     float* y, int32_t* indices, bool relu) {
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i even = even_lanes(), odd = odd_lanes();
   const __m512i minus_one = _mm512_set1_epi32(-1);
   const __m512 zero = _mm512_setzero_ps();
   for (int64_t p = 0; p < planes; ++p) {
