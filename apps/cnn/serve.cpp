@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -24,6 +25,8 @@
 
 #include "cnn/error.h"
 #include "cnn/explore/api.h"
+#include "cnn/models/registry.h"
+#include "cnn/nn/spec.h"
 #include "common.h"
 #include "web_assets.h"
 
@@ -364,14 +367,75 @@ std::string bind_failure(const std::string& host, int port, int err) {
               : " (is the host name right?)");
 }
 
+struct ServeArgs {
+  std::string host = "127.0.0.1", weights, model = "tutorial", dataset, data_dir;
+  int port = 8080;
+  uint64_t seed = 0;
+};
+
+// What `cnn serve` explores: the model, its input, the data it was given.
+struct ServedModel {
+  std::shared_ptr<Module> model;
+  Shape input;
+  nlohmann::json meta = nlohmann::json::object();  // a checkpoint's; empty: untrained
+  std::string dataset;                             // --dataset's, as load_split takes it
+  DataOptions data;
+  // A checkpoint's or the test split's: an image folder's training split takes the same labels.
+  std::vector<std::string> class_names;
+  std::shared_ptr<const Dataset> test;  // null: no test images
+};
+
+// --weights' model, or --model's built untrained from --seed; the test split of --dataset (a
+// dataset or a --data-dir asked for must load; the default's is read when its directory exists).
+ServedModel served_model(const ServeArgs& a) {
+  ServedModel s;
+  s.dataset = a.dataset;
+  s.data.data_dir = a.data_dir;
+  nlohmann::json description;
+  std::string source;
+  if (!a.weights.empty()) {
+    LoadedModel loaded = load_model(a.weights);
+    s.model = loaded.model;
+    s.input = loaded.input;
+    s.meta = loaded.meta;
+    s.class_names = class_names_of(loaded);
+    if (s.dataset.empty()) {
+      try {
+        s.dataset = dataset_of(loaded, "");
+      } catch (const Error&) {
+        // An image folder it does not record: mnist, as for any model, unless --dataset says.
+      }
+    }
+  } else {
+    const ModelSource found = find_model(a.model);
+    Generator check_gen(0);
+    s.input = build_model(found.description, check_gen, found.source).input;
+    description = found.description;
+    source = found.source;
+  }
+  if (s.dataset.empty()) s.dataset = "mnist";
+  const bool asked = !a.dataset.empty() || !a.data_dir.empty();
+  const bool there = is_idx_dataset(s.dataset)
+                         ? std::filesystem::is_directory(data_dir_for(s.dataset, a.data_dir))
+                         : std::filesystem::is_directory(s.dataset);
+  if ((asked || there) && has_test_split(s.dataset, s.data)) {
+    s.test = std::make_shared<const Dataset>(
+        load_split(s.dataset, "test", s.input, s.data, s.class_names));
+    if (s.class_names.empty()) s.class_names = s.test->class_names;
+  }
+  if (!s.model) {
+    // The tutorial's model takes the data's classes, as `cnn train` gives it.
+    if (a.model == "tutorial" && s.test) description = tutorial_architecture(s.test->num_classes);
+    manual_seed(a.seed);
+    s.model = build_model(description, default_generator(), source).module;
+  }
+  return s;
+}
+
 }  // namespace
 
 void add_serve_command(CLI::App& app, int& exit_code) {
-  struct Args {
-    std::string host = "127.0.0.1", weights, data_dir;
-    int port = 8080;
-  };
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<ServeArgs>();
   auto* cmd = app.add_subcommand(
       "serve", "The explorer: a local web page where every number comes from the library");
   cmd->add_option("--host", a->host, "Address to bind (127.0.0.1: this machine only)")
@@ -379,10 +443,28 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--port", a->port, "Port (0: any free port, printed)")
       ->check(integer_in(0, 65535))
       ->capture_default_str();
-  cmd->add_option("--weights", a->weights,
-                  "Checkpoint to explore, of any model (default: an untrained tutorial model)");
+  auto* weights = cmd->add_option(
+      "--weights", a->weights,
+      std::string(kWeightsHelp) + "; its model is explored (default: an untrained --model)");
+  auto* model = cmd->add_option("--model", a->model,
+                                "A shipped model (" + join_names(shipped_model_names()) +
+                                    ") or the path of a model file, as 'cnn train' takes it, "
+                                    "explored untrained (initialised with --seed)")
+                    ->capture_default_str();
+  auto* seed = cmd->add_option("--seed", a->seed, "Seed of --model's initial weights")
+                   ->check(unsigned_integer())
+                   ->capture_default_str();
+  model->excludes(weights);
+  seed->excludes(weights);
+  cmd->add_option("--dataset", a->dataset,
+                  "The data as 'cnn train' takes it: mnist, fashion-mnist, or an image folder DIR "
+                  "(resized to the model's input). Its test split gives the test images; its "
+                  "training split, read when the page starts a live training run, what that run "
+                  "trains on (default: the checkpoint's dataset, else mnist)")
+      ->check(dataset_choice());
   cmd->add_option("--data-dir", a->data_dir,
-                  "MNIST's IDX files, for the test images (default: data/mnist if present)");
+                  "Directory of the IDX files (default: data/<dataset>; without --dataset and "
+                  "--data-dir the test images are shown when it exists)");
   cmd->callback([a, &exit_code] {
     // The port first: a port in use is found before loading anything.
     mallopt(M_ARENA_MAX, kMallocArenas);
@@ -407,20 +489,15 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                                   : (server.bind_to_port(a->host, a->port) ? a->port : -1);
     if (port < 0) throw Error(bind_failure(a->host, a->port, errno));
     server.set_backlog(static_cast<int>(kMaxQueued));
-    // Any checkpoint's model, with the input shape its description declares; without one, the
-    // untrained tutorial model.
-    std::unique_ptr<ExplorerApi> explorer;
-    if (!a->weights.empty()) {
-      LoadedModel loaded = load_model(a->weights);
-      explorer = std::make_unique<ExplorerApi>(loaded.model, loaded.input, loaded.meta);
-    } else {
-      explorer = std::make_unique<ExplorerApi>(nullptr, nlohmann::json::object());
-    }
+    const ServedModel served = served_model(*a);
+    auto explorer = std::make_unique<ExplorerApi>(served.model, served.input, served.meta);
     ExplorerApi& api = *explorer;
-    const std::string data_dir = a->data_dir.empty() ? "data/mnist" : a->data_dir;
-    if (!a->data_dir.empty() || std::filesystem::is_directory(data_dir)) {
-      api.set_test_images(std::make_shared<const Dataset>(load_dataset("mnist", data_dir, "test")));
-    }
+    if (served.test) api.set_test_images(served.test);
+    // The training split is read when a live run first needs it: serving starts at once.
+    api.set_training_images([dataset = served.dataset, data = served.data, input = served.input,
+                             names = served.class_names] {
+      return std::make_shared<const Dataset>(load_split(dataset, "train", input, data, names));
+    });
     // Only the built-in assets are served: nothing on disk is reachable.
     for (const WebAsset& asset : web_assets()) {
       server.Get(asset.path, [&asset](const httplib::Request&, httplib::Response& res) {
@@ -442,6 +519,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
         {"/api/inside/conv2-step", &ExplorerApi::inside_step2},
         {"/api/network", &ExplorerApi::network},
         {"/api/layer/step", &ExplorerApi::layer_step},
+        {"/api/gradient", &ExplorerApi::gradient},
+        {"/api/layer/dw-step", &ExplorerApi::dw_step},
         {"/api/test-image", &ExplorerApi::test_image}};
     for (const auto& [path, endpoint] : posts) {
       server.Post(path,
@@ -451,6 +530,28 @@ void add_serve_command(CLI::App& app, int& exit_code) {
     }
     server.Get("/api/model", [&](const httplib::Request&, httplib::Response& r) {
       send_json(r, 200, api.model());
+    });
+    // The live training run: its actions take turns with the other requests; its state, polled
+    // every few hundred milliseconds, is read without a turn (the run has locks of its own).
+    server.Post("/api/train", [&api](const httplib::Request& q, httplib::Response& r) {
+      handle(q, r, [&](const nlohmann::json& b) { return api.train(b); });
+    });
+    server.Get("/api/train", [&api](const httplib::Request& q, httplib::Response& r) {
+      nlohmann::json request = nlohmann::json::object();
+      if (q.has_param("since")) {
+        // A number as a number; anything else as the text, which training() refuses by name.
+        const std::string text = q.get_param_value("since");
+        int64_t since = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, since);
+        request["since"] =
+            ec == std::errc() && ptr == end ? nlohmann::json(since) : nlohmann::json(text);
+      }
+      try {
+        send_json(r, 200, api.training(request));
+      } catch (const ApiError& e) {
+        send_json(r, e.status, {{"error", e.what()}});
+      }
     });
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;  // a handler's own error message stands
@@ -466,7 +567,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
         });
     std::printf(
         "cnn explorer on http://%s:%d/%s\n", a->host.c_str(), port,
-        a->weights.empty() ? "  (untrained model; --weights PATH to explore a trained one)" : "");
+        a->weights.empty()
+            ? ("  (untrained " + a->model + "; --weights PATH to explore a trained one)").c_str()
+            : "");
     std::fflush(stdout);
     server.listen_after_bind();
     exit_code = 0;

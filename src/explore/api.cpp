@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include "cnn/error.h"
 #include "cnn/explain/steps.h"
@@ -11,6 +13,7 @@
 #include "cnn/models/registry.h"
 #include "cnn/nn/grad_mode.h"
 #include "cnn/nn/layers.h"
+#include "cnn/nn/spec.h"
 #include "cnn/ops/conv2d.h"
 #include "cnn/ops/flatten.h"
 #include "cnn/ops/linear.h"
@@ -423,6 +426,223 @@ json ExplorerApi::model() const {
   out["history"] = trained ? meta_.value("history", json::array()) : json::array();
   if (trained && meta_.contains("dataset")) out["dataset"] = meta_["dataset"];
   return out;
+}
+
+namespace {
+
+// request[name], a number in [lo, hi] ((lo, hi] when open_lo); absent: the fallback.
+double number_in(const json& request, const char* name, double lo, double hi, bool open_lo,
+                 double fallback) {
+  if (!request.contains(name)) return fallback;
+  const json& j = request.at(name);
+  const double v = j.is_number() ? j.get<double>() : std::nan("");
+  if (!(open_lo ? v > lo : v >= lo) || !(v <= hi)) {
+    bad(std::string("'") + name + "' must be a number in " + (open_lo ? "(" : "[") +
+        format_number(static_cast<float>(lo)) + ", " + format_number(static_cast<float>(hi)) +
+        "], got " + quote(j));
+  }
+  return v;
+}
+
+// What "start" (and "step", creating a run) take.
+const std::vector<std::string> kRunFields = {"steps", "batch_size", "optimizer",
+                                             "lr",    "seed",       "pace"};
+
+// Refuses a field the action does not take: a misspelt "batchsize" would otherwise be a run
+// with the default batch.
+void only_fields(const json& request, const std::string& action,
+                 const std::vector<std::string>& fields) {
+  for (auto it = request.begin(); it != request.end(); ++it) {
+    if (it.key() == "action" || std::find(fields.begin(), fields.end(), it.key()) != fields.end())
+      continue;
+    std::string list;
+    for (const auto& f : fields) list += (list.empty() ? "" : ", ") + f;
+    bad(quote(json(it.key())) + " is not a field of action '" + action + "'" +
+        (list.empty() ? " (it takes none)" : " (its fields: " + list + ")"));
+  }
+}
+
+TrainingConfig run_config(const json& request, const TrainingLimits& limits) {
+  TrainingConfig c;
+  if (request.contains("steps")) c.steps = integer(request["steps"], "steps", 1, limits.max_steps);
+  if (request.contains("batch_size"))
+    c.batch_size = integer(request["batch_size"], "batch_size", 1, limits.max_batch);
+  if (request.contains("optimizer")) {
+    const json& o = request["optimizer"];
+    if (!o.is_string() || (o != "adam" && o != "sgd"))
+      bad("'optimizer' must be \"adam\" or \"sgd\", got " + quote(o));
+    c.optimizer = o.get<std::string>();
+  }
+  c.lr = number_in(request, "lr", 0.0, limits.max_lr, true, default_lr(c.optimizer));
+  if (request.contains("seed")) {
+    c.seed = static_cast<uint64_t>(
+        integer(request["seed"], "seed", 0, std::numeric_limits<int64_t>::max()));
+  }
+  c.pace = number_in(request, "pace", 0.0, limits.max_pace, false, c.pace);
+  return c;
+}
+
+[[noreturn]] void conflict(const std::string& message) { throw ApiError(409, message); }
+
+}  // namespace
+
+ExplorerApi::SelectedModel ExplorerApi::select_model(const json& request) const {
+  SelectedModel selected;
+  const json* name = request.is_object() && request.contains("model") ? &request["model"] : nullptr;
+  if (name && *name == "training") {
+    selected.run_ = current_run();
+    if (!selected.run_) throw ApiError(422, "no training run: start one with POST /api/train");
+    selected.hold_ = std::make_unique<TrainingRun::ModelHold>(*selected.run_);
+    selected.model_ = &selected.hold_->model();
+    return selected;
+  }
+  if (name && *name != "served") {
+    bad("'model' must be \"training\" (the live training run's model) or \"served\" (the "
+        "default), got " +
+        quote(*name));
+  }
+  selected.served_ = std::unique_lock<std::mutex>(model_mutex_);
+  selected.model_ = model_.get();
+  return selected;
+}
+
+std::shared_ptr<TrainingRun> ExplorerApi::current_run() const {
+  const std::lock_guard<std::mutex> lock(run_mutex_);
+  return run_;
+}
+
+std::shared_ptr<TrainingRun> ExplorerApi::new_run(const TrainingConfig& config, bool paused) {
+  const std::string data_hint =
+      " (cnn serve --dataset picks the data: mnist, fashion-mnist, or an image folder DIR, its "
+      "images resized to the model's input; --data-dir where the IDX files are)";
+  if (!train_) {
+    if (!load_train_) throw ApiError(422, "no training images to train on" + data_hint);
+    try {
+      train_ = load_train_();
+    } catch (const Error& e) {
+      throw ApiError(422, std::string("cannot load the training images: ") + e.what() + data_hint);
+    }
+    if (!train_) throw ApiError(422, "no training images to train on" + data_hint);
+  }
+  // The served model describes itself (Module::config): the run builds a fresh one of it.
+  json description;
+  {
+    const std::lock_guard<std::mutex> lock(model_mutex_);
+    try {
+      description = describe_model(*model_, input_);
+    } catch (const Error& e) {
+      throw ApiError(422, std::string("cannot train this model here: ") + e.what());
+    }
+  }
+  try {
+    return std::make_shared<TrainingRun>(description, train_, test_, config, paused,
+                                         limits_.training);
+  } catch (const Error& e) {
+    throw ApiError(422, std::string("cannot train this model here: ") + e.what() + data_hint);
+  }
+}
+
+json ExplorerApi::train(const json& request) {
+  const std::lock_guard<std::mutex> lock(train_mutex_);
+  const json& a = field(request, "action");
+  const std::string actions = "start, pause, resume, step, set or reset";
+  if (!a.is_string()) bad("'action' must be one of " + actions + ", got " + quote(a));
+  const std::string action = a.get<std::string>();
+  std::shared_ptr<TrainingRun> run = current_run();
+  const auto replace = [&](std::shared_ptr<TrainingRun> next) {
+    std::shared_ptr<TrainingRun> old;
+    {
+      const std::lock_guard<std::mutex> l(run_mutex_);
+      old = std::exchange(run_, next);
+    }
+    run = std::move(next);
+    // The old run's thread is joined here, outside run_mutex_ (after a step under way).
+  };
+  const auto no_run = [] { conflict("no training run: start one (action \"start\")"); };
+  const auto ended = [&] {
+    const TrainingRun::State s = run->state();
+    return s == TrainingRun::State::Done || s == TrainingRun::State::Failed;
+  };
+  const auto over = [&] {
+    const json state = run->to_json(std::numeric_limits<int64_t>::max());
+    conflict(state["state"] == "done"
+                 ? "the run is done (" + state["step"].dump() + " of " + state["steps"].dump() +
+                       " steps): start a new one (action \"start\")"
+                 : "the run failed (" + state.value("error", std::string()) +
+                       "): start a new one (action \"start\")");
+  };
+  if (action == "start") {
+    only_fields(request, action, kRunFields);
+    const TrainingConfig config = run_config(request, limits_.training);
+    if (run && run->state() == TrainingRun::State::Running) {
+      conflict("a run is running: pause or reset it first (action \"pause\" or \"reset\")");
+    }
+    replace(new_run(config, false));
+  } else if (action == "pause" || action == "resume") {
+    only_fields(request, action, {});
+    if (!run) no_run();
+    if (ended()) over();
+    action == "pause" ? run->pause() : run->resume();
+  } else if (action == "step") {
+    only_fields(request, action, kRunFields);
+    if (!run) {
+      replace(new_run(run_config(request, limits_.training), true));
+    } else {
+      for (const auto& f : kRunFields) {
+        if (request.contains(f)) {
+          bad("'" + f +
+              "': a step continues the run with the settings it started with; start a new run "
+              "to change them (action \"set\" changes lr and pace)");
+        }
+      }
+      if (ended()) over();
+      if (run->state() == TrainingRun::State::Running) {
+        conflict("the run is running: pause it first (action \"pause\"), then step it");
+      }
+    }
+    try {
+      run->step();
+    } catch (const Error& e) {
+      conflict(e.what());
+    }
+  } else if (action == "set") {
+    only_fields(request, action, {"lr", "pace"});
+    if (!request.contains("lr") && !request.contains("pace"))
+      bad("action 'set' takes 'lr' or 'pace' (or both)");
+    const double nan = std::nan("");
+    const double lr = number_in(request, "lr", 0.0, limits_.training.max_lr, true, nan);
+    const double pace = number_in(request, "pace", 0.0, limits_.training.max_pace, false, nan);
+    if (!run) no_run();
+    if (!std::isnan(lr)) run->set_lr(lr);
+    if (!std::isnan(pace)) run->set_pace(pace);
+  } else if (action == "reset") {
+    only_fields(request, action, {});
+    replace(nullptr);
+  } else {
+    bad("'action' must be one of " + actions + ", got " + quote(a));
+  }
+  return run ? run->to_json() : training(json::object());
+}
+
+json ExplorerApi::training(const json& request) const {
+  if (!request.is_object()) bad("the request must be a JSON object");
+  const int64_t since = request.contains("since") ? integer(request["since"], "since", 0,
+                                                            std::numeric_limits<int64_t>::max())
+                                                  : 0;
+  if (const std::shared_ptr<TrainingRun> run = current_run()) return run->to_json(since);
+  const TrainingConfig d;
+  return {{"state", "none"},
+          {"step", 0},
+          {"steps", d.steps},
+          {"lr", default_lr(d.optimizer)},
+          {"batch_size", d.batch_size},
+          {"optimizer", d.optimizer},
+          {"seed", d.seed},
+          {"pace", d.pace},
+          {"history", json::array()},
+          {"evals", json::array()},
+          {"filters", nullptr},
+          {"model", nullptr}};
 }
 
 }  // namespace cnn

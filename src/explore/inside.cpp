@@ -391,23 +391,36 @@ json ExplorerApi::inside_step2(const json& request) const {
 }
 
 json ExplorerApi::test_image(const json& request) const {
-  const std::lock_guard<std::mutex> lock(model_mutex_);
+  const SelectedModel model = select_model(request);
   if (!test_)
-    throw ApiError(422, "no test images: start the server with --data-dir DIR (MNIST's files)");
+    throw ApiError(422,
+                   "no test images: start the server with --dataset (mnist, fashion-mnist, or an "
+                   "image folder with a test/ folder) and --data-dir DIR (the IDX files)");
   const int64_t i = index_field(request, "index", test_->count);
-  check_digit_input(input_, "a test image");
+  const Shape shape = test_->image_shape();
+  if (shape != input_) {
+    throw ApiError(422, "the test images of " + test_->name + " have shape " + shape_str(shape) +
+                            "; this model takes inputs of shape " + shape_str(input_));
+  }
   const Tensor x = test_->image_tensor(i);
   NoGradGuard no_grad;
-  model_->eval();
-  const Tensor logits = model_->forward(x);
-  json rows = json::array();
-  const int64_t W = test_->cols;
-  for (int64_t y = 0; y < test_->rows; ++y) {
-    rows.push_back(std::vector<float>(x.data() + y * W, x.data() + (y + 1) * W));
+  model->eval();
+  const Tensor logits = model->forward(x);
+  // One channel: H x W rows, as the page draws a digit; more: [C][H][W].
+  const int64_t C = test_->channels, H = test_->rows, W = test_->cols;
+  json planes = json::array();
+  for (int64_t c = 0; c < C; ++c) {
+    json rows = json::array();
+    for (int64_t y = 0; y < H; ++y) {
+      const float* row = x.data() + (c * H + y) * W;
+      rows.push_back(std::vector<float>(row, row + W));
+    }
+    planes.push_back(std::move(rows));
   }
   return {{"index", i},
           {"label", test_->labels[i]},
-          {"pixels", rows},
+          {"shape", shape},
+          {"pixels", C == 1 ? planes[0] : planes},
           {"probs", softmax_forward(logits, 1).to_vector()},
           {"pred", argmax(logits, 1)[0]}};
 }

@@ -22,125 +22,15 @@ namespace {
 
 using json = nlohmann::json;
 using explore::drop_batch;
+using explore::index_in;
 using explore::Leaf;
 using explore::number;
 using explore::own_parameter;
+using explore::range_json;
+using explore::values_json;
+using explore::Window;
 
 [[noreturn]] void bad(const std::string& message) { throw ApiError(400, message); }
-
-// request[name]: an integer in [0, hi); the message gives the valid range.
-int64_t index_in(const json& request, const std::string& name, int64_t hi,
-                 const std::string& what) {
-  if (!request.contains(name)) bad("missing field '" + name + "' (" + what + ")");
-  const json& j = request[name];
-  // Above INT64_MAX nlohmann keeps it unsigned, and get<int64_t>() would wrap it.
-  const bool ok = j.is_number_integer() &&
-                  !(j.is_number_unsigned() && j.get<uint64_t>() >= static_cast<uint64_t>(hi));
-  const int64_t v = ok ? j.get<int64_t>() : -1;
-  if (v < 0 || v >= hi) {
-    bad("'" + name + "' must be an integer in [0, " + std::to_string(hi) + ") (" + what +
-        "), got " + quote(j));
-  }
-  return v;
-}
-
-// The input of one sample as a (1, C, H, W) batch: "pixels" ([C][H][W], or H x W for a
-// one-channel model, values in [0, 1]) or "test_index" (an image of the test split).
-Tensor network_input(const json& request, const Shape& input, const Dataset* test) {
-  if (!request.is_object()) bad("the request body must be a JSON object");
-  const bool has_pixels = request.contains("pixels"), has_index = request.contains("test_index");
-  if (has_pixels == has_index) {
-    bad("give the input as either 'pixels' (values in [0, 1]) or 'test_index' (a test image), "
-        "not " +
-        std::string(has_pixels ? "both" : "neither"));
-  }
-  if (input.size() != 3) {
-    throw ApiError(422,
-                   "the network view draws image inputs (C, H, W); this model takes inputs "
-                   "of shape " +
-                       shape_str(input));
-  }
-  const int64_t C = input[0], H = input[1], W = input[2];
-  if (has_index) {
-    if (!test) {
-      throw ApiError(422, "no test images: start the server with --data-dir DIR (MNIST's files)");
-    }
-    const int64_t i = index_in(request, "test_index", test->count, "an image of the test split");
-    if (test->image_shape() != input) {
-      throw ApiError(422, "the test images of " + test->name + " have shape " +
-                              shape_str(test->image_shape()) +
-                              "; this model takes inputs of shape " + shape_str(input));
-    }
-    return test->image_tensor(i);
-  }
-  const json& j = request["pixels"];
-  const std::string expected =
-      "'pixels' must be the model's input, [C][H][W] = [" + std::to_string(C) + "][" +
-      std::to_string(H) + "][" + std::to_string(W) + "]" +
-      (C == 1 ? " (or " + std::to_string(H) + "x" + std::to_string(W) + ")" : "") +
-      " values in [0, 1]";
-  // The array's dimensions, read along its first elements, and refused before anything is
-  // copied if they are not the model's.
-  std::vector<std::size_t> dims;
-  for (const json* a = &j; a->is_array(); a = &(*a)[0]) {
-    dims.push_back(a->size());
-    if (a->empty() || dims.size() > 3) break;
-  }
-  std::string got;
-  for (std::size_t d : dims) got += (got.empty() ? "" : "x") + std::to_string(d);
-  const bool gray = dims.size() == 2 && C == 1;
-  if (!gray && dims.size() != 3) {
-    bad(expected + "; got " +
-        (dims.empty() ? "a non-array " + quote(j)
-                      : "a " + std::to_string(dims.size()) + "-D array of size " + got));
-  }
-  const std::vector<std::size_t> want =
-      gray ? std::vector<std::size_t>{static_cast<std::size_t>(H), static_cast<std::size_t>(W)}
-           : std::vector<std::size_t>{static_cast<std::size_t>(C), static_cast<std::size_t>(H),
-                                      static_cast<std::size_t>(W)};
-  if (dims != want) bad(expected + "; got an array of size " + got);
-  Tensor x({1, C, H, W});
-  for (int64_t c = 0; c < C; ++c) {
-    const json& planes = gray ? j : j[static_cast<std::size_t>(c)];
-    for (int64_t y = 0; y < H; ++y) {
-      const json& row = planes[static_cast<std::size_t>(y)];
-      const std::string where =
-          (gray ? "" : "channel " + std::to_string(c) + ", ") + "row " + std::to_string(y);
-      if (!row.is_array() || static_cast<int64_t>(row.size()) != W) {
-        bad(expected + "; " + where + " is not " + std::to_string(W) + " values");
-      }
-      for (int64_t col = 0; col < W; ++col) {
-        const json& v = row[static_cast<std::size_t>(col)];
-        const float f = v.is_number() ? v.get<float>() : -1.0f;
-        if (!(f >= 0.0f && f <= 1.0f)) {
-          bad(expected + "; " + where + ", column " + std::to_string(col) + " holds " + quote(v));
-        }
-        x[(c * H + y) * W + col] = f;
-      }
-    }
-  }
-  return x;
-}
-
-// {"min", "max"} of n values from p, over the finite ones (null when none is: the maps write
-// NaN as null and infinities as strings, so the page can see them without a range built on them).
-json range_json(const float* p, int64_t n) {
-  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
-  for (int64_t i = 0; i < n; ++i) {
-    if (std::isfinite(p[i])) {
-      lo = std::min(lo, p[i]);
-      hi = std::max(hi, p[i]);
-    }
-  }
-  if (lo > hi) return {{"min", nullptr}, {"max", nullptr}};
-  return {{"min", lo}, {"max", hi}};
-}
-
-json values_json(const float* p, int64_t n) {
-  json out = json::array();
-  for (int64_t i = 0; i < n; ++i) out.push_back(number(p[i]));
-  return out;
-}
 
 // The layer's options as a model file declares them (Module::config()); a module that cannot
 // describe itself is given by its type alone.
@@ -166,32 +56,6 @@ void check_taps(const std::string& layer, int64_t taps, const ExplorerLimits& li
                             std::to_string(limits.max_taps));
   }
 }
-
-// A window as grids over the kernel's taps: "rows" and "cols" (the input rows and columns it
-// reads, outside the plane where padded), "padded" (K_h x K_w booleans) and "window" (the input
-// values; `pad` where padded: 0 for convolution and average pooling, -inf for max pooling).
-struct Window {
-  Step step;
-  int64_t K_h = 0, K_w = 0;
-
-  json grid(const std::function<json(const StepTap&)>& cell) const {
-    json rows = json::array();
-    for (int64_t kh = 0; kh < K_h; ++kh) {
-      json row = json::array();
-      for (int64_t kw = 0; kw < K_w; ++kw) row.push_back(cell(step.taps[kh * K_w + kw]));
-      rows.push_back(row);
-    }
-    return rows;
-  }
-  json frame() const {
-    json rows = json::array(), cols = json::array();
-    for (int64_t kh = 0; kh < K_h; ++kh) rows.push_back(step.taps[kh * K_w].row);
-    for (int64_t kw = 0; kw < K_w; ++kw) cols.push_back(step.taps[kw].col);
-    return {{"rows", rows},
-            {"cols", cols},
-            {"padded", grid([](const StepTap& t) { return json(t.padded); })}};
-  }
-};
 
 // Plane c of a (C, H, W) tensor, read at a tap (pad where padded).
 float read(const Tensor& in, int64_t c, const StepTap& t, float pad) {
@@ -326,12 +190,12 @@ json adaptive_step(const Tensor& in, int64_t c, int64_t row, int64_t col, int64_
 }  // namespace
 
 json ExplorerApi::network(const json& request) const {
-  const std::lock_guard<std::mutex> lock(model_mutex_);
-  const Tensor x = network_input(request, input_, test_.get());
+  const SelectedModel model = select_model(request);
+  const Tensor x = explore::model_input(request, input_, test_.get());
   std::vector<Leaf> leaves;
-  explore::collect_leaves(*model_, "", leaves);
+  explore::collect_leaves(*model, "", leaves);
   const std::vector<Tensor> outputs =
-      explore::traced_forward(*model_, leaves, x, leaves.size(), "the network view");
+      explore::traced_forward(*model, leaves, x, leaves.size(), "the network view");
   json layers = json::array();
   int64_t budget = limits_.max_map_values;
   float lo = std::numeric_limits<float>::infinity(), hi = -lo;
@@ -350,19 +214,8 @@ json ExplorerApi::network(const json& request) const {
       const int64_t C = y.size(0), plane = y.size(1) * y.size(2);
       const int64_t shown =
           std::min({C, limits_.max_channels, budget / std::max<int64_t>(plane, 1)});
-      json maps = json::array(), ranges = json::array();
-      for (int64_t c = 0; c < C; ++c) {
-        ranges.push_back(range_json(y.data() + c * plane, plane));
-        if (c >= shown) continue;
-        json map = json::array();
-        for (int64_t r = 0; r < y.size(1); ++r) {
-          map.push_back(values_json(y.data() + c * plane + r * y.size(2), y.size(2)));
-        }
-        maps.push_back(map);
-      }
       budget -= shown * plane;
-      layer["maps"] = maps;
-      layer["map_ranges"] = ranges;
+      layer.update(explore::channel_maps(y, shown));
       layer["channels_shown"] = shown;
       if (!range["min"].is_null()) {
         lo = std::min(lo, range["min"].get<float>());
@@ -390,10 +243,10 @@ json ExplorerApi::network(const json& request) const {
 }
 
 json ExplorerApi::layer_step(const json& request) const {
-  const std::lock_guard<std::mutex> lock(model_mutex_);
-  const Tensor x = network_input(request, input_, test_.get());
+  const SelectedModel model = select_model(request);
+  const Tensor x = explore::model_input(request, input_, test_.get());
   std::vector<Leaf> leaves;
-  explore::collect_leaves(*model_, "", leaves);
+  explore::collect_leaves(*model, "", leaves);
   if (!request.contains("layer") || !request["layer"].is_string()) {
     bad("'layer' must be the path of one of the model's layers, as /api/network lists them");
   }
@@ -415,7 +268,7 @@ json ExplorerApi::layer_step(const json& request) const {
                             "layers (Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d)");
   }
   const std::vector<Tensor> outputs =
-      explore::traced_forward(*model_, leaves, x, i + 1, "the drill-down");
+      explore::traced_forward(*model, leaves, x, i + 1, "the drill-down");
   const Tensor in = drop_batch(i == 0 ? x : outputs[i - 1]);
   const Tensor y = drop_batch(outputs[i]);
   if (y.dim() != 3 || in.dim() != 3) {

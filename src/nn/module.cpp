@@ -12,6 +12,7 @@ namespace cnn {
 
 namespace {
 thread_local Module::ForwardHook tls_forward_hook;
+thread_local Module::BackwardHook tls_backward_hook;
 thread_local bool tls_grad_enabled = true;
 }  // namespace
 
@@ -20,6 +21,7 @@ NoGradGuard::NoGradGuard() : previous_(tls_grad_enabled) { tls_grad_enabled = fa
 NoGradGuard::~NoGradGuard() { tls_grad_enabled = previous_; }
 
 void Module::set_forward_hook(ForwardHook hook) { tls_forward_hook = std::move(hook); }
+void Module::set_backward_hook(BackwardHook hook) { tls_backward_hook = std::move(hook); }
 
 void Module::trace_leaves(const Shape& input, const ForwardHook& hook) {
   struct Restore {
@@ -52,6 +54,7 @@ Tensor Module::forward(const Tensor& x) {
 Tensor Module::backward(const Tensor& dy, bool input_grad) {
   try {
     input_grad_ = input_grad;
+    if (children_.empty() && tls_backward_hook) tls_backward_hook(*this, dy);
     Tensor dx = backward_impl(dy);
     return input_grad ? dx : Tensor();
   } catch (Error& e) {

@@ -280,12 +280,65 @@ int64_t Trainer::best_epoch() const {
   return best;
 }
 
+int64_t Trainer::steps_this_epoch() const {
+  // Fewer than a full epoch's in the last epoch of a capped run.
+  return std::min(steps_per_epoch(), total_steps() - (global_step_ - partial_.steps));
+}
+
+StepResult Trainer::step() {
+  const int64_t total_steps = this->total_steps();
+  if (global_step_ >= total_steps) {
+    throw Error("the run's " + std::to_string(total_steps) + " steps are done");
+  }
+  // An epoch whose last step a caller of step() took is finished here (fit() finishes its own).
+  if (in_epoch_ && partial_.steps == steps_this_epoch()) finish_epoch();
+  if (!in_epoch_) start_epoch();
+  LogitsGuard logits_guard(*model_);  // fit() holds one already; nested, it does nothing
+  CrossEntropyLoss loss_fn;
+  model_->train();
+  const auto t0 = Clock::now();
+  if (!loader_.next(batch_)) throw Error("the loader ran out of batches inside an epoch");
+  const double lr = scheduled_lr(options_.schedule, options_.lr, global_step_, total_steps);
+  optimizer_->set_lr(lr);
+  optimizer_->zero_grad();
+  Tensor images, labels;
+  if (device_data_) {
+    device_data_->gather(batch_.indices, images, labels);
+  } else {
+    images = batch_.images.to(options_.device);
+  }
+  const Tensor logits = model_->forward(images);
+  const float loss = labels.defined() ? loss_fn(logits, labels) : loss_fn(logits, batch_.labels);
+  if (!std::isfinite(loss)) {
+    throw Error("training diverged: the loss is " + std::to_string(loss) + " at epoch " +
+                std::to_string(epoch_) + ", step " + std::to_string(partial_.steps + 1) +
+                " (try a smaller learning rate)");
+  }
+  model_->backward(loss_fn.backward(), /*input_grad=*/false);
+  optimizer_->step();
+  StepResult r;
+  r.loss = loss;
+  r.count = static_cast<int64_t>(batch_.labels.size());
+  r.correct = count_correct(logits, batch_.labels);
+  r.lr = lr;
+  partial_.loss_sum += double(loss) * r.count;
+  partial_.correct += r.correct;
+  partial_.seen += r.count;
+  partial_.seconds += seconds_since(t0);
+  ++partial_.steps;
+  ++global_step_;
+  return r;
+}
+
+void Trainer::set_lr(double lr) {
+  if (!(lr > 0)) throw Error("the learning rate must be positive");
+  options_.lr = lr;
+}
+
 const std::vector<EpochRecord>& Trainer::fit(const TrainCallbacks& callbacks) {
   LogitsGuard logits_guard(*model_);
-  CrossEntropyLoss loss_fn;
   const int64_t total_steps = this->total_steps(), epochs = epochs_to_run();
   stopped_ = stopped_early_ = false;
-  Batch batch;
   while (global_step_ < total_steps) {
     if (!in_epoch_) {
       if (static_cast<int64_t>(history_.size()) >= options_.epochs) break;
@@ -295,41 +348,12 @@ const std::vector<EpochRecord>& Trainer::fit(const TrainCallbacks& callbacks) {
       stopped_ = true;
       break;
     }
-    // The steps this epoch runs: fewer in the last epoch of a capped run.
-    const int64_t steps_this_epoch =
-        std::min(steps_per_epoch(), total_steps - (global_step_ - partial_.steps));
-    model_->train();
-    const auto t0 = Clock::now();
-    if (!loader_.next(batch)) throw Error("the loader ran out of batches inside an epoch");
-    const double lr = scheduled_lr(options_.schedule, options_.lr, global_step_, total_steps);
-    optimizer_->set_lr(lr);
-    optimizer_->zero_grad();
-    Tensor images, labels;
-    if (device_data_) {
-      device_data_->gather(batch.indices, images, labels);
-    } else {
-      images = batch.images.to(options_.device);
-    }
-    const Tensor logits = model_->forward(images);
-    const float loss = labels.defined() ? loss_fn(logits, labels) : loss_fn(logits, batch.labels);
-    if (!std::isfinite(loss)) {
-      throw Error("training diverged: the loss is " + std::to_string(loss) + " at epoch " +
-                  std::to_string(epoch_) + ", step " + std::to_string(partial_.steps + 1) +
-                  " (try a smaller learning rate)");
-    }
-    model_->backward(loss_fn.backward(), /*input_grad=*/false);
-    optimizer_->step();
-    const auto b = static_cast<int64_t>(batch.labels.size());
-    partial_.loss_sum += double(loss) * b;
-    partial_.correct += count_correct(logits, batch.labels);
-    partial_.seen += b;
-    partial_.seconds += seconds_since(t0);
-    ++partial_.steps;
-    ++global_step_;
+    const int64_t steps_this_epoch = this->steps_this_epoch();
+    const StepResult s = step();
     if (callbacks.on_step) {
       callbacks.on_step({epoch_, epochs, partial_.steps, steps_this_epoch,
                          partial_.loss_sum / partial_.seen,
-                         double(partial_.correct) / partial_.seen, lr,
+                         double(partial_.correct) / partial_.seen, s.lr,
                          partial_.seen / std::max(partial_.seconds, 1e-9), partial_.seconds});
     }
     if (partial_.steps == steps_this_epoch) {

@@ -2,6 +2,7 @@
 // number computed by the library. `cnn serve` puts it behind cpp-httplib.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -10,12 +11,14 @@
 #include <string_view>
 
 #include "cnn/data/dataset.h"
+#include "cnn/explore/training.h"
 #include "cnn/nn/module.h"
 
 namespace cnn {
 
-// A request the API refuses: status 400 (malformed, wrong type, out of the allowed range) or
-// 422 (well formed, but the library rejects the configuration; the message is the library's).
+// A request the API refuses: status 400 (malformed, wrong type, out of the allowed range), 409
+// (an action the live training run's state does not allow: a step while it runs) or 422 (well
+// formed, but the library rejects the configuration; the message is the library's).
 struct ApiError : std::runtime_error {
   int status;
   ApiError(int s, const std::string& message) : std::runtime_error(message), status(s) {}
@@ -46,6 +49,9 @@ struct ExplorerLimits {
   // [3, 32, 32] maps are about 0.5 M values. Past the budget a layer's maps stop after the
   // channels that fit (its ranges still cover all of them).
   int64_t max_map_values = int64_t{1} << 20;
+  // The live training run (POST /api/train): its steps, batch, learning rate, pace, and what its
+  // state shows.
+  TrainingLimits training;
 };
 
 // A request body parsed, its nesting depth bounded first (limits::kMaxJsonDepth: printing,
@@ -71,6 +77,12 @@ class ExplorerApi {
               ExplorerLimits limits = {});
   // The test split whose images the page may show (optional).
   void set_test_images(std::shared_ptr<const Dataset> test) { test_ = std::move(test); }
+  // The training split the live run trains on (optional), loaded when a run first needs it, so
+  // that serving starts without waiting for it (cnn serve: its --dataset's). `load` throws Error
+  // when the data cannot be read; the run is then refused with 422 and the message.
+  void set_training_images(std::function<std::shared_ptr<const Dataset>()> load) {
+    load_train_ = std::move(load);
+  }
 
   // POST /api/conv2d/steps, /api/maxpool2d/steps, /api/shapes; GET /api/model.
   // Throws ApiError.
@@ -130,11 +142,96 @@ class ExplorerApi {
   // gives it); 422 for another kind of layer or more than limits.max_taps taps.
   nlohmann::json network(const nlohmann::json& request) const;
   nlohmann::json layer_step(const nlohmann::json& request) const;
-  // POST /api/test-image {"index": N}: a test image as 28x28 values in [0, 1], its label and
-  // the model's prediction.
+  // The backprop views: the library's own backward pass (Module::backward) on the model in
+  // evaluation mode for one input, taken as /api/network takes it ("pixels" or "test_index").
+  // The objective is chosen by "class" (optional, an integer in [0, classes); by default the
+  // prediction) and "of" (optional): "score", the class's logit (the model's output for it), or
+  // "loss", the cross-entropy of the logits against the class (then for a "test_index" the
+  // default class is the image's label). A model ending in Softmax over the classes is taken on
+  // its logits, as training takes it. The parameters' .grad are zero before and after, and every
+  // module's mode is put back. Each answer has "class", "of", "objective" and "prediction".
+  // POST /api/gradient {input, "class", "of" (default "score"), "layer" (optional: a path as
+  // /api/network lists them, of a layer whose output is (C, H, W) maps)}: "input_gradient"
+  // [C][H][W] (d objective / d input, backward's dx), "input_range" {"min", "max"}; with "layer":
+  // "layer", "layer_gradient" [C][H][W] (d objective / d that layer's output: the gradient its
+  // backward receives; the first "channels_shown" channels, bounded as /api/network's maps),
+  // "layer_ranges" (per channel, all of them) and "layer_range".
+  // POST /api/layer/dw-step {input, "layer": a Conv2d's path, "out_channel", "in_channel" (within
+  // the output channel's group: the weight's dimension 1), "row", "col" (the kernel tap), "class",
+  // "of" (default "loss")}: that weight's gradient as the correlation of the layer's input with
+  // the gradient its output receives, dw[o][i][r][c] = sum over output positions (y, x) of
+  // input[g * C_in / groups + i][y S_h - pad_top + r D_h][x S_w - pad_left + c D_w] dy[o][y][x]:
+  // "weight" [o, i, r, c], "input_channel" (the absolute one), "input_shape", "output_shape"
+  // [H_out, W_out], "kernel_size", "stride", "dilation", "padding" {"top", "bottom", "left",
+  // "right"} (as the layer applies it, "same" resolved), "groups", "rows" and "cols" (the input
+  // rows and columns read, outside the input where "padded", an H_out x W_out grid), "window"
+  // (the input values read, 0 where padded), "upstream" (dy[o]), "products", "total" (their sum,
+  // in double) and "value" (the library's weight.grad there after the backward pass; equal to
+  // "total" up to summation order).
+  // 400 for an unknown layer (the message lists the layers the view takes), an index out of range
+  // (the message gives the range) or an "of" that is neither; 422 for a layer of another kind or
+  // shape, more than limits.max_taps output positions in a dw-step, or a model whose output is not
+  // (1, classes).
+  nlohmann::json gradient(const nlohmann::json& request) const;
+  nlohmann::json dw_step(const nlohmann::json& request) const;
+  // POST /api/test-image {"index": N}: a test image, its label and the model's prediction:
+  // {"index", "label", "shape": [C, H, W], "pixels": values in [0, 1], H x W for a one-channel
+  // image, else [C][H][W]; "probs", "pred"}. 422 when the test images' shape is not the model's
+  // input.
   nlohmann::json test_image(const nlohmann::json& request) const;
+  // /api/network, /api/layer/step, /api/gradient, /api/layer/dw-step and /api/test-image take
+  // "model": "training" for the live training run's model as it is between two steps (422 "no
+  // training run: start one with POST /api/train" without one); absent or "served", the served
+  // model.
+
+  // The live training run (cnn/explore/training.h): a fresh model of the served model's
+  // architecture (its own description, Module::config) trained on the training split. One run at
+  // a time; every answer is the run's state (GET /api/train's).
+  // POST /api/train {"action": ...}:
+  //   "start" {"steps" (1..1000, default 300), "batch_size" (1..256, default 32), "optimizer"
+  //     ("adam", the default, or "sgd" with momentum 0.9), "lr" (in (0, 1]; default 1e-3 for Adam,
+  //     0.01 for SGD), "seed" (default 0), "pace" (steps per second in [0, 1000], default 20; 0:
+  //     as fast as it goes)}: a fresh run, replacing a paused, done or failed one (409 while one
+  //     runs: pause or reset it first).
+  //   "pause", "resume": after the step under way; 409 without a run or after its end.
+  //   "step" {the fields of "start"}: exactly one step of a paused run (the answer comes after
+  //     it); without a run, a new paused run (of those fields) and its first step. 409 while it
+  //     runs or after its end; 400 for "start"'s fields when a run exists (its settings stay).
+  //   "set" {"lr" and/or "pace"}: from the next step on; 409 without a run.
+  //   "reset": the run stopped and dropped (state "none").
+  // 400 for a malformed or unknown field or action (the message names it and the allowed range);
+  // 422 when the model cannot be trained here: no training images, or images whose shape is not
+  // the model's input or classes not its outputs (the message says which and the cnn serve option
+  // that picks other data).
+  nlohmann::json train(const nlohmann::json& request);
+  // GET /api/train {"since": K (optional, >= 0)}: the state, TrainingRun::to_json (its "history"
+  // only after step K), or {"state": "none", the defaults of "start", "step": 0, "history": [],
+  // "evals": [], "filters": null, "model": null}.
+  nlohmann::json training(const nlohmann::json& request) const;
 
  private:
+  // The model a request names ("model", above), held while this lives: the served model's lock
+  // taken, or the run's (its steps wait; evaluation mode, training mode again when released).
+  // Every endpoint that takes "model" starts with `const SelectedModel model =
+  // select_model(request);` and uses *model where it used *model_.
+  class SelectedModel {
+   public:
+    Module& operator*() const { return *model_; }
+    Module* operator->() const { return model_; }
+
+   private:
+    friend class ExplorerApi;
+    // Released in reverse: the run's model, the run (kept alive while held), the served model.
+    std::unique_lock<std::mutex> served_;
+    std::shared_ptr<TrainingRun> run_;
+    std::unique_ptr<TrainingRun::ModelHold> hold_;
+    Module* model_ = nullptr;
+  };
+  SelectedModel select_model(const nlohmann::json& request) const;
+  std::shared_ptr<TrainingRun> current_run() const;
+  // A new run of the served model's architecture, for POST /api/train.
+  std::shared_ptr<TrainingRun> new_run(const TrainingConfig& config, bool paused);
+
   std::shared_ptr<Module> model_;
   Shape input_;  // one sample's
   std::shared_ptr<const Dataset> test_;
@@ -143,6 +240,14 @@ class ExplorerApi {
   mutable std::mutex model_mutex_;
   nlohmann::json meta_;
   ExplorerLimits limits_;
+  // The live training run. train() takes its actions one at a time under train_mutex_ (which
+  // also guards the training split, loaded by the first run); run_mutex_ guards run_ alone, so
+  // that reading the state waits for neither.
+  std::function<std::shared_ptr<const Dataset>()> load_train_;
+  std::shared_ptr<const Dataset> train_;
+  std::mutex train_mutex_;
+  mutable std::mutex run_mutex_;
+  std::shared_ptr<TrainingRun> run_;
 };
 
 }  // namespace cnn

@@ -99,6 +99,14 @@ class Module {
   // Runs one forward pass of a zero sample of shape input (no batch dimension; batch 1) in
   // evaluation mode, calling hook after each leaf; the module's mode is restored.
   void trace_leaves(const Shape& input, const ForwardHook& hook);
+  // Called in every leaf module's backward() with the gradient it receives (dy: the gradient of
+  // the loss w.r.t. its last forward() output), before its own backward runs. One per thread, as
+  // the forward hook (a backward pass on another thread, a training run's, does not call it);
+  // pass {} to remove. Unset, it costs one test of an empty std::function per leaf. A ReLU that
+  // ran fused with the MaxPool2d after it (training without a forward hook) is not called: its
+  // gradient goes through the pool's backward; set a forward hook for the forward pass to see it.
+  using BackwardHook = std::function<void(const Module& leaf, const Tensor& dy)>;
+  static void set_backward_hook(BackwardHook hook);
 
  protected:
   virtual Tensor forward_impl(const Tensor& x) = 0;

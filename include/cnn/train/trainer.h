@@ -115,6 +115,14 @@ struct TrainCallbacks {
   std::function<bool()> should_stop;
 };
 
+// One optimizer step's figures (Trainer::step).
+struct StepResult {
+  double loss = 0;      // the batch's mean cross-entropy
+  int64_t correct = 0;  // the batch's images the model classified right (before the update)
+  int64_t count = 0;    // the batch's images
+  double lr = 0;        // the learning rate of the step
+};
+
 // The learning rate at step t of total, after PyTorch's schedulers: "onecycle" is OneCycleLR
 // (pct_start 0.3, cosine annealing, div_factor 25, final_div_factor 1e4; learning rate only),
 // "cosine" is CosineAnnealingLR to 0 over all steps.
@@ -128,6 +136,15 @@ class Trainer {
           TrainOptions options);
   // Runs the epochs (from where a resumed run stopped); returns the history.
   const std::vector<EpochRecord>& fit(const TrainCallbacks& callbacks = {});
+  // The next step of the run fit() makes, and only that: the loader's next batch forward, backward
+  // and through the optimizer (an epoch is started when none is under way, and one whose last step
+  // was taken is finished, with its held-out figures, at the next call). fit() is this in a loop;
+  // a caller that paces the steps itself (the explorer's live run) calls it directly, and the
+  // steps are the same. Throws once total_steps() are done, and when the loss is not finite
+  // (training diverged).
+  StepResult step();
+  // The base learning rate from the next step on (a schedule scales it); positive.
+  void set_lr(double lr);
   // Continues the run a checkpoint of this trainer's model and options stopped: weights and
   // buffers, optimizer state, the global step, history, RNG streams (the default generator's
   // too) and, for a checkpoint saved inside an epoch, the loader's position and the epoch's
@@ -181,8 +198,12 @@ class Trainer {
   Partial partial_;
   bool stopped_ = false, stopped_early_ = false;
 
+  Batch batch_;  // the step's; kept so that its buffers are reused
+
   void start_epoch();
   EpochRecord finish_epoch();
+  // The steps the epoch under way runs: fewer in the last epoch of a capped run.
+  int64_t steps_this_epoch() const;
 };
 
 }  // namespace cnn
