@@ -1,5 +1,5 @@
 // The explorer's request handlers (cnn/explore/api.h), as `cnn serve` calls them: the input is
-// one character choosing the endpoint ('0' to '8', any byte modulo 9) and a request body, parsed
+// one character choosing the endpoint ('0' to '<', any byte modulo 13) and a request body, parsed
 // as the server does (cnn::parse_request). ApiError, cnn::Error and nlohmann::json::exception are
 // the refusals the server turns into 4xx answers; any other exception (the server's 500), a crash
 // or a sanitizer report is a finding.
@@ -23,6 +23,10 @@ constexpr Endpoint kEndpoints[] = {
     &cnn::ExplorerApi::inside_step,
     &cnn::ExplorerApi::inside_step2,
     &cnn::ExplorerApi::test_image,
+    &cnn::ExplorerApi::network,
+    &cnn::ExplorerApi::layer_step,
+    &cnn::ExplorerApi::gradient,
+    &cnn::ExplorerApi::dw_step,
     nullptr,  // GET /api/model, which takes no body
 };
 constexpr unsigned kCount = sizeof kEndpoints / sizeof kEndpoints[0];
