@@ -216,6 +216,8 @@ TEST(ExplorerTraining, MalformedFieldsAre400NamingTheField) {
       {{{"action", "start"}, {"steps", 1001}}, {"'steps'", "between 1 and 1000", "got 1001"}},
       {{{"action", "start"}, {"optimizer", "rmsprop"}}, {"'optimizer'", "\"adam\" or \"sgd\""}},
       {{{"action", "start"}, {"pace", -1}}, {"'pace'", "[0, 1000]", "got -1"}},
+      {{{"action", "start"}, {"pace", 1e-12}}, {"'pace'", "0 (as fast as possible)", "0.1"}},
+      {{{"action", "set"}, {"pace", 0.05}}, {"'pace'", "between 0.1 and 1000"}},
       {{{"action", "start"}, {"pace", 1e6}}, {"'pace'", "[0, 1000]"}},
       {{{"action", "start"}, {"seed", -1}}, {"'seed'", "got -1"}},
       {{{"action", "start"}, {"batchsize", 8}},
@@ -268,6 +270,19 @@ TEST(ExplorerTraining, ActionsTheStateDoesNotAllowAre409) {
   EXPECT_EQ(s["lr"], 0.25);
   s = api->train({{"action", "step"}});
   EXPECT_EQ(s["history"].back()["lr"], 0.25);
+  // A new pace applies at once: resumed at one step in ten seconds, then set to 1000 a second.
+  api->train({{"action", "set"}, {"pace", 0.1}});
+  s = api->train({{"action", "resume"}});
+  const int64_t slow = s["step"].get<int64_t>();
+  std::this_thread::sleep_for(300ms);
+  api->train({{"action", "set"}, {"pace", 1000}});
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (api->training(json::object())["step"].get<int64_t>() < slow + 3 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_GE(api->training(json::object())["step"].get<int64_t>(), slow + 3);
+  s = api->train({{"action", "pause"}});
   // A paused run is replaced by a new start.
   s = api->train({{"action", "start"}, {"steps", 3}, {"pace", 0}});
   EXPECT_EQ(s["steps"], 3);

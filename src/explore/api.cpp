@@ -462,6 +462,17 @@ void only_fields(const json& request, const std::string& action,
   }
 }
 
+// "pace": 0 (flat out) or [limits.min_pace, limits.max_pace] steps per second.
+double pace_in(const json& request, const TrainingLimits& limits, double fallback) {
+  const double pace = number_in(request, "pace", 0.0, limits.max_pace, false, fallback);
+  if (pace > 0 && pace < limits.min_pace) {
+    bad("'pace' must be 0 (as fast as possible) or between " + format_number(limits.min_pace) +
+        " and " + format_number(limits.max_pace) + " steps per second, got " +
+        quote(request["pace"]));
+  }
+  return pace;
+}
+
 TrainingConfig run_config(const json& request, const TrainingLimits& limits) {
   TrainingConfig c;
   if (request.contains("steps")) c.steps = integer(request["steps"], "steps", 1, limits.max_steps);
@@ -478,7 +489,7 @@ TrainingConfig run_config(const json& request, const TrainingLimits& limits) {
     c.seed = static_cast<uint64_t>(
         integer(request["seed"], "seed", 0, std::numeric_limits<int64_t>::max()));
   }
-  c.pace = number_in(request, "pace", 0.0, limits.max_pace, false, c.pace);
+  c.pace = pace_in(request, limits, c.pace);
   return c;
 }
 
@@ -611,7 +622,7 @@ json ExplorerApi::train(const json& request) {
       bad("action 'set' takes 'lr' or 'pace' (or both)");
     const double nan = std::nan("");
     const double lr = number_in(request, "lr", 0.0, limits_.training.max_lr, true, nan);
-    const double pace = number_in(request, "pace", 0.0, limits_.training.max_pace, false, nan);
+    const double pace = pace_in(request, limits_.training, nan);
     if (!run) no_run();
     if (!std::isnan(lr)) run->set_lr(lr);
     if (!std::isnan(pace)) run->set_pace(pace);

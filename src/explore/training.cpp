@@ -20,9 +20,18 @@ using json = nlohmann::json;
 // limits.eval_images of the test split (all of a smaller one), evenly spaced over it, in order:
 // the same images after every step, from every class of a split sorted by class.
 Dataset eval_subset(const Dataset& test, int64_t images) {
-  Dataset d = test;
+  // The description without the images (a copy of the whole split would be held by every run).
+  Dataset d;
   const int64_t n = std::min(images, test.count);
   const int64_t plane = test.channels * test.rows * test.cols;
+  d.name = test.name;
+  d.split = test.split;
+  d.source = test.source;
+  d.rows = test.rows;
+  d.cols = test.cols;
+  d.channels = test.channels;
+  d.num_classes = test.num_classes;
+  d.class_names = test.class_names;
   d.count = n;
   d.pixels.resize(static_cast<std::size_t>(n * plane));
   d.labels.resize(static_cast<std::size_t>(n));
@@ -34,6 +43,15 @@ Dataset eval_subset(const Dataset& test, int64_t images) {
   return d;
 }
 
+// 0 (flat out) or [min_pace, max_pace]: a slower pace would wait minutes between steps (and
+// 1 / pace in nanoseconds overflows for a tiny one).
+void check_pace(double pace, const TrainingLimits& l) {
+  if (!(pace == 0 || (pace >= l.min_pace && pace <= l.max_pace))) {
+    throw Error("pace must be 0 or in [" + format_number(l.min_pace) + ", " +
+                format_number(l.max_pace) + "] steps per second");
+  }
+}
+
 void check_config(const TrainingConfig& c, const TrainingLimits& l) {
   if (c.steps < 1 || c.steps > l.max_steps)
     throw Error("steps must be between 1 and " + std::to_string(l.max_steps));
@@ -43,8 +61,7 @@ void check_config(const TrainingConfig& c, const TrainingLimits& l) {
     throw Error("unknown optimizer '" + c.optimizer + "' (adam or sgd)");
   if (!(c.lr > 0 && c.lr <= l.max_lr))
     throw Error("lr must be in (0, " + format_number(l.max_lr) + "]");
-  if (!(c.pace >= 0 && c.pace <= l.max_pace))
-    throw Error("pace must be in [0, " + format_number(l.max_pace) + "]");
+  check_pace(c.pace, l);
 }
 
 }  // namespace
@@ -145,14 +162,14 @@ void TrainingRun::resume() {
   const std::lock_guard<std::mutex> lock(mutex_);
   if (state_ != State::Paused) return;
   state_ = State::Running;
-  next_at_ = Clock::now();
+  last_started_ = {};  // the next step at once
   changed_.notify_all();
 }
 
 void TrainingRun::step() {
   std::unique_lock<std::mutex> lock(mutex_);
   if (state_ != State::Paused) {
-    throw Error(std::string("a step is taken in a paused run; this one is ") + name(state_));
+    throw Error(std::string("only a paused run takes single steps; this one is ") + name(state_));
   }
   ++requested_;
   changed_.notify_all();
@@ -167,23 +184,30 @@ void TrainingRun::set_lr(double lr) {
 }
 
 void TrainingRun::set_pace(double pace) {
-  if (!(pace >= 0 && pace <= limits_.max_pace))
-    throw Error("pace must be in [0, " + format_number(limits_.max_pace) + "]");
+  check_pace(pace, limits_);
   const std::lock_guard<std::mutex> lock(mutex_);
   pace_ = pace;
-  changed_.notify_all();  // a slower or faster pace moves the next step
+  changed_.notify_all();  // the next step's time is recomputed from the new pace
 }
 
 void TrainingRun::run() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
-    const bool asked = requested_ > 0;
+    // A single step is taken only in a paused run (one asked for as the run ended is dropped).
+    const bool asked = requested_ > 0 && state_ == State::Paused;
     if (!asked && state_ != State::Running) {
+      requested_ = 0;
+      changed_.notify_all();
       changed_.wait(lock);
       continue;
     }
-    if (!asked && pace_ > 0 && Clock::now() < next_at_) {
-      changed_.wait_until(lock, next_at_);
+    // The next step's time from the pace as it is now, so that a new pace applies at once.
+    const Clock::time_point next_at =
+        pace_ > 0 ? last_started_ + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(1.0 / pace_))
+                  : Clock::time_point{};
+    if (!asked && pace_ > 0 && Clock::now() < next_at) {
+      changed_.wait_until(lock, next_at);
       continue;
     }
     in_step_ = true;
@@ -205,10 +229,7 @@ void TrainingRun::run() {
       filters_ = std::move(o.filters);
       if (step_ == config_.steps) state_ = State::Done;
     }
-    if (pace_ > 0) {
-      next_at_ = started + std::chrono::duration_cast<Clock::duration>(
-                               std::chrono::duration<double>(1.0 / pace_));
-    }
+    last_started_ = started;
     changed_.notify_all();
   }
 }

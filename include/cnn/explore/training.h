@@ -42,8 +42,9 @@ double default_lr(const std::string& optimizer);
 struct TrainingLimits {
   int64_t max_steps = 1000;  // also bounds "history": one entry per step
   int64_t max_batch = 256;
-  double max_lr = 1.0;             // lr in (0, max_lr]
-  double max_pace = 1000;          // steps per second, pace in [0, max_pace]
+  double max_lr = 1.0;     // lr in (0, max_lr]
+  double max_pace = 1000;  // steps per second, pace 0 (flat out) or in [min_pace, max_pace]
+  double min_pace = 0.1;
   int64_t eval_every = 50;         // steps between evaluations (and one after the last step)
   int64_t eval_images = 500;       // the test split's images evaluated: fixed, evenly spaced
   int64_t max_filters = 64;        // output channels of the first Conv2d's weights shown
@@ -78,7 +79,8 @@ class TrainingRun {
   // with the same threads and kernels); returns once it is done. A step that throws leaves the
   // run Failed with the message. Throws Error when the run is not paused.
   void step();
-  // From the next step on; in (0, limits.max_lr] and [0, limits.max_pace] (else Error).
+  // From the next step on; in (0, limits.max_lr] and 0 or [limits.min_pace, limits.max_pace] (else
+  // Error).
   void set_lr(double lr);
   void set_pace(double pace);
 
@@ -143,7 +145,7 @@ class TrainingRun {
   int64_t requested_ = 0;  // steps asked for by step() and not yet taken
   bool in_step_ = false, stopping_ = false;
   double lr_, pace_;
-  Clock::time_point next_at_{};  // when a paced run takes its next step
+  Clock::time_point last_started_{};  // when the last step began (a paced run's clock)
   std::vector<nlohmann::json> history_, evals_;
   Tensor filters_;
   std::thread thread_;  // last: started once everything above is ready
