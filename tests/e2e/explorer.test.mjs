@@ -407,7 +407,7 @@ test("the view is in the URL: a reload shows the same pixel, step and language",
   const p = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   await p.goto(`${base}?test=3&lang=ko&scale=network`);
   await p.waitForFunction(() => document.getElementById("net-layers").dataset.state === "ready");
-  assert.match(await p.textContent("#test-info"), /test #3/);
+  assert.match(await p.textContent("#test-info"), /테스트 #3: 정답 /);
   assert.ok(await p.isVisible("#overview h2 [lang=ko]"));
   assert.ok(!(await p.isVisible("#overview h2 [lang=en]")));
   const canvas = p.locator('#net-layers .layer[data-path="conv2.0"] canvas[data-channel="5"]');
@@ -427,6 +427,13 @@ test("the view is in the URL: a reload shows the same pixel, step and language",
   assert.equal(await q.textContent("#detail-where"), where);
   assert.ok(await q.isVisible("#overview h2 [lang=ko]"));
   assert.equal(await q.$eval('#scale-level button[data-scale="network"]', (b) => b.classList.contains("on")), true);
+  // Switching the language rewrites what the page wrote, the open detail included.
+  await q.click("#lang-en");
+  await q.waitForFunction(() => document.getElementById("net-prediction")?.textContent.startsWith("softmax → prediction"));
+  assert.ok(await q.isVisible("#overview h2 [lang=en]"));
+  await q.waitForFunction(() => document.getElementById("detail-counter").textContent === "3/17");
+  assert.match(q.url(), /sel=conv2\.0,5,6,7/);
+  assert.doesNotMatch(q.url(), /lang=ko/);
   await q.close();
   // The figures' fields and steps too.
   await p.goto(`${base}?conv-stride=1,1&conv-image=${encodeURIComponent("1 2 3\n4 5 6\n7 8 9")}&convk=2&pool-ceil=1`);

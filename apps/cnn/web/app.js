@@ -19,7 +19,7 @@ async function showTest(index) {
     markInvalid(field, v);
     const r = await api("/api/test-image", { index: v });
     state.test = r.index;
-    info.textContent = `test #${r.index}: label ${classNames()[r.label] ?? r.label}, predicted ${classNames()[r.pred] ?? r.pred}`;
+    info.textContent = t("testInfo")(r.index, classNames()[r.label] ?? r.label, classNames()[r.pred] ?? r.pred);
     info.classList.remove("error");
     writeUrl();
     setInput(r.pixels, r.label);
@@ -60,10 +60,10 @@ $("image-file").addEventListener("change", async () => {
       }
       pixels.push(plane);
     }
-    $("test-info").textContent = `${file.name}, drawn at ${W} x ${H}`;
+    $("test-info").textContent = t("file")(file.name, W, H);
     setInput(pixels, null);
   } catch (e) {
-    $("test-info").textContent = `${file.name}: not an image the browser can read`;
+    $("test-info").textContent = t("unreadable")(file.name);
   }
 });
 

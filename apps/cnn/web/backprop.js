@@ -130,8 +130,7 @@ async function loadBackward() {
   section.dataset.total = exact(d.total);
   const names = classNames();
   $("bw-objective").textContent =
-    `${d.of === "loss" ? "cross-entropy loss, target" : "score of class"} ${names[d.class] ?? d.class} = ${fmt(d.objective)}; ` +
-    `dw[${d.weight.join(", ")}] of ${d.layer} reads ${t("input")} ${t("channel")} ${d.input_channel}`;
+    `${t("objective")(d.of, names[d.class] ?? d.class, fmt(d.objective))}; ${t("reads")(d.weight.join(", "), d.layer, d.input_channel)}`;
   bwStepper.reset(d.output_shape[0] + 1, b.k);
 }
 function renderBackward(k) {

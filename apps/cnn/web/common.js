@@ -67,6 +67,17 @@ const ui = {
     upstream: "upstream gradient dy", read: "input values read", train: { none: "no run yet", running: "running",
       paused: "paused", done: "done", failed: "failed" },
     pause: "pause", resume: "resume", play: "play", stop: "pause",
+    testInfo: (i, label, pred) => `test #${i}: label ${label}, predicted ${pred}`,
+    model: (trained, data) => `${trained ? "trained" : "untrained"} ${data ? `${data} ` : ""}model`,
+    drawn: "the drawn digit", file: (name, w, h) => `${name}, drawn at ${w} x ${h}`,
+    unreadable: (name) => `${name}: not an image the browser can read`,
+    layerScale: "layer", networkScale: "network", eachMap: "each map: its min → max", zeroTick: "(white tick: 0)",
+    prediction: "softmax → prediction", label: "label",
+    objective: (of, cls, v) => `${of === "loss" ? "cross-entropy loss, target" : "score of class"} ${cls} = ${v}`,
+    reads: (w, layer, c) => `dw[${w}] of ${layer} reads input channel ${c}`,
+    filters: (layer) => `${layer}: filters (input channel 0)`,
+    trainMaps: (layer) => `${layer}: maps of the current input (per layer scale)`,
+    lossLegend: "loss: batch (blue), test subset (orange)", testAccuracy: "test accuracy",
   },
   ko: {
     input: "입력", channel: "채널", step: "단계", value: "값", library: "라이브러리의 값",
@@ -75,6 +86,17 @@ const ui = {
     upstream: "상류 기울기 dy", read: "읽은 입력 값", train: { none: "아직 없음", running: "학습 중",
       paused: "일시정지", done: "완료", failed: "실패" },
     pause: "일시정지", resume: "계속", play: "재생", stop: "일시정지",
+    testInfo: (i, label, pred) => `테스트 #${i}: 정답 ${label}, 예측 ${pred}`,
+    model: (trained, data) => `${trained ? "학습된" : "학습 전"} ${data ? `${data} ` : ""}모델`,
+    drawn: "그린 숫자", file: (name, w, h) => `${name}, ${w} x ${h}로 그림`,
+    unreadable: (name) => `${name}: 브라우저가 읽을 수 없는 이미지`,
+    layerScale: "층", networkScale: "네트워크", eachMap: "맵마다: 최솟값 → 최댓값", zeroTick: "(흰 눈금: 0)",
+    prediction: "softmax → 예측", label: "정답",
+    objective: (of, cls, v) => `${of === "loss" ? "교차 엔트로피 손실, 정답" : "클래스 점수"} ${cls} = ${v}`,
+    reads: (w, layer, c) => `${layer}의 dw[${w}]는 입력 채널 ${c}을 읽습니다`,
+    filters: (layer) => `${layer}: 필터 (입력 채널 0)`,
+    trainMaps: (layer) => `${layer}: 현재 입력의 맵 (층 단위 색 범위)`,
+    lossLegend: "손실: 배치 (파랑), 테스트 일부 (주황)", testAccuracy: "테스트 정확도",
   },
 };
 const t = (key) => ui[state.lang][key];
@@ -147,6 +169,10 @@ function setLang(lang) {
   for (const s of steppers) s.label();
   train.label();
   writeUrl();
+  // What the page wrote in the other language is written again.
+  if (model) showModel();
+  if (net) loadNetwork();
+  if (train.status) train.update(train.status);
 }
 
 // ---- Colour: one perceptual map (viridis, as `cnn visualize` draws), with a visible scale ----
@@ -230,7 +256,7 @@ function scaleBar(el, lo, hi, label) {
   const span = (text) => { const s = document.createElement("span"); s.textContent = text; return s; };
   if (label) el.append(span(label));
   el.append(span(fmt(lo)), ramp, span(fmt(hi)));
-  if (lo < 0 && hi > 0) el.append(span("(white tick: 0)"));
+  if (lo < 0 && hi > 0) el.append(span(t("zeroTick")));
 }
 
 // ---- Steppers: the step-through widgets; keyboard goes to the one used last -------------------

@@ -237,7 +237,7 @@ function heldOutName(history) {
 function showModel() {
   $("model-summary").textContent = model.summary;
   const [C, H, W] = model.input;
-  $("model-name").textContent = (model.trained ? "trained " : "untrained ") + (model.dataset && model.dataset.name ? `${model.dataset.name} model` : "model");
+  $("model-name").textContent = t("model")(model.trained, model.dataset && model.dataset.name);
   $("model-input").textContent = `input ${C} x ${H} x ${W}`;
   const table = $("model-history");
   if (!model.history.length) return;
@@ -333,6 +333,6 @@ async function predictDrawing() {
     tr.insertCell().innerHTML = `<div class="bar" style="width:${Math.round(p * 200)}px"></div>`;
     tr.insertCell().textContent = p.toFixed(3);
   });
-  $("test-info").textContent = "the drawn digit";
+  $("test-info").textContent = t("drawn");
   setInput(result.centered.map((row) => row.map((v) => v / 255)), null);
 }

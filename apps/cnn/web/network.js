@@ -124,8 +124,8 @@ function layerCard(layer) {
       maps.append(box);
     });
     if (layer.maps.length < Cn) maps.append(span("more", `+${Cn - layer.maps.length} channels not sent`));
-    if (state.scale === "map") scaleBar(bar, 0, 1, "each map: its min → max");
-    else scaleBar(bar, ...rangeOf(layer, 0), state.scale === "network" && layer.path !== "input" ? "network" : "layer");
+    if (state.scale === "map") scaleBar(bar, 0, 1, t("eachMap"));
+    else scaleBar(bar, ...rangeOf(layer, 0), t(state.scale === "network" && layer.path !== "input" ? "networkScale" : "layerScale"));
   } else if (layer.maps) {
     // A vector (Flatten, Linear...): one cell per value, wrapped.
     const values = layer.maps;
@@ -145,7 +145,7 @@ function layerCard(layer) {
     });
     maps.append(canvas);
     card.append(readout);
-    scaleBar(bar, lo, hi, "layer");
+    scaleBar(bar, lo, hi, t("layerScale"));
   }
   card.addEventListener("click", () => showProse(layer));
   return card;
@@ -158,8 +158,8 @@ function drawOutput() {
   if (!net.probabilities) return;
   const names = classNames();
   const h = document.createElement("h4");
-  h.textContent = `softmax → prediction: ${names[net.prediction] ?? net.prediction}` +
-    (inputLabel !== null ? ` (label ${names[inputLabel] ?? inputLabel})` : "");
+  h.textContent = `${t("prediction")}: ${names[net.prediction] ?? net.prediction}` +
+    (inputLabel !== null ? ` (${t("label")} ${names[inputLabel] ?? inputLabel})` : "");
   h.id = "net-prediction";
   box.append(h);
   const table = document.createElement("table");

@@ -68,15 +68,15 @@ const train = {
       `<text x="${L - 4}" y="${T + 8}" font-size="10" text-anchor="end">${fmt(hi)}</text>` +
       `<text x="${L - 4}" y="${H - B}" font-size="10" text-anchor="end">0</text>` +
       `<text x="${L}" y="${H - 10}" font-size="11">step 0</text><text x="${W - R}" y="${H - 10}" font-size="11" text-anchor="end">${steps}</text>` +
-      `<text x="${(L + W) / 2}" y="${H - 10}" font-size="11" text-anchor="middle">loss: batch (blue), test subset (orange)</text>` +
+      `<text x="${(L + W) / 2}" y="${H - 10}" font-size="11" text-anchor="middle">${t("lossLegend")}</text>` +
       `<polyline fill="none" stroke="#3b5bdb" stroke-width="1.2" points="${line}" data-series="loss"/>` + ev;
     const a = evals.at(-1);
     svg.dataset.first = h[0].loss;
     svg.dataset.last = h.at(-1).loss;
-    if (a) svg.insertAdjacentHTML("beforeend", `<text x="${W - R - 4}" y="${T + 14}" font-size="11" text-anchor="end">test accuracy ${(a.accuracy * 100).toFixed(1)} %</text>`);
+    if (a) svg.insertAdjacentHTML("beforeend", `<text x="${W - R - 4}" y="${T + 14}" font-size="11" text-anchor="end">${t("testAccuracy")} ${(a.accuracy * 100).toFixed(1)} %</text>`);
   },
   filters(f) {
-    $("train-filters-caption").textContent = `${f.layer}: filters (input channel 0)`;
+    $("train-filters-caption").textContent = t("filters")(f.layer);
     const slices = f.weights.map((o) => o[0]);
     const flat = slices.flat(2);
     const lo = Math.min(...flat), hi = Math.max(...flat);
@@ -100,7 +100,7 @@ const train = {
       const box = $("train-maps");
       box.innerHTML = "";
       if (layer) {
-        $("train-maps-caption").textContent = `${layer.path}: maps of the current input (per layer scale)`;
+        $("train-maps-caption").textContent = t("trainMaps")(layer.path);
         for (const grid of layer.maps) {
           const canvas = document.createElement("canvas");
           canvas.className = "map";
