@@ -435,6 +435,12 @@ test("the view is in the URL: a reload shows the same pixel, step and language",
   assert.match(q.url(), /sel=conv2\.0,5,6,7/);
   assert.doesNotMatch(q.url(), /lang=ko/);
   await q.close();
+  // Another scale level repaints the maps and keeps the open detail where it was.
+  await p.click('#scale-level button[data-scale="map"]');
+  await p.waitForFunction(() => document.getElementById("detail").dataset.value !== undefined &&
+                                document.getElementById("detail-counter").textContent === "3/17");
+  assert.ok(await p.isVisible("#detail"));
+  assert.match(p.url(), /scale=map/);
   // The figures' fields and steps too.
   await p.goto(`${base}?conv-stride=1,1&conv-image=${encodeURIComponent("1 2 3\n4 5 6\n7 8 9")}&convk=2&pool-ceil=1`);
   await p.waitForFunction(() => document.getElementById("conv-counter").textContent === "2/4");

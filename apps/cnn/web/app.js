@@ -82,8 +82,10 @@ for (const b of $("scale-level").children) {
     state.scale = b.dataset.scale;
     for (const x of $("scale-level").children) x.classList.toggle("on", x === b);
     writeUrl();
-    if (net) drawNetwork();
-    if (detail && detail.step) renderDetail(detailStepper.k);
+    if (!net) return;
+    // The maps again on the new scale; the open detail reopens under its layer at its step.
+    drawNetwork();
+    if (state.sel) openDetail(state.sel, state.k);
   });
 }
 
