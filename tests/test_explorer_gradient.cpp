@@ -17,6 +17,7 @@
 #include "cnn/ops/argmax.h"
 #include "cnn/ops/cross_entropy.h"
 #include "cnn/random.h"
+#include "explorer_testing.h"
 #include "testing.h"
 
 namespace cnn::testing {
@@ -118,54 +119,6 @@ const char* const kEveryOtherLayer = R"({"input": [2, 9, 8], "layers": [
   {"type": "GELU", "approximate": "tanh"},
   {"type": "Flatten", "channels_last": true},
   {"type": "Linear", "out_features": 5}, {"type": "LogSoftmax", "dim": 1}]})";
-
-// Random pixels in [0, 1] of the model's input shape, as [C][H][W].
-json random_pixels(const Shape& input, uint64_t seed) {
-  Generator gen(seed);
-  json planes = json::array();
-  for (int64_t c = 0; c < input[0]; ++c) {
-    json plane = json::array();
-    for (int64_t y = 0; y < input[1]; ++y) {
-      json row = json::array();
-      for (int64_t x = 0; x < input[2]; ++x) row.push_back(gen.uniform());
-      plane.push_back(row);
-    }
-    planes.push_back(plane);
-  }
-  return planes;
-}
-
-// Nested arrays of numbers back as a tensor of the given shape.
-Tensor tensor_of(const json& values, const Shape& shape) {
-  Tensor t(shape);
-  int64_t i = 0;
-  std::function<void(const json&)> walk = [&](const json& j) {
-    if (j.is_array()) {
-      for (const json& e : j) walk(e);
-    } else {
-      t[i++] = j.get<float>();
-    }
-  };
-  walk(values);
-  EXPECT_EQ(i, t.numel());
-  return t;
-}
-
-Tensor batch_of(const json& pixels, const Shape& input) {
-  Shape s = {1};
-  s.insert(s.end(), input.begin(), input.end());
-  return tensor_of(pixels, s);
-}
-
-// What an API call refuses: its status and message ({200, ""} when it answers).
-std::pair<int, std::string> refusal(const std::function<json()>& f) {
-  try {
-    f();
-  } catch (const ApiError& e) {
-    return {e.status, e.what()};
-  }
-  return {200, ""};
-}
 
 // ---- The test's own forward and backward pass, leaf by leaf ----
 

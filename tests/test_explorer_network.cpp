@@ -12,6 +12,7 @@
 #include "cnn/nn/grad_mode.h"
 #include "cnn/nn/spec.h"
 #include "cnn/ops/argmax.h"
+#include "explorer_testing.h"
 #include "testing.h"
 
 namespace cnn::testing {
@@ -36,40 +37,6 @@ Model described(const std::string& text) {
   return {b.module, b.input};
 }
 
-// Random pixels in [0, 1] of the model's input shape, as [C][H][W].
-json random_pixels(const Shape& input, uint64_t seed) {
-  Generator gen(seed);
-  json planes = json::array();
-  for (int64_t c = 0; c < input[0]; ++c) {
-    json plane = json::array();
-    for (int64_t y = 0; y < input[1]; ++y) {
-      json row = json::array();
-      for (int64_t x = 0; x < input[2]; ++x) row.push_back(gen.uniform());
-      plane.push_back(row);
-    }
-    planes.push_back(plane);
-  }
-  return planes;
-}
-
-// A layer's maps ([C][H][W] or [F]) back as a batch of one.
-Tensor batch_of(const json& maps, const Shape& shape) {
-  Shape s = {1};
-  s.insert(s.end(), shape.begin(), shape.end());
-  Tensor t(s);
-  int64_t i = 0;
-  std::function<void(const json&)> walk = [&](const json& j) {
-    if (j.is_array()) {
-      for (const json& e : j) walk(e);
-    } else {
-      t[i++] = j.get<float>();
-    }
-  };
-  walk(maps);
-  EXPECT_EQ(i, t.numel());
-  return t;
-}
-
 void leaves_of(const std::shared_ptr<Module>& m, const std::string& path,
                std::vector<std::pair<std::string, std::shared_ptr<Module>>>& out) {
   if (m->children().empty()) {
@@ -79,16 +46,6 @@ void leaves_of(const std::shared_ptr<Module>& m, const std::string& path,
   for (const auto& [name, child] : m->children()) {
     leaves_of(child, path.empty() ? name : path + "." + name, out);
   }
-}
-
-// What an API call refuses: its status and message ({200, ""} when it answers).
-std::pair<int, std::string> refusal(const std::function<json()>& f) {
-  try {
-    f();
-  } catch (const ApiError& e) {
-    return {e.status, e.what()};
-  }
-  return {200, ""};
 }
 
 const char* const kShipped[] = {"tutorial", "bn-gap", "rgb-nested", "dilated", "vgg-bn", "lenet5"};

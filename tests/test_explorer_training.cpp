@@ -24,6 +24,7 @@
 #include "cnn/nn/spec.h"
 #include "cnn/train/trainer.h"
 #include "cnn/viz/image.h"
+#include "explorer_testing.h"
 #include "run_cli.h"
 #include "serve_process.h"
 #include "testing.h"
@@ -78,15 +79,6 @@ std::unique_ptr<ExplorerApi> tutorial_api(std::shared_ptr<const Dataset> train,
   api->set_training_images([train] { return train; });
   if (test) api->set_test_images(test);
   return api;
-}
-
-std::pair<int, std::string> refusal(const std::function<json()>& f) {
-  try {
-    f();
-  } catch (const ApiError& e) {
-    return {e.status, e.what()};
-  }
-  return {200, ""};
 }
 
 // Polls the state until the run is no longer running (at most `limit`).

@@ -27,7 +27,7 @@ namespace {
 
 using json = nlohmann::json;
 
-[[noreturn]] void bad(const std::string& message) { throw ApiError(400, message); }
+using explore::bad;
 
 const json& field(const json& request, const char* name) {
   if (!request.is_object()) bad("the request body must be a JSON object");

@@ -27,7 +27,7 @@ using explore::Leaf;
 using explore::number;
 using explore::range_json;
 
-[[noreturn]] void bad(const std::string& message) { throw ApiError(400, message); }
+using explore::bad;
 
 // Every module's training flag, put back when it ends (in pre-order: Module::train() sets a whole
 // subtree, so a child's own mode is set again after its parent's).

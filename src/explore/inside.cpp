@@ -18,7 +18,7 @@ namespace {
 
 using json = nlohmann::json;
 
-[[noreturn]] void bad(const std::string& message) { throw ApiError(400, message); }
+using explore::bad;
 
 // A 2-D array of numbers in [lo, hi] -> (rows, cols) values, rectangular, within max_side.
 std::vector<std::vector<float>> pixels(const json& request, int64_t max_side, float hi) {

@@ -30,7 +30,7 @@ using explore::range_json;
 using explore::values_json;
 using explore::Window;
 
-[[noreturn]] void bad(const std::string& message) { throw ApiError(400, message); }
+using explore::bad;
 
 // The layer's options as a model file declares them (Module::config()); a module that cannot
 // describe itself is given by its type alone.

@@ -12,9 +12,7 @@ namespace cnn::explore {
 
 using json = nlohmann::json;
 
-namespace {
-[[noreturn]] void bad(const std::string& message) { throw ApiError(400, message); }
-}  // namespace
+void bad(const std::string& message) { throw ApiError(400, message); }
 
 void collect_leaves(const Module& m, const std::string& path, std::vector<Leaf>& out) {
   if (m.children().empty()) {

@@ -16,6 +16,9 @@
 
 namespace cnn::explore {
 
+// A malformed request: throws ApiError 400 with the message.
+[[noreturn]] void bad(const std::string& message);
+
 // A leaf with its dotted path ("conv1.0"; "(the model)" for a model that is one leaf) and, where
 // the caller fills it in, the shape flowing out of it (batch dimension included).
 struct Leaf {
