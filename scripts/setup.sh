@@ -10,6 +10,7 @@ packages=(
   clang-14 libclang-rt-14-dev   # scripts/fuzz.sh: libFuzzer, ASan and UBSan (llvm-symbolizer-14 comes with it)
   libonnx-dev libprotobuf-dev   # ONNX in and out (cnn/io/onnx.h)
   libopencv-dnn-dev   # tests: OpenCV dnn runs the exported ONNX files (a peer)
+  libopenmpi-dev openmpi-bin   # mpirun -np N cnn train (cnn/dist/mpi.h) and its tests
   dpkg-dev file  # cpack -G DEB: dpkg-shlibdeps finds the Debian package's dependencies
 )
 

@@ -4,7 +4,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <thread>
 
+#include "cnn/dist/mpi.h"
 #include "cnn/io/checkpoint.h"
 #include "cnn/models/registry.h"
 #include "cnn/train/trainer.h"
@@ -22,6 +24,7 @@ struct TrainArgs {
   int64_t epochs = 5, batch_size = 64, max_steps = -1, log_every = 100, save_every = 0,
           patience = 0;
   double val_split = 0.0;
+  double comm_timeout = 20.0;
   double lr = 1e-3, momentum = 0.9, weight_decay = 0.0;
   uint64_t seed = 0;
   int threads = 0;
@@ -194,7 +197,31 @@ void write_curves(const std::string& path, const std::vector<EpochRecord>& histo
   write_training_curves(path, points, o);
 }
 
+int train_with(const TrainArgs& a, const CLI::App& cmd, const std::shared_ptr<Communicator>& comm);
+
+// Under mpirun (or another MPI launcher) with several ranks: MPI's communicator; else one process.
+// Each rank reports its own error, naming itself, and ends the whole run (MPI_Abort) so that the
+// others do not wait for their timeout.
 int run_train(const TrainArgs& a, const CLI::App& cmd) {
+  std::shared_ptr<Communicator> comm = local_communicator();
+  if (launched_world_size() > 1) comm = mpi_communicator(a.comm_timeout);
+  try {
+    return train_with(a, cmd, comm);
+  } catch (const std::exception& e) {
+    if (comm->size() == 1) throw;
+    std::fprintf(stderr, "cnn: error: rank %d of %d: %s\n", comm->rank(), comm->size(), e.what());
+    std::fflush(stderr);
+    comm->abort(1);
+    throw;
+  }
+}
+
+int train_with(const TrainArgs& a, const CLI::App& cmd, const std::shared_ptr<Communicator>& comm) {
+  // Rank 0 speaks and writes the files; the other ranks train in silence.
+  const bool lead = comm->rank() == 0;
+  const auto say = [lead](const char* format, auto... args) {
+    if (lead) std::printf(format, args...);
+  };
   // From the start: a signal while the data loads stops the run before its first step, still
   // with a checkpoint to resume from.
   g_stop_signal = 0;
@@ -280,14 +307,16 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
   const std::string out = !a.out.empty() ? a.out
                           : resuming     ? a.resume
                                          : free_checkpoint_path(dataset_label(dataset), label);
-  check_output_file("--out", out);
-  // Resuming continues writing its own checkpoint.
-  if (!(resuming && out == a.resume)) refuse_to_replace("--out", out, a.overwrite);
   const std::string best = beside(out, "-best", "");
   const std::string curves = a.curves.empty() ? beside(out, "-curves", ".png") : a.curves;
-  check_output_file("--curves", curves);
-  if (a.save_best) refuse_to_replace("--save-best: " + best + ":", best, a.overwrite || resuming);
-  if (!a.json.empty()) {
+  if (lead) {
+    check_output_file("--out", out);
+    // Resuming continues writing its own checkpoint.
+    if (!(resuming && out == a.resume)) refuse_to_replace("--out", out, a.overwrite);
+    check_output_file("--curves", curves);
+    if (a.save_best) refuse_to_replace("--save-best: " + best + ":", best, a.overwrite || resuming);
+  }
+  if (lead && !a.json.empty()) {
     if (std::filesystem::path(a.json).lexically_normal() ==
         std::filesystem::path(out).lexically_normal()) {
       throw Error("--json " + a.json + ": the same file as the checkpoint");
@@ -296,7 +325,11 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
     refuse_to_replace("--json", a.json, a.overwrite);
   }
 
-  set_num_threads(a.threads);
+  // Ranks on one machine share its cores: by default each takes its part of them.
+  set_num_threads(a.threads > 0 || comm->size() == 1
+                      ? a.threads
+                      : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) /
+                                        launched_local_size()));
   DataOptions data_options{data_dir, a.cache_dir, a.bad_images == "skip"};
   Dataset train = load_split(dataset, "train", input, data_options);
   Dataset test;
@@ -312,9 +345,9 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
   if (o.val_split > 0) std::tie(train, validation) = split_dataset(train, o.val_split, o.seed);
   if (!resuming && a.normalize && !o.normalize) {
     o.normalize = channel_stats(train);
-    std::printf("normalising with the training images' mean %s and std %s\n",
-                nlohmann::json(o.normalize->mean).dump().c_str(),
-                nlohmann::json(o.normalize->std).dump().c_str());
+    say("normalising with the training images' mean %s and std %s\n",
+        nlohmann::json(o.normalize->mean).dump().c_str(),
+        nlohmann::json(o.normalize->std).dump().c_str());
   }
 
   // The input's shape comes from the model, the classes from the data.
@@ -340,14 +373,14 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
   auto model = built.module;
   if (!init_state.empty()) model->load_state_dict(init_state);
   const Dataset* held_out = o.val_split > 0 ? &validation : &test;
+  o.communicator = comm;
   Trainer trainer(model, train, held_out, o);
   if (resuming) trainer.resume(a.resume);
 
   const int64_t epochs = trainer.epochs_to_run();
   // Said first, since without --out the name depends on the files already there.
-  std::printf("checkpoint: %s\n", out.c_str());
-  std::printf(
-      "training %s (%s parameters) on %s: %lld train / %lld %s images, %s, lr %g, "
+  say("checkpoint: %s\n", out.c_str());
+  say("training %s (%s parameters) on %s: %lld train / %lld %s images, %s, lr %g, "
       "batch %lld, %s%s%s\n",
       label.c_str(), with_commas(built.parameters).c_str(), dataset.c_str(), (long long)train.count,
       (long long)held_out->count, o.val_split > 0 ? "validation" : "test", o.optimizer.c_str(),
@@ -355,22 +388,31 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
       run_length(trainer.total_steps(), trainer.steps_per_epoch()).c_str(),
       o.schedule == "none" ? "" : (", schedule " + o.schedule).c_str(),
       o.augment.enabled() ? (", augment " + o.augment.str()).c_str() : "");
+  if (comm->size() > 1) {
+    const Shard least = shard_of(o.batch_size, comm->size() - 1, comm->size());
+    say("data-parallel on %d ranks (MPI): %lld to %lld images of each batch per rank, %d "
+        "thread(s) each\n",
+        comm->size(), (long long)least.count,
+        (long long)shard_of(o.batch_size, 0, comm->size()).count, num_threads());
+  }
   if (resuming) {
-    std::printf("resuming from %s at step %lld of %lld (epoch %lld%s)\n", a.resume.c_str(),
-                (long long)trainer.global_step(), (long long)trainer.total_steps(),
-                (long long)(trainer.epoch_in_progress() ? trainer.epoch_in_progress()
-                                                        : trainer.history().size() + 1),
-                trainer.steps_in_epoch()
-                    ? (", step " + std::to_string(trainer.steps_in_epoch())).c_str()
-                    : "");
+    say("resuming from %s at step %lld of %lld (epoch %lld%s)\n", a.resume.c_str(),
+        (long long)trainer.global_step(), (long long)trainer.total_steps(),
+        (long long)(trainer.epoch_in_progress() ? trainer.epoch_in_progress()
+                                                : trainer.history().size() + 1),
+        trainer.steps_in_epoch() ? (", step " + std::to_string(trainer.steps_in_epoch())).c_str()
+                                 : "");
   }
   std::fflush(stdout);
   const std::string held_name = o.val_split > 0 ? "val" : "test";
-  Progress progress(stderr_is_terminal(), a.log_every, a.quiet);
+  Progress progress(stderr_is_terminal(), a.log_every, a.quiet || !lead);
+  std::vector<double> step_losses;
   const auto t0 = std::chrono::steady_clock::now();
   TrainCallbacks cb;
   cb.on_step = [&](const StepInfo& s) {
     progress.step(s);
+    step_losses.push_back(s.step_loss);
+    if (!lead) return;
     if (a.save_every > 0 && trainer.global_step() % a.save_every == 0 &&
         s.step != s.steps_per_epoch) {
       trainer.save_checkpoint(out);
@@ -378,6 +420,7 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
   };
   cb.on_epoch = [&](const EpochRecord& r) {
     progress.end_epoch();
+    if (!lead) return;
     std::printf(
         "epoch %lld/%lld  train loss %.5f  acc %.4f  |  %s loss %.5f  acc %.4f  |  %.1f s, %s "
         "img/s\n",
@@ -392,10 +435,11 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
   const auto& history = trainer.fit(cb);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  nlohmann::json j = {{"dataset", dataset},     {"model", describe_model(*model, built.input)},
-                      {"options", o.to_json()}, {"epochs", nlohmann::json::array()},
-                      {"wall_seconds", wall},   {"checkpoint", out},
-                      {"curves", curves}};
+  nlohmann::json j = {{"dataset", dataset},        {"model", describe_model(*model, built.input)},
+                      {"options", o.to_json()},    {"epochs", nlohmann::json::array()},
+                      {"wall_seconds", wall},      {"checkpoint", out},
+                      {"curves", curves},          {"ranks", comm->size()},
+                      {"step_losses", step_losses}};
   double images = 0, train_seconds = 0;
   for (const auto& r : history) {
     images += r.images_per_second * r.seconds;
@@ -403,6 +447,13 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
     j["epochs"].push_back(to_json(r));
   }
   j["images_per_second"] = images / std::max(train_seconds, 1e-9);
+  if (!lead) {
+    // The figures are rank 0's to report; the final test evaluation is shared.
+    if (!trainer.stopped() && !history.empty() && o.val_split > 0 && has_test) {
+      trainer.evaluate(test);
+    }
+    return trainer.stopped() ? 128 + (g_stop_signal == SIGTERM ? SIGTERM : SIGINT) : 0;
+  }
   if (trainer.stopped()) {
     trainer.save_checkpoint(out);
     j["stopped"] = {{"signal", g_stop_signal == SIGTERM ? "SIGTERM" : "SIGINT"},
@@ -435,7 +486,7 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
   }
   if (o.val_split > 0) {
     // The test set, touched once, at the end.
-    const EvalResult e = evaluate(*model, test, o.batch_size, o.normalize);
+    const EvalResult e = trainer.evaluate(test);
     test_accuracy = e.accuracy;
     test_loss = e.loss;
     j["final_val_accuracy"] = last.test_accuracy;
@@ -461,7 +512,8 @@ void add_train_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<TrainArgs>();
   auto* cmd = app.add_subcommand(
       "train",
-      "Train a CNN (the tutorial's, or any model file) and save a checkpoint after every epoch");
+      "Train a CNN (the tutorial's, or any model file) and save a checkpoint after every epoch; "
+      "under mpirun -np N, data-parallel across N processes (docs/SCALING.md)");
   cmd->add_option("--model", args->model,
                   "A shipped model (" + join_names(shipped_model_names()) +
                       ") or the path of a model file (JSON; docs/MODELS.md)")
@@ -566,6 +618,11 @@ void add_train_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--init", args->init,
                   "Start from this model and its weights (fine-tuning): a checkpoint, an ONNX "
                   "file (.onnx) or a TF.js model.json; instead of --model");
+  cmd->add_option("--comm-timeout", args->comm_timeout,
+                  "Under mpirun: seconds a rank waits for the others at a gradient exchange "
+                  "before it names the ranks that did not come and ends the run")
+      ->check(positive_number())
+      ->capture_default_str();
   cmd->add_option("--resume", args->resume,
                   "Continue the run this checkpoint saved, exactly (its options; --epochs may "
                   "lengthen it); writes to it unless --out is given");

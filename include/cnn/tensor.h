@@ -110,6 +110,10 @@ class Tensor {
   void copy_(const Tensor& src);
   // Same storage, new shape with the same numel; one dimension may be -1.
   Tensor reshape(Shape shape) const;
+  // A tensor of `shape` sharing this one's storage from element `offset` on (offset plus the
+  // shape's elements must lie within this tensor's): the parameter arena's views (cnn/nn/module.h).
+  // Its data is 64-byte aligned only where offset is a multiple of 16 elements.
+  Tensor view(int64_t offset, Shape shape) const;
   // Every element (Float32) set to value, on any device.
   void fill(float value);
   // The elements, copied to the host from any device.

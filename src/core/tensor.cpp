@@ -306,6 +306,20 @@ Tensor Tensor::reshape(Shape shape) const {
   return t;
 }
 
+Tensor Tensor::view(int64_t offset, Shape shape) const {
+  const int64_t n = checked_numel(shape, "Tensor::view");
+  if (!defined() || offset < 0 || offset > numel_ || n > numel_ - offset) {
+    throw Error("Tensor::view: " + shape_str(shape) + " from element " + std::to_string(offset) +
+                " does not lie within a tensor of " + std::to_string(numel_) + " elements");
+  }
+  Tensor t = *this;
+  // The aliasing constructor: the view keeps the whole block alive and points into it.
+  t.storage_ = std::shared_ptr<float>(storage_, storage_.get() + offset);
+  t.shape_ = std::move(shape);
+  t.numel_ = n;
+  return t;
+}
+
 void Tensor::fill(float value) {
   if (device_ == Device::CUDA) {
     cuda::fill(data(), numel_, value);

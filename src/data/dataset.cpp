@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "cnn/data/idx.h"
+#include "cnn/dist/communicator.h"
 #include "cnn/error.h"
 
 namespace cnn {
@@ -240,18 +241,28 @@ int64_t DataLoader::batches_per_epoch() const {
   return (data_.count + batch_size_ - 1) / batch_size_;
 }
 
+void DataLoader::set_shard(int rank, int size) {
+  shard_of(0, rank, size);  // validates
+  shard_rank_ = rank;
+  shard_size_ = size;
+}
+
 bool DataLoader::next(Batch& batch) {
   if (pos_ >= data_.count) return false;
-  const int64_t b = std::min(batch_size_, data_.count - pos_);
+  const int64_t global = std::min(batch_size_, data_.count - pos_);
+  const Shard shard = shard_of(global, shard_rank_, shard_size_);
+  const int64_t b = shard.count, start = pos_ + shard.first;
+  batch.first = shard.first;
+  batch.global_count = global;
   const int64_t plane = data_.channels * data_.rows * data_.cols;
   if (!fill_images_) {
     batch.labels.resize(static_cast<std::size_t>(b));
     batch.indices.resize(static_cast<std::size_t>(b));
     for (int64_t i = 0; i < b; ++i) {
-      batch.indices[i] = order_[pos_ + i];
+      batch.indices[i] = order_[start + i];
       batch.labels[i] = data_.labels[batch.indices[i]];
     }
-    pos_ += b;
+    pos_ += global;
     return true;
   }
   if (batch.images.shape() != Shape{b, data_.channels, data_.rows, data_.cols}) {
@@ -269,8 +280,12 @@ bool DataLoader::next(Batch& batch) {
       shifts[c] = normalize_->mean_of(c) / normalize_->std_of(c);
     }
   }
+  // The other ranks' images before this shard: their augmentations drawn and dropped.
+  if (augment_.enabled()) {
+    for (int64_t i = 0; i < shard.first; ++i) draw_augment(augment_, aug_gen_);
+  }
   for (int64_t i = 0; i < b; ++i) {
-    const int64_t idx = order_[pos_ + i];
+    const int64_t idx = order_[start + i];
     batch.indices[i] = idx;
     batch.labels[i] = data_.labels[idx];
     const uint8_t* src = data_.image(idx);
@@ -289,7 +304,10 @@ bool DataLoader::next(Batch& batch) {
       }
     }
   }
-  pos_ += b;
+  if (augment_.enabled()) {
+    for (int64_t i = shard.first + b; i < global; ++i) draw_augment(augment_, aug_gen_);
+  }
+  pos_ += global;
   return true;
 }
 

@@ -410,8 +410,21 @@ Tensor Dropout::forward_impl(const Tensor& x) {
     mask_ = Tensor();
     return x;
   }
-  mask_ = mask_provider_ ? mask_provider_(x.shape()).to(x.device())
-                         : dropout_mask(x.shape(), static_cast<float>(p_), *gen_, x.device());
+  if (mask_provider_) {
+    mask_ = mask_provider_(x.shape()).to(x.device());
+  } else if (shard_global_ > 0 && x.dim() > 0 && x.size(0) > 0 && x.size(0) != shard_global_) {
+    if (shard_first_ < 0 || shard_first_ + x.size(0) > shard_global_) {
+      throw Error("Dropout: rows " + std::to_string(shard_first_) + " to " +
+                  std::to_string(shard_first_ + x.size(0)) + " are not within a batch of " +
+                  std::to_string(shard_global_));
+    }
+    Shape whole = x.shape();
+    whole[0] = shard_global_;
+    const Tensor all = dropout_mask(whole, static_cast<float>(p_), *gen_);
+    mask_ = all.view(shard_first_ * (x.numel() / x.size(0)), x.shape()).to(x.device());
+  } else {
+    mask_ = dropout_mask(x.shape(), static_cast<float>(p_), *gen_, x.device());
+  }
   return dropout_forward(x, mask_, static_cast<float>(p_));
 }
 

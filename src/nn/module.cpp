@@ -209,13 +209,73 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
 }
 
 void Module::to(Device device) {
-  for (auto& [name, p] : params_) {
-    p->value = p->value.to(device);
-    p->grad = p->grad.to(device);
+  if (const ParameterArena* arena = parameter_arena()) {
+    // One transfer per block; the parameters become views into the moved blocks.
+    auto moved = std::make_shared<ParameterArena>(
+        ParameterArena{arena->values.to(device), arena->grads.to(device), arena->offsets});
+    auto named = named_parameters();
+    for (std::size_t i = 0; i < named.size(); ++i) {
+      Parameter& p = *named[i].second;
+      p.value = moved->values.view(moved->offsets[i], p.value.shape());
+      p.grad = moved->grads.view(moved->offsets[i], p.grad.shape());
+    }
+    arena_ = std::move(moved);
+    move_to(device, false);
+  } else {
+    move_to(device, true);
+  }
+}
+
+void Module::move_to(Device device, bool params) {
+  if (params) {
+    for (auto& [name, p] : params_) {
+      p->value = p->value.to(device);
+      p->grad = p->grad.to(device);
+    }
   }
   for (auto& [name, b] : buffers_) *b = b->to(device);
-  for (auto& [name, child] : children_) child->to(device);
+  for (auto& [name, child] : children_) child->move_to(device, params);
   device_ = device;
+}
+
+const ParameterArena* Module::parameter_arena() const {
+  if (!arena_) return nullptr;
+  std::vector<std::pair<std::string, Parameter*>> named;
+  collect_parameters("", named);
+  if (named.size() != arena_->offsets.size()) return nullptr;
+  for (std::size_t i = 0; i < named.size(); ++i) {
+    const Parameter& p = *named[i].second;
+    if (p.value.data() != arena_->values.data() + arena_->offsets[i] ||
+        p.grad.data() != arena_->grads.data() + arena_->offsets[i]) {
+      return nullptr;  // a parameter was added or replaced since
+    }
+  }
+  return arena_.get();
+}
+
+const ParameterArena& Module::pack_parameters() {
+  if (const ParameterArena* arena = parameter_arena()) return *arena;
+  constexpr int64_t kAlign = static_cast<int64_t>(Tensor::kAlignment / sizeof(float));
+  auto named = named_parameters();
+  auto arena = std::make_shared<ParameterArena>();
+  int64_t total = 0;
+  for (auto& [name, p] : named) {
+    arena->offsets.push_back(total);
+    total += (p->value.numel() + kAlign - 1) / kAlign * kAlign;
+  }
+  arena->values = Tensor({total}, device_);
+  arena->grads = Tensor({total}, device_);
+  for (std::size_t i = 0; i < named.size(); ++i) {
+    Parameter& p = *named[i].second;
+    Tensor value = arena->values.view(arena->offsets[i], p.value.shape());
+    Tensor grad = arena->grads.view(arena->offsets[i], p.grad.shape());
+    value.copy_(p.value);
+    grad.copy_(p.grad);
+    p.value = std::move(value);
+    p.grad = std::move(grad);
+  }
+  arena_ = std::move(arena);
+  return *arena_;
 }
 
 Module& Module::submodule(const std::string& path) {

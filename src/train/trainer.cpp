@@ -5,6 +5,7 @@
 #include <map>
 
 #include "../data/device_dataset.h"
+#include "cnn/dist/communicator.h"
 #include "cnn/error.h"
 #include "cnn/io/archive.h"
 #include "cnn/io/checkpoint.h"
@@ -65,19 +66,22 @@ LogitsGuard::~LogitsGuard() {
 }
 
 EvalResult evaluate(Module& model, const Dataset& data, int64_t batch_size,
-                    std::optional<Normalize> normalize) {
+                    std::optional<Normalize> normalize, Communicator* communicator) {
   ModeGuard guard(model, false);
   LogitsGuard logits_guard(model);
   NoGradGuard no_grad;
   DataLoader loader(data, batch_size, false, 0, normalize);
+  const bool sharded = communicator && communicator->size() > 1;
+  if (sharded) loader.set_shard(communicator->rank(), communicator->size());
   EvalResult r;
-  r.confusion.assign(static_cast<std::size_t>(data.num_classes),
-                     std::vector<int64_t>(static_cast<std::size_t>(data.num_classes), 0));
+  const auto classes = static_cast<std::size_t>(data.num_classes);
+  r.confusion.assign(classes, std::vector<int64_t>(classes, 0));
   CrossEntropyLoss loss_fn;
   double loss_sum = 0;
   int64_t correct = 0;
   Batch batch;
   while (loader.next(batch)) {
+    if (batch.labels.empty()) continue;  // this rank's part of a short last batch
     const Tensor logits = model.forward(batch.images.to(model.device()));
     if (logits.dim() != 2 || logits.size(1) != data.num_classes) {
       throw Error("the model gives logits of shape " + shape_str(logits.shape()) + ", but " +
@@ -91,6 +95,20 @@ EvalResult evaluate(Module& model, const Dataset& data, int64_t batch_size,
       correct += pred[i] == batch.labels[i];
     }
     r.count += static_cast<int64_t>(batch.labels.size());
+  }
+  if (sharded) {
+    // Counts are exact in a double up to 2^53; the loss sums are added in rank order.
+    std::vector<double> sums = {loss_sum, double(correct), double(r.count)};
+    for (const auto& row : r.confusion) sums.insert(sums.end(), row.begin(), row.end());
+    communicator->allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
+    loss_sum = sums[0];
+    correct = static_cast<int64_t>(sums[1]);
+    r.count = static_cast<int64_t>(sums[2]);
+    for (std::size_t i = 0; i < classes; ++i) {
+      for (std::size_t j = 0; j < classes; ++j) {
+        r.confusion[i][j] = static_cast<int64_t>(sums[3 + i * classes + j]);
+      }
+    }
   }
   if (r.count == 0) throw Error(data.name + " " + data.split + ": the dataset is empty");
   r.loss = loss_sum / r.count;
@@ -206,8 +224,37 @@ Trainer::Trainer(std::shared_ptr<Module> model, const Dataset& train, const Data
     throw Error("device " + to_string(options_.device) +
                 " is not available: " + device_unavailable_reason(options_.device));
   }
-  // The model first, so that the optimizer's state is made on the same device.
+  // The model first, so that the optimizer's state is made on the same device; then its
+  // parameters into one arena (one block of gradients to sum across ranks).
   model_->to(options_.device);
+  model_->pack_parameters();
+  comm_ = options_.communicator ? options_.communicator : local_communicator();
+  if (distributed()) {
+    const int ranks = comm_->size();
+    const int64_t last = train.count % options_.batch_size;
+    if (options_.batch_size < ranks || (last != 0 && last < ranks)) {
+      throw Error("a global batch of " + std::to_string(options_.batch_size) + " images" +
+                  (options_.batch_size < ranks
+                       ? ""
+                       : " (the epoch's last batch: " + std::to_string(last) + " images)") +
+                  " cannot be split across " + std::to_string(ranks) +
+                  " ranks: every rank needs an image of every batch (choose another --batch-size)");
+    }
+    loader_.set_shard(comm_->rank(), ranks);
+    std::vector<Module*> stack = {model_.get()};
+    while (!stack.empty()) {
+      Module* m = stack.back();
+      stack.pop_back();
+      if (auto* d = dynamic_cast<Dropout*>(m)) dropouts_.push_back(d);
+      for (const auto& [name, child] : m->children()) stack.push_back(child.get());
+    }
+    // Every rank starts from rank 0's weights, as DistributedDataParallel does.
+    const ParameterArena& arena = *model_->parameter_arena();
+    Tensor values = arena.values.cpu();
+    comm_->broadcast(values.data(), values.numel(), 0);
+    const_cast<Tensor&>(arena.values).copy_(values);
+    broadcast_buffers();
+  }
   if (options_.device == Device::CUDA && !options_.augment.enabled()) {
     device_data_ =
         std::make_shared<detail::DeviceDataset>(train, options_.device, options_.normalize);
@@ -257,15 +304,66 @@ EpochRecord Trainer::finish_epoch() {
   r.train_accuracy = double(partial_.correct) / seen;
   r.images_per_second = partial_.seen / std::max(r.seconds, 1e-9);
   r.held_out = options_.held_out;
+  if (distributed()) check_replicas();
   if (test_) {
     // The training batch size, so that evaluation reuses the blocks the training step freed.
-    const EvalResult e = evaluate(*model_, *test_, options_.batch_size, options_.normalize);
+    const EvalResult e = evaluate(*test_);
     r.test_loss = e.loss;
     r.test_accuracy = e.accuracy;
   }
   in_epoch_ = false;
   history_.push_back(r);
   return r;
+}
+
+EvalResult Trainer::evaluate(const Dataset& data) {
+  if (distributed()) broadcast_buffers();
+  return cnn::evaluate(*model_, data, options_.batch_size, options_.normalize, comm_.get());
+}
+
+void Trainer::exchange(int64_t local_count, int64_t global_count, double sums[3]) {
+  const ParameterArena* arena = model_->parameter_arena();
+  if (!arena) {
+    throw Error(
+        "the model's parameters are no longer in one arena (a parameter was added or "
+        "replaced after the Trainer was made): its gradients cannot be exchanged");
+  }
+  // Each rank's gradient is its part's mean; weighted by the part's share, their sum is the mean
+  // over the global batch.
+  Tensor grads = arena->grads.cpu();  // the gradients themselves on the CPU; a copy from a GPU
+  const float share = static_cast<float>(double(local_count) / double(global_count));
+  for (float& g : grads) g *= share;
+  comm_->allreduce_sum(grads.data(), grads.numel());
+  if (arena->grads.is_cuda()) const_cast<Tensor&>(arena->grads).copy_(grads);
+  comm_->allreduce_sum(sums, 3);
+}
+
+void Trainer::broadcast_buffers() {
+  for (auto& [name, buffer] : model_->named_buffers()) {
+    Tensor host = buffer->cpu();
+    comm_->broadcast(host.data(), host.numel(), 0);
+    buffer->copy_(host);
+  }
+}
+
+void Trainer::check_replicas() {
+  // FNV-1a over the weights' bytes, 48 bits of it: exact in a double, and the sum over the ranks
+  // is size() times this rank's only if every rank holds the same (or an unlikely collision).
+  const Tensor values = model_->parameter_arena()->values.cpu();
+  uint64_t h = 1469598103934665603ull;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(values.data());
+  for (std::size_t i = 0; i < static_cast<std::size_t>(values.numel()) * sizeof(float); ++i) {
+    h = (h ^ bytes[i]) * 1099511628211ull;
+  }
+  const double mine = static_cast<double>(h >> 16);
+  double sum = mine;
+  comm_->allreduce_sum(&sum, 1);
+  if (sum != mine * comm_->size()) {
+    throw CommError("rank " + std::to_string(comm_->rank()) + ": after epoch " +
+                    std::to_string(epoch_) +
+                    " the ranks' weights differ (the summed gradients were not the same bits on "
+                    "every rank): stopping rather than training diverging copies");
+  }
 }
 
 int64_t Trainer::best_epoch() const {
@@ -307,19 +405,33 @@ StepResult Trainer::step() {
   } else {
     images = batch_.images.to(options_.device);
   }
+  for (Dropout* d : dropouts_) d->set_batch_shard(batch_.first, batch_.global_count);
   const Tensor logits = model_->forward(images);
-  const float loss = labels.defined() ? loss_fn(logits, labels) : loss_fn(logits, batch_.labels);
-  if (!std::isfinite(loss)) {
+  float loss = labels.defined() ? loss_fn(logits, labels) : loss_fn(logits, batch_.labels);
+  StepResult r;
+  r.count = static_cast<int64_t>(batch_.labels.size());
+  // Checked after the sum over the ranks when there are several, so that all of them stop.
+  if (!distributed() && !std::isfinite(loss)) {
     throw Error("training diverged: the loss is " + std::to_string(loss) + " at epoch " +
                 std::to_string(epoch_) + ", step " + std::to_string(partial_.steps + 1) +
                 " (try a smaller learning rate)");
   }
   model_->backward(loss_fn.backward(), /*input_grad=*/false);
-  optimizer_->step();
-  StepResult r;
-  r.loss = loss;
-  r.count = static_cast<int64_t>(batch_.labels.size());
   r.correct = count_correct(logits, batch_.labels);
+  if (distributed()) {
+    double sums[3] = {double(loss) * double(r.count), double(r.correct), double(r.count)};
+    exchange(r.count, batch_.global_count, sums);
+    r.count = static_cast<int64_t>(sums[2]);
+    r.correct = static_cast<int64_t>(sums[1]);
+    loss = static_cast<float>(sums[0] / sums[2]);
+    if (!std::isfinite(sums[0])) {
+      throw Error("training diverged: the loss is " + std::to_string(loss) + " at epoch " +
+                  std::to_string(epoch_) + ", step " + std::to_string(partial_.steps + 1) +
+                  " (try a smaller learning rate)");
+    }
+  }
+  optimizer_->step();
+  r.loss = loss;
   r.lr = lr;
   partial_.loss_sum += double(loss) * r.count;
   partial_.correct += r.correct;
@@ -344,7 +456,14 @@ const std::vector<EpochRecord>& Trainer::fit(const TrainCallbacks& callbacks) {
       if (static_cast<int64_t>(history_.size()) >= options_.epochs) break;
       start_epoch();
     }
-    if (callbacks.should_stop && callbacks.should_stop()) {
+    bool stop = callbacks.should_stop && callbacks.should_stop();
+    if (distributed()) {
+      // Any rank asked: all stop at the same step.
+      double asked = stop ? 1.0 : 0.0;
+      comm_->allreduce_sum(&asked, 1);
+      stop = asked > 0;
+    }
+    if (stop) {
       stopped_ = true;
       break;
     }
@@ -353,7 +472,7 @@ const std::vector<EpochRecord>& Trainer::fit(const TrainCallbacks& callbacks) {
     if (callbacks.on_step) {
       callbacks.on_step({epoch_, epochs, partial_.steps, steps_this_epoch,
                          partial_.loss_sum / partial_.seen,
-                         double(partial_.correct) / partial_.seen, s.lr,
+                         double(partial_.correct) / partial_.seen, s.loss, s.lr,
                          partial_.seen / std::max(partial_.seconds, 1e-9), partial_.seconds});
     }
     if (partial_.steps == steps_this_epoch) {

@@ -52,6 +52,9 @@ struct Batch {
   Tensor images;                 // (B, channels, rows, cols), float in [0, 1] or normalised
   std::vector<int64_t> labels;   // B
   std::vector<int64_t> indices;  // B, positions in the dataset
+  // A sharded loader's batch (DataLoader::set_shard) is one rank's part of a global batch of
+  // global_count images, from its image `first`; unsharded, first is 0 and global_count is B.
+  int64_t first = 0, global_count = 0;
 };
 
 // Input normalisation of images scaled to [0, 1]: (x - mean[c]) / std[c] for channel c, with one
@@ -99,6 +102,11 @@ class DataLoader {
   // that gathers the images from a copy of the data set on the device).
   void set_fill_images(bool fill) { fill_images_ = fill; }
   Generator& augment_generator() { return aug_gen_; }
+  // Data-parallel training: next() delivers only rank's part (shard_of, cnn/dist/communicator.h)
+  // of each batch of the same permutation the unsharded loader draws, and augmenting draws for the
+  // images of the other parts too, so that every image is what the unsharded loader gives. A
+  // rank's part of a batch may be empty. set_shard(0, 1) is the unsharded loader.
+  void set_shard(int rank, int size);
 
  private:
   const Dataset& data_;
@@ -111,6 +119,7 @@ class DataLoader {
   std::vector<int64_t> order_;
   int64_t pos_ = 0;
   bool fill_images_ = true;
+  int shard_rank_ = 0, shard_size_ = 1;
 };
 
 }  // namespace cnn

@@ -156,6 +156,13 @@ class Dropout : public Module {
   // Replaces the random mask (for tests that must match another framework's draw).
   using MaskProvider = std::function<Tensor(const Shape&)>;
   void set_mask_provider(MaskProvider provider) { mask_provider_ = std::move(provider); }
+  // Data-parallel training (the Trainer sets it each step): the input is the rows from `first`
+  // of a global batch of global_count; the mask is drawn for the whole global batch and these
+  // rows of it kept, so that every rank draws what one process would. global_count 0: unsharded.
+  void set_batch_shard(int64_t first, int64_t global_count) {
+    shard_first_ = first;
+    shard_global_ = global_count;
+  }
 
  protected:
   Tensor forward_impl(const Tensor& x) override;
@@ -165,6 +172,7 @@ class Dropout : public Module {
   double p_;
   Generator* gen_;
   MaskProvider mask_provider_;
+  int64_t shard_first_ = 0, shard_global_ = 0;
   Tensor mask_;  // undefined after an evaluation-mode forward
 };
 

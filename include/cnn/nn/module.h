@@ -24,6 +24,17 @@ struct Parameter {
   bool requires_grad = true;
 };
 
+// The parameter arena (Module::pack_parameters): every parameter's values in one contiguous block
+// and every gradient in another, so that one call sums all the gradients across processes
+// (cnn/dist/communicator.h) and one transfer moves them between devices. Each parameter starts
+// at a 64-byte aligned offset (16 floats), in named_parameters() order; the gaps hold zeros. The
+// modules' Parameter tensors are views into the blocks (Tensor::view).
+struct ParameterArena {
+  Tensor values;                 // 1-D
+  Tensor grads;                  // 1-D, as long as values
+  std::vector<int64_t> offsets;  // where each parameter starts, in named_parameters() order
+};
+
 class Module {
  public:
   virtual ~Module() = default;
@@ -74,6 +85,14 @@ class Module {
   }
   int64_t num_parameters() const;
   void zero_grad();
+
+  // Moves every parameter of this module and below into one arena (values and gradients copied
+  // in; the Parameter objects stay, their tensors become views), on the module's device. A
+  // packed module returns its arena as it is. The Trainer packs the model it trains; results are
+  // bit for bit those of an unpacked module.
+  const ParameterArena& pack_parameters();
+  // The arena, or null when this module was not packed (or a parameter was added since).
+  const ParameterArena* parameter_arena() const;
 
   // Buffers: state that is not trained (BatchNorm2d's running statistics), saved and loaded with
   // the parameters, by PyTorch's names.
@@ -129,6 +148,9 @@ class Module {
   void collect_state(const std::string& prefix,
                      std::vector<std::pair<std::string, Tensor*>>& out) const;
   void repr_into(std::string& out, int indent) const;
+  // to(): this module's and its children's buffers (and their parameters unless `params` is
+  // false: the arena moved them).
+  void move_to(Device device, bool params);
 
   bool training_ = true;
   bool input_grad_ = true;
@@ -137,6 +159,7 @@ class Module {
   std::vector<std::pair<std::string, std::unique_ptr<Parameter>>> params_;
   std::vector<std::pair<std::string, std::unique_ptr<Tensor>>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  std::shared_ptr<ParameterArena> arena_;  // set by pack_parameters() on the module packed
 };
 
 // A chain of modules, run in order; backward runs them in reverse. Children are named "0", "1"...

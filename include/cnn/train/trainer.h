@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cnn/data/dataset.h"
+#include "cnn/dist/communicator.h"
 #include "cnn/nn/module.h"
 #include "cnn/optim/optimizer.h"
 
@@ -23,6 +24,7 @@ struct EvalResult {
 };
 
 class Softmax;
+class Dropout;
 namespace detail {
 class DeviceDataset;
 }
@@ -47,9 +49,12 @@ class LogitsGuard {
 };
 
 // Evaluation mode for the duration (the module's mode is restored). Runs on the model's device
-// (Module::device()).
+// (Module::device()). With a communicator of several ranks, each rank evaluates its part of every
+// batch (shard_of) and the figures are summed: every rank returns the whole set's (the model must
+// be the same on every rank).
 EvalResult evaluate(Module& model, const Dataset& data, int64_t batch_size = 250,
-                    std::optional<Normalize> normalize = std::nullopt);
+                    std::optional<Normalize> normalize = std::nullopt,
+                    Communicator* communicator = nullptr);
 
 struct TrainOptions {
   int64_t epochs = 5;
@@ -76,6 +81,15 @@ struct TrainOptions {
   // Where the model trains (Trainer moves it there; evaluate() runs where the model is). Not part
   // of to_json(): a run may resume on another device.
   Device device = Device::CPU;
+  // Data-parallel training (cnn/dist/communicator.h): every rank runs a Trainer with the same
+  // options on the same data; each takes its part of every global batch of batch_size images, and
+  // the gradients are summed over the ranks between backward and the optimizer step (weighted by
+  // each part's share of the batch), so that each step is the step one process makes on the
+  // whole batch, up to the order of the float sums. The figures of each step and evaluation are
+  // the whole batch's and set's on every rank. BatchNorm2d keeps statistics per rank, as
+  // PyTorch's DistributedDataParallel does; rank 0's buffers are given to every rank before each
+  // evaluation. Null: one process. Not part of to_json(): a run may resume on any rank count.
+  std::shared_ptr<Communicator> communicator;
 
   nlohmann::json to_json() const;
   // The inverse of to_json(); throws naming the field that is missing or of the wrong type.
@@ -100,6 +114,7 @@ struct StepInfo {
   int64_t epoch = 0, epochs = 0, step = 0, steps_per_epoch = 0;
   double loss = 0;  // running mean over the epoch so far
   double accuracy = 0;
+  double step_loss = 0;  // this step's batch
   double lr = 0;
   double images_per_second = 0;
   double elapsed_seconds = 0;  // in this epoch
@@ -168,6 +183,11 @@ class Trainer {
   const std::vector<EpochRecord>& history() const { return history_; }
   Module& model() { return *model_; }
   Optimizer& optimizer() { return *optimizer_; }
+  // The run's communicator (local_communicator() for one process).
+  Communicator& communicator() const { return *comm_; }
+  // evaluate() of the trained model on data with the run's batch size, normalisation and
+  // communicator (rank 0's buffers given to every rank first).
+  EvalResult evaluate(const Dataset& data);
 
   // A self-describing checkpoint: the model's description, weights (and buffers), optimizer
   // state, RNG states, epoch, history, options. Written atomically. Throws if a module of the
@@ -184,6 +204,8 @@ class Trainer {
   // On CUDA without augmentation: the training set on the device (src/data/device_dataset.h).
   std::shared_ptr<const detail::DeviceDataset> device_data_;
   std::unique_ptr<Optimizer> optimizer_;
+  std::shared_ptr<Communicator> comm_;
+  std::vector<Dropout*> dropouts_;  // the model's, told each step's part of the global batch
   std::vector<EpochRecord> history_;
   int64_t global_step_ = 0;
   // The epoch under way: the loader's generator as it was before this epoch's permutation, and
@@ -202,6 +224,14 @@ class Trainer {
 
   void start_epoch();
   EpochRecord finish_epoch();
+  bool distributed() const { return comm_->size() > 1; }
+  // Several ranks: the gradients summed over the ranks, each rank's weighted by its share of the
+  // global batch; sums[] (the step's loss sum, correct and count) summed too.
+  void exchange(int64_t local_count, int64_t global_count, double sums[3]);
+  // Rank 0's buffers (BatchNorm2d's running statistics) on every rank.
+  void broadcast_buffers();
+  // Throws when the ranks' weights are not the same bits (checked at each epoch's end).
+  void check_replicas();
   // The steps the epoch under way runs: fewer in the last epoch of a capped run.
   int64_t steps_this_epoch() const;
 };
