@@ -62,6 +62,11 @@ set(CNN_PC_CUDA_LIBS "")
 if(CNN_WITH_CUDA)
   set(CNN_PC_CUDA_LIBS "-L${CUDAToolkit_LIBRARY_DIR} -lcudart_static -ldl -lrt -lpthread")
 endif()
+# Built with MPI: OpenMPI's C library, through its own pkg-config file.
+set(CNN_PC_MPI "")
+if(CNN_WITH_MPI)
+  set(CNN_PC_MPI "ompi-c")
+endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/cnn.pc.in ${PROJECT_BINARY_DIR}/cnn.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/cnn.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
         COMPONENT cnn)

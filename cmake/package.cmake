@@ -25,6 +25,10 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
     "nlohmann-json3-dev (>= 3), zlib1g-dev, libopenblas-dev, libstb-dev, libpng-dev, \
 libjpeg62-turbo-dev | libjpeg-dev, pkgconf | pkg-config")
+# Built with MPI: the library's users link OpenMPI too, and `mpirun` runs the command.
+if(CNN_WITH_MPI)
+  string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libopenmpi-dev, openmpi-bin")
+endif()
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 include(CPack)

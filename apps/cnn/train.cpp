@@ -209,7 +209,12 @@ int run_train(const TrainArgs& a, const CLI::App& cmd) {
     return train_with(a, cmd, comm);
   } catch (const std::exception& e) {
     if (comm->size() == 1) throw;
-    std::fprintf(stderr, "cnn: error: rank %d of %d: %s\n", comm->rank(), comm->size(), e.what());
+    // The communicator's errors name the rank already ("rank 0: ...").
+    std::string what = e.what();
+    const std::string self = "rank " + std::to_string(comm->rank()) + ": ";
+    if (what.rfind(self, 0) == 0) what.erase(0, self.size());
+    std::fprintf(stderr, "cnn: error: rank %d of %d: %s\n", comm->rank(), comm->size(),
+                 what.c_str());
     std::fflush(stderr);
     comm->abort(1);
     throw;
