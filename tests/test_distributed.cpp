@@ -154,7 +154,9 @@ TEST(ParameterArena, TrainingIsBitIdenticalWithAndWithoutIt) {
   }
   for (auto& [name, buffer] : packed->named_buffers()) {
     for (auto& [other, b2] : plain->named_buffers()) {
-      if (other == name) EXPECT_TRUE(same_bits(*buffer, *b2)) << name;
+      if (other == name) {
+        EXPECT_TRUE(same_bits(*buffer, *b2)) << name;
+      }
     }
   }
 }

@@ -28,7 +28,8 @@ struct TrainArgs {
   double lr = 1e-3, momentum = 0.9, weight_decay = 0.0;
   uint64_t seed = 0;
   int threads = 0;
-  bool normalize = false, quiet = false, overwrite = false, save_best = false;
+  bool normalize = false, quiet = false, overwrite = false, save_best = false,
+       sync_batchnorm = false;
 };
 
 // checkpoints/mnist-tutorial.cnnt, else the first free of checkpoints/mnist-tutorial-2.cnnt,
@@ -154,9 +155,10 @@ class StopSignals {
 // Options that shape the run: a resumed run takes them from its checkpoint.
 const std::vector<std::string>& run_shaping_options() {
   static const std::vector<std::string> names = {
-      "--model",     "--dataset",      "--batch-size", "--lr",       "--optimizer",
-      "--momentum",  "--weight-decay", "--schedule",   "--seed",     "--max-steps",
-      "--normalize", "--augment",      "--val-split",  "--patience", "--init"};
+      "--model",     "--dataset",   "--batch-size",   "--lr",
+      "--optimizer", "--momentum",  "--weight-decay", "--schedule",
+      "--seed",      "--max-steps", "--normalize",    "--augment",
+      "--val-split", "--patience",  "--init",         "--sync-batchnorm"};
   return names;
 }
 
@@ -302,6 +304,7 @@ int train_with(const TrainArgs& a, const CLI::App& cmd, const std::shared_ptr<Co
     o.augment = augment;
     o.patience = a.patience;
     o.val_split = a.val_split;
+    o.sync_batchnorm = a.sync_batchnorm;
     if (a.val_split > 0) o.held_out = "validation";
     if ((a.save_best || a.patience > 0) && a.val_split <= 0) {
       throw Error(std::string(a.save_best ? "--save-best" : "--patience") +
@@ -396,9 +399,10 @@ int train_with(const TrainArgs& a, const CLI::App& cmd, const std::shared_ptr<Co
   if (comm->size() > 1) {
     const Shard least = shard_of(o.batch_size, comm->size() - 1, comm->size());
     say("data-parallel on %d ranks (MPI): %lld to %lld images of each batch per rank, %d "
-        "thread(s) each\n",
+        "thread(s) each%s\n",
         comm->size(), (long long)least.count,
-        (long long)shard_of(o.batch_size, 0, comm->size()).count, num_threads());
+        (long long)shard_of(o.batch_size, 0, comm->size()).count, num_threads(),
+        o.sync_batchnorm ? ", BatchNorm statistics over all ranks" : "");
   }
   if (resuming) {
     say("resuming from %s at step %lld of %lld (epoch %lld%s)\n", a.resume.c_str(),
@@ -623,6 +627,9 @@ void add_train_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--init", args->init,
                   "Start from this model and its weights (fine-tuning): a checkpoint, an ONNX "
                   "file (.onnx) or a TF.js model.json; instead of --model");
+  cmd->add_flag("--sync-batchnorm", args->sync_batchnorm,
+                "Under mpirun: BatchNorm2d's statistics over the whole global batch (PyTorch's "
+                "SyncBatchNorm) instead of each rank's part");
   cmd->add_option("--comm-timeout", args->comm_timeout,
                   "Under mpirun: seconds a rank waits for the others at a gradient exchange "
                   "before it names the ranks that did not come and ends the run")

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "cnn/dist/communicator.h"
 #include "cnn/error.h"
 #include "cnn/nn/grad_mode.h"
 #include "cnn/ops/activation.h"
@@ -683,13 +684,30 @@ std::optional<BatchNormEval> BatchNorm2d::as_eval() const {
 Tensor BatchNorm2d::forward_impl(const Tensor& x) {
   output_shape(x.shape());
   // PyTorch normalises with the batch's statistics in training mode, and in evaluation mode too
-  // when it keeps no running statistics.
+  // when it keeps no running statistics; SyncBatchNorm synchronises in training mode only.
   const bool batch_stats = is_training() || !running_mean_;
   const bool update = is_training() && running_mean_;
+  const bool sync = is_training() && comm_ && comm_->size() > 1;
+  const Tensor weight = weight_ ? weight_->value : Tensor(), bias = bias_ ? bias_->value : Tensor();
   BatchNorm2dSaved saved;
-  Tensor y = batchnorm2d_forward(x, weight_ ? weight_->value : Tensor(),
-                                 bias_ ? bias_->value : Tensor(), running_mean_, running_var_,
-                                 batch_stats, options_.momentum(), options_.eps(), &saved);
+  Tensor y;
+  if (sync) {
+    if (x.is_cuda())
+      throw Error(
+          "SyncBatchNorm on CUDA is not supported yet: train on the CPU, or without statistics "
+          "synchronised over the ranks");
+    // One allreduce of [sum(x) (C), sum(x^2) (C), M]: the whole batch's sums.
+    std::vector<double> sums = batchnorm2d_stat_sums(x);
+    const double local_count = sums.back();
+    comm_->allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
+    y = batchnorm2d_forward_from_sums(x, weight, bias, sums, running_mean_, running_var_,
+                                      options_.momentum(), options_.eps(), &saved);
+    share_ = local_count / sums.back();
+  } else {
+    y = batchnorm2d_forward(x, weight, bias, running_mean_, running_var_, batch_stats,
+                            options_.momentum(), options_.eps(), &saved);
+  }
+  synced_ = sync;
   if (update) {
     if (num_batches_tracked_->is_cuda()) {
       Tensor count = num_batches_tracked_->cpu();
@@ -706,11 +724,40 @@ Tensor BatchNorm2d::forward_impl(const Tensor& x) {
 }
 
 Tensor BatchNorm2d::backward_impl(const Tensor& dy) {
+  if (synced_) return backward_synced(dy);
   Tensor dx;
   batchnorm2d_backward(require_cached(x_, "BatchNorm2d"), dy, weight_ ? weight_->value : Tensor(),
                        saved_, batch_stats_, input_grad() ? &dx : nullptr,
                        weight_ ? &weight_->grad : nullptr, bias_ ? &bias_->grad : nullptr);
   return dx;
+}
+
+// Rank r holds M_r of a channel's M = sum_q M_q values, a share s_r = M_r / M of them (its share of
+// the batch's items too: every part has the same H and W). Let L be the mean loss over the whole
+// batch and g = dL/dy. Rank r's loss is the mean over its part alone, so its dy_r = g / s_r, and
+// the Trainer gives every parameter the gradient sum_q s_q grad_q. Single-process BatchNorm2d on
+// the whole batch gives, with sums over all M values,
+//   dx = weight invstd (g - sum(g) / M - xhat sum(g xhat) / M).
+// An earlier layer's gradient is linear in the dx it receives, so after the weighting it is the
+// whole batch's when rank r returns dx / s_r on its part:
+//   dx_r = weight invstd (dy_r - sum(g) / (s_r M) - xhat sum(g xhat) / (s_r M)),
+// where sum(g) = sum_q s_q sum_{part q}(dy_q), and likewise sum(g xhat): each rank adds its
+// part's sums times its share, one allreduce adds the ranks', and s_r M = M_r. (With equal parts,
+// s_q = 1 / size, this is PyTorch's SyncBatchNorm under DistributedDataParallel's average:
+// dx_r = weight invstd (dy_r - sum_q sum(dy_q) / M - ...).) weight's and bias's gradients are this
+// part's sums of dy_r xhat and dy_r: weighted by s_r and summed they are sum(g xhat) and sum(g),
+// the whole batch's.
+Tensor BatchNorm2d::backward_synced(const Tensor& dy) {
+  const Tensor& x = require_cached(x_, "BatchNorm2d");
+  std::vector<double> sums = batchnorm2d_backward_reduce(
+      x, dy, saved_, weight_ ? &weight_->grad : nullptr, bias_ ? &bias_->grad : nullptr);
+  // Every rank has the same layers and the same input_grad, so all skip the allreduce together.
+  if (!input_grad()) return Tensor();
+  for (double& s : sums) s *= share_;
+  comm_->allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
+  const double local_count = static_cast<double>(x.numel() / x.size(1));
+  return batchnorm2d_backward_elemt(x, dy, weight_ ? weight_->value : Tensor(), saved_, sums,
+                                    local_count);
 }
 
 }  // namespace cnn

@@ -155,6 +155,11 @@ int64_t Module::num_parameters() const {
 }
 
 void Module::zero_grad() {
+  if (const ParameterArena* arena = parameter_arena()) {
+    Tensor grads = arena->grads;  // one fill of the block, its gaps included
+    grads.fill(0.0f);
+    return;
+  }
   for (auto& [name, p] : named_parameters()) p->grad.fill(0.0f);
 }
 

@@ -3,6 +3,7 @@
 // images), where float32 sums would lose digits that PyTorch's (pairwise) sums keep.
 #include "cnn/ops/batchnorm2d.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -109,6 +110,85 @@ double eval_invstd(const Tensor& running_var, int64_t c, double eps) {
   return 1.0 / std::sqrt(static_cast<double>(running_var.data()[c]) + eps);
 }
 
+// The training-mode update of channel c's running statistics with the batch's mean m and unbiased
+// variance.
+void update_running(Tensor* running_mean, Tensor* running_var, int64_t c, double momentum, double m,
+                    double unbiased) {
+  float& rm = running_mean->data()[c];
+  float& rv = running_var->data()[c];
+  rm = static_cast<float>((1.0 - momentum) * rm + momentum * m);
+  rv = static_cast<float>((1.0 - momentum) * rv + momentum * unbiased);
+}
+
+// Channel c of y = x * scale + shift; x, y: (N, C, HW).
+void affine_channel(const Tensor& x, Tensor& y, int64_t c, float scale, float shift) {
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  for (int64_t n = 0; n < N; ++n) {
+    const float* p = x.data() + (n * C + c) * HW;
+    float* q = y.data() + (n * C + c) * HW;
+    for (int64_t i = 0; i < HW; ++i) q[i] = p[i] * scale + shift;
+  }
+}
+
+// Channel c of dx = (dy - (x - mean) * proj - grad_mean) * scale; x, dy, dx: (N, C, HW).
+void dx_channel(const Tensor& x, const Tensor& dy, Tensor& dx, int64_t c, float mean, float proj,
+                float grad_mean, float scale) {
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  for (int64_t n = 0; n < N; ++n) {
+    const float* p = x.data() + (n * C + c) * HW;
+    const float* g = dy.data() + (n * C + c) * HW;
+    float* q = dx.data() + (n * C + c) * HW;
+    for (int64_t i = 0; i < HW; ++i) q[i] = (g[i] - (p[i] - mean) * proj - grad_mean) * scale;
+  }
+}
+
+// The forward pass's checks of everything but the input's values and the mode.
+void check_forward_args(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        Tensor* running_mean, Tensor* running_var) {
+  check_input(x);
+  const int64_t C = x.size(1);
+  check_channels("weight", weight, C);
+  check_channels("bias", bias, C);
+  if ((running_mean == nullptr) != (running_var == nullptr)) {
+    throw Error("batchnorm2d: running_mean and running_var must be given together");
+  }
+  if (running_mean) {
+    check_channels("running_mean", *running_mean, C);
+    check_channels("running_var", *running_var, C);
+    if (!running_mean->defined() || !running_var->defined()) {
+      throw Error("batchnorm2d: running_mean and running_var are undefined");
+    }
+  }
+}
+
+// The backward pass's checks.
+void check_backward_args(const Tensor& x, const Tensor& dy, const Tensor& weight,
+                         const BatchNorm2dSaved& saved, const Tensor* dweight,
+                         const Tensor* dbias) {
+  check_input(x);
+  const int64_t C = x.size(1);
+  if (dy.shape() != x.shape()) {
+    throw Error("batchnorm2d_backward: grad_output of shape " + shape_str(dy.shape()) +
+                " does not match input shape " + shape_str(x.shape()));
+  }
+  check_channels("weight", weight, C);
+  check_channels("saved mean", saved.mean, C);
+  check_channels("saved invstd", saved.invstd, C);
+  if (!saved.mean.defined() || !saved.invstd.defined()) {
+    throw Error("batchnorm2d_backward: the saved statistics are undefined");
+  }
+  if (dweight) check_channels("dweight", *dweight, C);
+  if (dbias) check_channels("dbias", *dbias, C);
+}
+
+void require_cpu(const char* op, Device device) {
+  if (device != Device::CPU) {
+    throw Error(std::string(op) +
+                ": statistics over several processes (SyncBatchNorm) on CUDA are not supported "
+                "yet; train on the CPU or without synchronised batch statistics");
+  }
+}
+
 }  // namespace
 
 ChannelAffine batchnorm2d_eval_affine(const Tensor& weight, const Tensor& bias,
@@ -151,20 +231,8 @@ Tensor batchnorm2d_forward(const Tensor& x, const Tensor& weight, const Tensor& 
                                         {"bias", bias},
                                         {"running_mean", running_mean ? *running_mean : none},
                                         {"running_var", running_var ? *running_var : none}});
-  check_input(x);
+  check_forward_args(x, weight, bias, running_mean, running_var);
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3), M = N * HW;
-  check_channels("weight", weight, C);
-  check_channels("bias", bias, C);
-  if ((running_mean == nullptr) != (running_var == nullptr)) {
-    throw Error("batchnorm2d: running_mean and running_var must be given together");
-  }
-  if (running_mean) {
-    check_channels("running_mean", *running_mean, C);
-    check_channels("running_var", *running_var, C);
-    if (!running_mean->defined() || !running_var->defined()) {
-      throw Error("batchnorm2d: running_mean and running_var are undefined");
-    }
-  }
   if (!training && !running_mean) {
     throw Error("batchnorm2d: evaluation mode needs running_mean and running_var");
   }
@@ -190,11 +258,7 @@ Tensor batchnorm2d_forward(const Tensor& x, const Tensor& weight, const Tensor& 
       const double var = sq / static_cast<double>(M);
       inv = 1.0 / std::sqrt(var + eps);
       if (running_mean) {
-        float& rm = running_mean->data()[c];
-        float& rv = running_var->data()[c];
-        const double unbiased = sq / static_cast<double>(M - 1);
-        rm = static_cast<float>((1.0 - momentum) * rm + momentum * m);
-        rv = static_cast<float>((1.0 - momentum) * rv + momentum * unbiased);
+        update_running(running_mean, running_var, c, momentum, m, sq / static_cast<double>(M - 1));
       }
     } else {
       m = running_mean->data()[c];
@@ -203,11 +267,7 @@ Tensor batchnorm2d_forward(const Tensor& x, const Tensor& weight, const Tensor& 
     mean[c] = static_cast<float>(m);
     invstd[c] = static_cast<float>(inv);
     const auto [scale, shift] = affine_of(weight, bias, c, m, inv);
-    for (int64_t n = 0; n < N; ++n) {
-      const float* p = x.data() + (n * C + c) * HW;
-      float* q = y.data() + (n * C + c) * HW;
-      for (int64_t i = 0; i < HW; ++i) q[i] = p[i] * scale + shift;
-    }
+    affine_channel(x, y, c, scale, shift);
   }
   if (saved) *saved = {mean, invstd};
   return y;
@@ -225,20 +285,8 @@ void batchnorm2d_backward(const Tensor& x, const Tensor& dy, const Tensor& weigh
                                                  {"saved invstd", saved.invstd},
                                                  {"dweight", dweight ? *dweight : none},
                                                  {"dbias", dbias ? *dbias : none}});
-  check_input(x);
+  check_backward_args(x, dy, weight, saved, dweight, dbias);
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3), M = N * HW;
-  if (dy.shape() != x.shape()) {
-    throw Error("batchnorm2d_backward: grad_output of shape " + shape_str(dy.shape()) +
-                " does not match input shape " + shape_str(x.shape()));
-  }
-  check_channels("weight", weight, C);
-  check_channels("saved mean", saved.mean, C);
-  check_channels("saved invstd", saved.invstd, C);
-  if (!saved.mean.defined() || !saved.invstd.defined()) {
-    throw Error("batchnorm2d_backward: the saved statistics are undefined");
-  }
-  if (dweight) check_channels("dweight", *dweight, C);
-  if (dbias) check_channels("dbias", *dbias, C);
   if (device == Device::CUDA) {
     cuda::batchnorm2d_backward(x, dy, weight, saved, training, dx, dweight, dbias);
     return;
@@ -261,13 +309,129 @@ void batchnorm2d_backward(const Tensor& x, const Tensor& dy, const Tensor& weigh
     const float mean_f = saved.mean[c];
     const float proj = training ? static_cast<float>(inv * inv * dot / M) : 0.0f;
     const float grad_mean = training ? static_cast<float>(sum / M) : 0.0f;
+    dx_channel(x, dy, *dx, c, mean_f, proj, grad_mean, scale);
+  }
+}
+
+std::vector<double> batchnorm2d_stat_sums(const Tensor& x) {
+  require_cpu("batchnorm2d_stat_sums", detail::op_device("batchnorm2d_stat_sums", {{"input", x}}));
+  check_input(x);
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  std::vector<double> sums(2 * C + 1);
+#pragma omp parallel for schedule(static) if (x.numel() > kParallelMin)
+  for (int64_t c = 0; c < C; ++c) {
+    double sum = 0.0, sq = 0.0;  // a float's square is exact in a double
     for (int64_t n = 0; n < N; ++n) {
       const float* p = x.data() + (n * C + c) * HW;
-      const float* g = dy.data() + (n * C + c) * HW;
-      float* q = dx->data() + (n * C + c) * HW;
-      for (int64_t i = 0; i < HW; ++i) q[i] = (g[i] - (p[i] - mean_f) * proj - grad_mean) * scale;
+      sum += lane_sum(p, HW);
+      sq += lane_sq_dev(p, HW, 0.0);
     }
+    sums[c] = sum;
+    sums[C + c] = sq;
   }
+  sums[2 * C] = static_cast<double>(N * HW);
+  return sums;
+}
+
+Tensor batchnorm2d_forward_from_sums(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                     const std::vector<double>& sums, Tensor* running_mean,
+                                     Tensor* running_var, double momentum, double eps,
+                                     BatchNorm2dSaved* saved) {
+  const Tensor none;
+  require_cpu(
+      "batchnorm2d",
+      detail::op_device("batchnorm2d", {{"input", x},
+                                        {"weight", weight},
+                                        {"bias", bias},
+                                        {"running_mean", running_mean ? *running_mean : none},
+                                        {"running_var", running_var ? *running_var : none}}));
+  check_forward_args(x, weight, bias, running_mean, running_var);
+  const int64_t C = x.size(1);
+  if (static_cast<int64_t>(sums.size()) != 2 * C + 1) {
+    throw Error("batchnorm2d: " + std::to_string(sums.size()) + " statistics sums for " +
+                std::to_string(C) + " channels (expected 2 C + 1 = " + std::to_string(2 * C + 1) +
+                ")");
+  }
+  const double M = sums[2 * C];
+  if (!(M > 1)) {
+    throw Error("Expected more than 1 value per channel when training, got input size " +
+                shape_str(x.shape()) + " and " + std::to_string(static_cast<int64_t>(M)) +
+                " values per channel over all the processes");
+  }
+  Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C});
+  Tensor y = Tensor::empty(x.shape());
+#pragma omp parallel for schedule(static) if (x.numel() > kParallelMin)
+  for (int64_t c = 0; c < C; ++c) {
+    const double m = sums[c] / M;
+    // sum((x - m)^2) = sum(x^2) - m sum(x); rounding can take it below zero when var << mean^2.
+    const double sq = std::max(sums[C + c] - m * sums[c], 0.0);
+    const double inv = 1.0 / std::sqrt(sq / M + eps);
+    if (running_mean) update_running(running_mean, running_var, c, momentum, m, sq / (M - 1));
+    mean[c] = static_cast<float>(m);
+    invstd[c] = static_cast<float>(inv);
+    const auto [scale, shift] = affine_of(weight, bias, c, m, inv);
+    affine_channel(x, y, c, scale, shift);
+  }
+  if (saved) *saved = {mean, invstd};
+  return y;
+}
+
+std::vector<double> batchnorm2d_backward_reduce(const Tensor& x, const Tensor& dy,
+                                                const BatchNorm2dSaved& saved, Tensor* dweight,
+                                                Tensor* dbias) {
+  const Tensor none;
+  require_cpu("batchnorm2d_backward",
+              detail::op_device("batchnorm2d_backward", {{"input", x},
+                                                         {"grad_output", dy},
+                                                         {"saved mean", saved.mean},
+                                                         {"saved invstd", saved.invstd},
+                                                         {"dweight", dweight ? *dweight : none},
+                                                         {"dbias", dbias ? *dbias : none}}));
+  check_backward_args(x, dy, Tensor(), saved, dweight, dbias);
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  std::vector<double> sums(2 * C);
+#pragma omp parallel for schedule(static) if (x.numel() > kParallelMin)
+  for (int64_t c = 0; c < C; ++c) {
+    const double m = saved.mean[c];
+    double sum = 0.0, dot = 0.0;  // sum(dy), sum(dy * (x - mean))
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t at = (n * C + c) * HW;
+      lane_sum_dot(dy.data() + at, x.data() + at, HW, m, &sum, &dot);
+    }
+    if (dbias) dbias->data()[c] += static_cast<float>(sum);
+    if (dweight) dweight->data()[c] += static_cast<float>(dot * saved.invstd[c]);
+    sums[c] = sum;
+    sums[C + c] = dot;
+  }
+  return sums;
+}
+
+Tensor batchnorm2d_backward_elemt(const Tensor& x, const Tensor& dy, const Tensor& weight,
+                                  const BatchNorm2dSaved& saved, const std::vector<double>& sums,
+                                  double count) {
+  require_cpu("batchnorm2d_backward",
+              detail::op_device("batchnorm2d_backward", {{"input", x},
+                                                         {"grad_output", dy},
+                                                         {"weight", weight},
+                                                         {"saved mean", saved.mean},
+                                                         {"saved invstd", saved.invstd}}));
+  check_backward_args(x, dy, weight, saved, nullptr, nullptr);
+  const int64_t C = x.size(1);
+  if (static_cast<int64_t>(sums.size()) != 2 * C) {
+    throw Error("batchnorm2d_backward: " + std::to_string(sums.size()) + " gradient sums for " +
+                std::to_string(C) + " channels (expected 2 C = " + std::to_string(2 * C) + ")");
+  }
+  Tensor dx = Tensor::empty(x.shape());
+  if (x.numel() == 0) return dx;  // an empty part: count may be 0 too
+#pragma omp parallel for schedule(static) if (x.numel() > kParallelMin)
+  for (int64_t c = 0; c < C; ++c) {
+    const double inv = saved.invstd[c];
+    const double w = weight.defined() ? weight[c] : 1.0;
+    const float proj = static_cast<float>(inv * inv * sums[C + c] / count);
+    const float grad_mean = static_cast<float>(sums[c] / count);
+    dx_channel(x, dy, dx, c, saved.mean[c], proj, grad_mean, static_cast<float>(w * inv));
+  }
+  return dx;
 }
 
 }  // namespace cnn

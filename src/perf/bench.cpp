@@ -84,6 +84,7 @@ BenchResult run_benchmark(Module& model, const BenchOptions& o) {
     for (auto& v : labels) v = static_cast<int32_t>(gen.below(static_cast<uint64_t>(o.classes)));
     const Tensor y = Tensor::from_ints({o.train_batch}, labels, o.device);
     model.train();
+    model.pack_parameters();  // as the Trainer trains it: parameters in one arena
     LogitsGuard logits(model);
     Adam opt(model.parameters(), AdamOptions(1e-3));
     CrossEntropyLoss loss_fn;

@@ -135,6 +135,7 @@ nlohmann::json TrainOptions::to_json() const {
   if (augment.enabled()) j["augment"] = augment.to_json();
   if (patience > 0) j["patience"] = patience;
   if (val_split > 0) j["val_split"] = val_split;
+  if (sync_batchnorm) j["sync_batchnorm"] = true;
   j["held_out"] = held_out;
   return j;
 }
@@ -158,6 +159,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.patience = j.value("patience", o.patience);
   o.held_out = j.value("held_out", o.held_out);
   o.val_split = j.value("val_split", o.val_split);
+  o.sync_batchnorm = j.value("sync_batchnorm", o.sync_batchnorm);
   return o;
 }
 
@@ -246,6 +248,9 @@ Trainer::Trainer(std::shared_ptr<Module> model, const Dataset& train, const Data
       Module* m = stack.back();
       stack.pop_back();
       if (auto* d = dynamic_cast<Dropout*>(m)) dropouts_.push_back(d);
+      if (auto* bn = dynamic_cast<BatchNorm2d*>(m); bn && options_.sync_batchnorm) {
+        bn->set_communicator(comm_.get());
+      }
       for (const auto& [name, child] : m->children()) stack.push_back(child.get());
     }
     // Every rank starts from rank 0's weights, as DistributedDataParallel does.

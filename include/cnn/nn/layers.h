@@ -378,6 +378,8 @@ struct BatchNorm2dOptions {
   CNN_ARG(bool, track_running_stats, true);
 };
 
+class Communicator;  // cnn/dist/communicator.h
+
 // x: (N, C, H, W) -> the same shape. Parameters weight, bias (C) when affine; buffers
 // running_mean (C), running_var (C) and num_batches_tracked when track_running_stats, in
 // PyTorch's order and by its names. Training mode normalises with the batch's statistics and
@@ -405,11 +407,29 @@ class BatchNorm2d : public Module {
   // in evaluation mode with running statistics; nullopt when it normalises with the batch's.
   std::optional<BatchNormEval> as_eval() const;
 
+  // PyTorch's SyncBatchNorm: with a communicator of more than one rank, training mode normalises
+  // with the statistics of the whole batch that the ranks' inputs are parts of, and updates the
+  // running ones with them (the same on every rank). Null, the default (or one rank): this
+  // process's input alone, as PyTorch's DistributedDataParallel without SyncBatchNorm.
+  // Evaluation mode, the printed form, the model file and the state are unchanged.
+  // Requires, with more than one rank: every rank calls forward() in training mode (one
+  // allreduce_sum) and backward() (one more when input_grad) at the same steps, with parts of the
+  // same H and W (an empty part, N = 0, takes part too); each rank's dy is the gradient of the
+  // mean loss over its part; the parameter gradients are then summed over the ranks, each times
+  // its part's share of the batch (Trainer::exchange). Ensures: that weighted sum of weight's,
+  // bias's and every earlier layer's gradients is single-process BatchNorm2d's on the whole batch
+  // (with equal parts, PyTorch's SyncBatchNorm under DistributedDataParallel's average).
+  // CPU only. The communicator is not owned; it must outlive the layer's calls.
+  void set_communicator(Communicator* comm) { comm_ = comm; }
+  Communicator* communicator() const { return comm_; }
+
  protected:
   Tensor forward_impl(const Tensor& x) override;
   Tensor backward_impl(const Tensor& dy) override;
 
  private:
+  Tensor backward_synced(const Tensor& dy);
+
   BatchNorm2dOptions options_;
   Parameter* weight_ = nullptr;
   Parameter* bias_ = nullptr;
@@ -422,6 +442,11 @@ class BatchNorm2d : public Module {
   Tensor x_;
   BatchNorm2dSaved saved_;
   bool batch_stats_ = false;  // whether the last forward normalised with the batch's statistics
+  Communicator* comm_ = nullptr;
+  // Whether the last forward used the statistics over all the ranks, and this rank's share of
+  // the values per channel then (its M / the sum of every rank's M).
+  bool synced_ = false;
+  double share_ = 0.0;
 };
 
 // A Size2 in a model file: 3 when given as one int, [3, 2] when given as a pair.

@@ -7,6 +7,8 @@
 // running_mean, running_var: (C), or null (track_running_stats=False).
 #pragma once
 
+#include <vector>
+
 #include "cnn/tensor.h"
 
 namespace cnn {
@@ -48,5 +50,41 @@ ChannelAffine batchnorm2d_eval_affine(const Tensor& weight, const Tensor& bias,
 void batchnorm2d_backward(const Tensor& x, const Tensor& dy, const Tensor& weight,
                           const BatchNorm2dSaved& saved, bool training, Tensor* dx, Tensor* dweight,
                           Tensor* dbias);
+
+// ---- Training over several processes, each with a part of the batch (SyncBatchNorm) ----
+// batchnorm2d_forward and batchnorm2d_backward in training mode, split where the processes add up
+// their per-channel sums, as PyTorch's batch_norm_stats / batch_norm_elemt /
+// batch_norm_backward_reduce / batch_norm_backward_elemt split them. The sums are in double and
+// laid out for one Communicator::allreduce_sum each way. A part may be empty (N = 0). CPU only.
+
+// x: (N, C, H, W) -> (2C + 1): sum(x) per channel, then sum(x^2) per channel, then M = N H W.
+std::vector<double> batchnorm2d_stat_sums(const Tensor& x);
+
+// sums: (2C + 1), batchnorm2d_stat_sums's added up over every part of the batch. Normalises x with
+// the mean S / M and the biased variance Q / M - mean^2 and, as batchnorm2d_forward, updates
+// running_mean and running_var (when given) with the mean and the unbiased variance (times
+// M / (M - 1)). Needs M > 1 over all the parts. saved, if not null, receives the statistics used.
+// The variance from sums of squares loses about mean^2 / var units of double's rounding (2^-53)
+// against batchnorm2d_forward's two passes: below float's for any mean under 10^4 deviations.
+Tensor batchnorm2d_forward_from_sums(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                     const std::vector<double>& sums, Tensor* running_mean,
+                                     Tensor* running_var, double momentum, double eps,
+                                     BatchNorm2dSaved* saved = nullptr);
+
+// x, dy: (N, C, H, W); saved: from batchnorm2d_forward_from_sums -> (2C): sum(dy) per channel,
+// then sum(dy * (x - mean)) per channel, over this part's N, H, W. Accumulates this part's
+// dweight += sum(dy * xhat) and dbias += sum(dy), as batchnorm2d_backward; either may be null.
+std::vector<double> batchnorm2d_backward_reduce(const Tensor& x, const Tensor& dy,
+                                                const BatchNorm2dSaved& saved, Tensor* dweight,
+                                                Tensor* dbias);
+
+// x, dy: (N, C, H, W) -> dx: (N, C, H, W), a new tensor. sums: (2C) as
+// batchnorm2d_backward_reduce's (sum_dy, then sum_dy_xmu), summed as the caller needs; count: what
+// they are divided by:
+//   dx = weight * invstd * (dy - sum_dy / count - (x - mean) * invstd^2 * sum_dy_xmu / count).
+// With this part's own sums and count = N H W, batchnorm2d_backward's dx.
+Tensor batchnorm2d_backward_elemt(const Tensor& x, const Tensor& dy, const Tensor& weight,
+                                  const BatchNorm2dSaved& saved, const std::vector<double>& sums,
+                                  double count);
 
 }  // namespace cnn

@@ -90,6 +90,10 @@ struct TrainOptions {
   // PyTorch's DistributedDataParallel does; rank 0's buffers are given to every rank before each
   // evaluation. Null: one process. Not part of to_json(): a run may resume on any rank count.
   std::shared_ptr<Communicator> communicator;
+  // With several ranks: BatchNorm2d's statistics over the whole global batch (PyTorch's
+  // SyncBatchNorm; BatchNorm2d::set_communicator) instead of each rank's part. Part of to_json():
+  // it changes the results.
+  bool sync_batchnorm = false;
 
   nlohmann::json to_json() const;
   // The inverse of to_json(); throws naming the field that is missing or of the wrong type.
