@@ -7,6 +7,7 @@
 #   2. Rank 1 killed (SIGKILL) mid-epoch: mpirun exits non-zero within 30 s naming rank 1; the
 #      checkpoint saved before is intact, and a run resumed from it on 4 ranks finishes the epoch
 #      with the uninterrupted runs' accuracy (within 0.1 points).
+#   2b. Rank 1 asked to stop (SIGTERM): all ranks stop after the same step, rank 0 saves there.
 #   3. Rank 1 stopped (SIGSTOP: alive but silent, as behind a failed network): rank 0 gives up
 #      after --comm-timeout, names rank 1, and the run ends non-zero within 30 s.
 #   4. BatchNorm (the bn-gap model, 25 steps): with --sync-batchnorm, 2 ranks give one process's
@@ -137,6 +138,13 @@ print(f"mpi_training: resumed on 4 ranks: {len(k['step_losses'])} more steps, ac
       f"{k['final_test_accuracy']:.4f} against {one['final_test_accuracy']:.4f} ({acc:.2f} points)")
 sys.exit(0 if k["ranks"] == 4 and acc <= 0.1 else 1)
 EOF
+
+# --- 2b. a clean stop asked of one rank (SIGTERM): every rank stops after the same step and
+# rank 0 saves a checkpoint there
+interrupt "$out/t.cnnt" TERM
+grep -q "stopped by a signal to another rank at step [0-9]* of 938; continue with" \
+  "$out/t.cnnt.log" || fail "the stop was not made and said"
+"$cnn" eval --weights "$out/t.cnnt" --data-dir "$data" >/dev/null || fail "the checkpoint is not intact"
 
 # --- 3. a rank that stops answering
 interrupt "$out/h.cnnt" STOP --comm-timeout 3

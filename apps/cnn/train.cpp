@@ -456,22 +456,35 @@ int train_with(const TrainArgs& a, const CLI::App& cmd, const std::shared_ptr<Co
     j["epochs"].push_back(to_json(r));
   }
   j["images_per_second"] = images / std::max(train_seconds, 1e-9);
+  // Which signal stopped the run: this process's, or (on several ranks) another rank's.
+  const int stop_signal = g_stop_signal ? static_cast<int>(g_stop_signal) : SIGTERM;
+  const std::string stopped_by = g_stop_signal == SIGINT    ? "SIGINT"
+                                 : g_stop_signal == SIGTERM ? "SIGTERM"
+                                                            : "a signal to another rank";
   if (!lead) {
     // The figures are rank 0's to report; the final test evaluation is shared.
     if (!trainer.stopped() && !history.empty() && o.val_split > 0 && has_test) {
       trainer.evaluate(test);
     }
-    return trainer.stopped() ? 128 + (g_stop_signal == SIGTERM ? SIGTERM : SIGINT) : 0;
+    if (!trainer.stopped()) return 0;
+    // A non-zero exit makes mpirun end the other ranks: not before rank 0 has saved.
+    double saved = 0;
+    comm->allreduce_sum(&saved, 1);
+    return 128 + stop_signal;
   }
   if (trainer.stopped()) {
     trainer.save_checkpoint(out);
-    j["stopped"] = {{"signal", g_stop_signal == SIGTERM ? "SIGTERM" : "SIGINT"},
+    if (comm->size() > 1) {
+      double saved = 0;  // the other ranks wait for this before they exit
+      comm->allreduce_sum(&saved, 1);
+    }
+    j["stopped"] = {{"signal", g_stop_signal ? stopped_by : "another rank's"},
                     {"global_step", trainer.global_step()}};
     if (!a.json.empty()) write_json(a.json, j);
     std::printf("stopped by %s at step %lld of %lld; continue with: cnn train --resume %s\n",
-                g_stop_signal == SIGTERM ? "SIGTERM" : "SIGINT", (long long)trainer.global_step(),
+                stopped_by.c_str(), (long long)trainer.global_step(),
                 (long long)trainer.total_steps(), out.c_str());
-    return 128 + (g_stop_signal == SIGTERM ? SIGTERM : SIGINT);
+    return 128 + stop_signal;
   }
   // The Trainer refuses an empty dataset, so an epoch always runs; history.back() is still never
   // reached on an empty history.

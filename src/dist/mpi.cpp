@@ -108,12 +108,13 @@ class MpiCommunicator final : public Communicator {
     }
   }
 
-  // Polls the request: busy at first (a collective on one machine completes in microseconds), then
-  // every 200 us, so that ranks sharing cores leave them to the ranks still computing.
+  // Polls the request, yielding the core between polls (ranks may share cores with ranks still
+  // computing); after 50 ms of waiting (a rank writing a checkpoint, evaluating), every
+  // millisecond.
   void wait(MPI_Request& request, const std::string& what) {
     const auto start = Clock::now();
     const auto deadline = start + std::chrono::duration<double>(timeout_);
-    for (int polls = 0;; ++polls) {
+    for (;;) {
       int done = 0;
       MPI_Status status;
       const int code = MPI_Test(&request, &done, &status);
@@ -124,7 +125,11 @@ class MpiCommunicator final : public Communicator {
       if (done) return;
       const auto now = Clock::now();
       if (now > deadline) timed_out(what);
-      if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      if (now - start < std::chrono::milliseconds(50)) {
+        std::this_thread::yield();
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
     }
   }
 

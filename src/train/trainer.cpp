@@ -326,7 +326,7 @@ EvalResult Trainer::evaluate(const Dataset& data) {
   return cnn::evaluate(*model_, data, options_.batch_size, options_.normalize, comm_.get());
 }
 
-void Trainer::exchange(int64_t local_count, int64_t global_count, double sums[3]) {
+void Trainer::exchange(int64_t local_count, int64_t global_count, double sums[4]) {
   const ParameterArena* arena = model_->parameter_arena();
   if (!arena) {
     throw Error(
@@ -340,7 +340,7 @@ void Trainer::exchange(int64_t local_count, int64_t global_count, double sums[3]
   for (float& g : grads) g *= share;
   comm_->allreduce_sum(grads.data(), grads.numel());
   if (arena->grads.is_cuda()) const_cast<Tensor&>(arena->grads).copy_(grads);
-  comm_->allreduce_sum(sums, 3);
+  comm_->allreduce_sum(sums, 4);
 }
 
 void Trainer::broadcast_buffers() {
@@ -424,8 +424,10 @@ StepResult Trainer::step() {
   model_->backward(loss_fn.backward(), /*input_grad=*/false);
   r.correct = count_correct(logits, batch_.labels);
   if (distributed()) {
-    double sums[3] = {double(loss) * double(r.count), double(r.correct), double(r.count)};
+    double sums[4] = {double(loss) * double(r.count), double(r.correct), double(r.count),
+                      stop_asked_ ? 1.0 : 0.0};
     exchange(r.count, batch_.global_count, sums);
+    stop_agreed_ = sums[3] > 0;
     r.count = static_cast<int64_t>(sums[2]);
     r.correct = static_cast<int64_t>(sums[1]);
     loss = static_cast<float>(sums[0] / sums[2]);
@@ -456,6 +458,7 @@ const std::vector<EpochRecord>& Trainer::fit(const TrainCallbacks& callbacks) {
   LogitsGuard logits_guard(*model_);
   const int64_t total_steps = this->total_steps(), epochs = epochs_to_run();
   stopped_ = stopped_early_ = false;
+  stop_asked_ = stop_agreed_ = false;
   while (global_step_ < total_steps) {
     if (!in_epoch_) {
       if (static_cast<int64_t>(history_.size()) >= options_.epochs) break;
@@ -463,10 +466,10 @@ const std::vector<EpochRecord>& Trainer::fit(const TrainCallbacks& callbacks) {
     }
     bool stop = callbacks.should_stop && callbacks.should_stop();
     if (distributed()) {
-      // Any rank asked: all stop at the same step.
-      double asked = stop ? 1.0 : 0.0;
-      comm_->allreduce_sum(&asked, 1);
-      stop = asked > 0;
+      // A rank's request travels with the next step's figures (no exchange of its own): every
+      // rank stops after the same step.
+      stop_asked_ = stop_asked_ || stop;
+      stop = stop_agreed_;
     }
     if (stop) {
       stopped_ = true;

@@ -230,8 +230,11 @@ class Trainer {
   EpochRecord finish_epoch();
   bool distributed() const { return comm_->size() > 1; }
   // Several ranks: the gradients summed over the ranks, each rank's weighted by its share of the
-  // global batch; sums[] (the step's loss sum, correct and count) summed too.
-  void exchange(int64_t local_count, int64_t global_count, double sums[3]);
+  // global batch; sums[] (the step's loss sum, correct and count, and 1 where the rank was asked
+  // to stop) summed too.
+  void exchange(int64_t local_count, int64_t global_count, double sums[4]);
+  // fit() on several ranks: this rank was asked to stop; some rank was (known after a step).
+  bool stop_asked_ = false, stop_agreed_ = false;
   // Rank 0's buffers (BatchNorm2d's running statistics) on every rank.
   void broadcast_buffers();
   // Throws when the ranks' weights are not the same bits (checked at each epoch's end).
