@@ -65,7 +65,12 @@ endif()
 # Built with MPI: OpenMPI's C library, through its own pkg-config file.
 set(CNN_PC_MPI "")
 if(CNN_WITH_MPI)
-  set(CNN_PC_MPI "ompi-c")
+  # OpenMPI's pkg-config module, or MPICH's.
+  if(MPI_CXX_LIBRARIES MATCHES "openmpi")
+    set(CNN_PC_MPI "ompi-c")
+  else()
+    set(CNN_PC_MPI "mpich")
+  endif()
 endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/cnn.pc.in ${PROJECT_BINARY_DIR}/cnn.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/cnn.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig

@@ -1,4 +1,6 @@
 // cnn train: the tutorial's experiment.
+#include <sched.h>
+
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -201,12 +203,26 @@ void write_curves(const std::string& path, const std::vector<EpochRecord>& histo
 
 int train_with(const TrainArgs& a, const CLI::App& cmd, const std::shared_ptr<Communicator>& comm);
 
+// The threads a rank uses by default: the cores it may run on, shared with the other ranks on its
+// machine when they may all run everywhere (not bound).
+int rank_threads() {
+  const int machine = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const int mine = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : machine;
+  return mine < machine ? std::max(1, mine) : std::max(1, machine / launched_local_size());
+}
+
 // Under mpirun (or another MPI launcher) with several ranks: MPI's communicator; else one process.
 // Each rank reports its own error, naming itself, and ends the whole run (MPI_Abort) so that the
 // others do not wait for their timeout.
 int run_train(const TrainArgs& a, const CLI::App& cmd) {
   std::shared_ptr<Communicator> comm = local_communicator();
-  if (launched_world_size() > 1) comm = mpi_communicator(a.comm_timeout);
+  // A launcher that says how many ranks it started (mpirun, PMI) or only that it started this one
+  // (PMIx, as srun --mpi=pmix): MPI says how many there are. A build without MPI refuses several.
+  if (launched_by_mpi() && (mpi_built() || launched_world_size() > 1)) {
+    comm = mpi_communicator(a.comm_timeout);
+  }
   try {
     return train_with(a, cmd, comm);
   } catch (const std::exception& e) {
@@ -229,8 +245,9 @@ int train_with(const TrainArgs& a, const CLI::App& cmd, const std::shared_ptr<Co
   const auto say = [lead](const char* format, auto... args) {
     if (lead) std::printf(format, args...);
   };
-  // From the start: a signal while the data loads stops the run before its first step, still
-  // with a checkpoint to resume from.
+  // From the start: a signal while the data loads stops the run before its first step (on several
+  // ranks: after the first, as a stop travels with a step's figures), still with a checkpoint to
+  // resume from.
   g_stop_signal = 0;
   StopSignals signals;
   // Everything that can be known wrong before loading data or training is checked first: the
@@ -333,11 +350,9 @@ int train_with(const TrainArgs& a, const CLI::App& cmd, const std::shared_ptr<Co
     refuse_to_replace("--json", a.json, a.overwrite);
   }
 
-  // Ranks on one machine share its cores: by default each takes its part of them.
-  set_num_threads(a.threads > 0 || comm->size() == 1
-                      ? a.threads
-                      : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) /
-                                        launched_local_size()));
+  // Ranks on one machine share its cores: by default each takes the cores it is bound to (mpirun
+  // binds each rank to a core or a socket by default), or its part of them when unbound.
+  set_num_threads(a.threads > 0 || comm->size() == 1 ? a.threads : rank_threads());
   DataOptions data_options{data_dir, a.cache_dir, a.bad_images == "skip"};
   Dataset train = load_split(dataset, "train", input, data_options);
   Dataset test;
@@ -467,23 +482,24 @@ int train_with(const TrainArgs& a, const CLI::App& cmd, const std::shared_ptr<Co
       trainer.evaluate(test);
     }
     if (!trainer.stopped()) return 0;
-    // A non-zero exit makes mpirun end the other ranks: not before rank 0 has saved.
+    // A non-zero exit makes mpirun end the other ranks: not before rank 0 has saved and said so.
     double saved = 0;
     comm->allreduce_sum(&saved, 1);
     return 128 + stop_signal;
   }
   if (trainer.stopped()) {
     trainer.save_checkpoint(out);
-    if (comm->size() > 1) {
-      double saved = 0;  // the other ranks wait for this before they exit
-      comm->allreduce_sum(&saved, 1);
-    }
     j["stopped"] = {{"signal", g_stop_signal ? stopped_by : "another rank's"},
                     {"global_step", trainer.global_step()}};
     if (!a.json.empty()) write_json(a.json, j);
     std::printf("stopped by %s at step %lld of %lld; continue with: cnn train --resume %s\n",
                 stopped_by.c_str(), (long long)trainer.global_step(),
                 (long long)trainer.total_steps(), out.c_str());
+    std::fflush(stdout);
+    if (comm->size() > 1) {
+      double saved = 0;  // the other ranks wait for this before they exit
+      comm->allreduce_sum(&saved, 1);
+    }
     return 128 + stop_signal;
   }
   // The Trainer refuses an empty dataset, so an epoch always runs; history.back() is still never
@@ -642,10 +658,11 @@ void add_train_command(CLI::App& app, int& exit_code) {
                   "file (.onnx) or a TF.js model.json; instead of --model");
   cmd->add_flag("--sync-batchnorm", args->sync_batchnorm,
                 "Under mpirun: BatchNorm2d's statistics over the whole global batch (PyTorch's "
-                "SyncBatchNorm) instead of each rank's part");
+                "SyncBatchNorm) instead of each rank's part; CPU only");
   cmd->add_option("--comm-timeout", args->comm_timeout,
-                  "Under mpirun: seconds a rank waits for the others at a gradient exchange "
-                  "before it names the ranks that did not come and ends the run")
+                  "Under mpirun: seconds a rank waits for the others at an exchange (the first "
+                  "waits at least 600, for the ranks' start) before it names the ranks that did "
+                  "not come and ends the run")
       ->check(positive_number())
       ->capture_default_str();
   cmd->add_option("--resume", args->resume,

@@ -5,7 +5,9 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <limits>
 #include <mutex>
 #include <thread>
@@ -30,8 +32,14 @@ std::string mpi_error_string(int code) {
 class MpiCommunicator final : public Communicator {
  public:
   explicit MpiCommunicator(double timeout_seconds) : timeout_(timeout_seconds) {
-    int provided = 0;
-    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+    // A host program may have initialised MPI already: then it also finalises it.
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized) {
+      int provided = 0;
+      check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+      owner_ = true;
+    }
     // Errors come back to us (and are raised as CommError) instead of ending the process silently.
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
@@ -44,17 +52,18 @@ class MpiCommunicator final : public Communicator {
   ~MpiCommunicator() override {
     int finalized = 0;
     MPI_Finalized(&finalized);
-    if (!finalized) MPI_Finalize();
+    if (owner_ && !finalized) MPI_Finalize();
   }
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
   void allreduce_sum(float* data, int64_t n) override {
-    allreduce(data, n, MPI_FLOAT, "the gradient exchange");
+    allreduce(data, n, MPI_FLOAT, "the exchange of gradients");
   }
   void allreduce_sum(double* data, int64_t n) override {
-    allreduce(data, n, MPI_DOUBLE, "the exchange of the step's figures");
+    allreduce(data, n, MPI_DOUBLE,
+              "an exchange of figures (a step's, an evaluation's or BatchNorm's statistics)");
   }
 
   void broadcast(float* data, int64_t n, int root) override {
@@ -64,7 +73,7 @@ class MpiCommunicator final : public Communicator {
       MPI_Request request;
       check(MPI_Ibcast(data + done, count, MPI_FLOAT, root, MPI_COMM_WORLD, &request),
             "MPI_Ibcast");
-      wait(request, "the broadcast of rank " + std::to_string(root) + "'s weights");
+      wait(request, "the broadcast of rank " + std::to_string(root) + "'s weights and buffers");
       done += count;
     }
   }
@@ -79,6 +88,12 @@ class MpiCommunicator final : public Communicator {
   int rank_ = 0, size_ = 1;
   std::string node_;
   double timeout_;
+  bool owner_ = false;    // this communicator initialised MPI (and so finalises it)
+  bool started_ = false;  // a collective has completed (the first waits for the slowest start)
+  bool dead_ = false;     // a collective failed: the requests it left may still write
+  // The probe's buffers (timed_out), kept: its requests are never completed.
+  int probe_me_ = 0;
+  std::vector<int> probe_heard_;
 
   // MPI counts are int: a longer buffer goes in pieces.
   static int chunk(int64_t left) {
@@ -112,19 +127,31 @@ class MpiCommunicator final : public Communicator {
   // computing); after 50 ms of waiting (a rank writing a checkpoint, evaluating), every
   // millisecond.
   void wait(MPI_Request& request, const std::string& what) {
+    if (dead_) throw CommError("rank " + std::to_string(rank_) + ": an earlier collective failed");
     const auto start = Clock::now();
-    const auto deadline = start + std::chrono::duration<double>(timeout_);
+    // The first collective comes after every rank has loaded its data, which may take some ranks
+    // minutes longer than others (a cold cache, a slow shared file system): it waits at least 10
+    // minutes. A rank that dies meanwhile ends the run through mpirun.
+    const double limit = started_ ? timeout_ : std::max(timeout_, 600.0);
+    const auto deadline = start + std::chrono::duration<double>(limit);
     for (;;) {
       int done = 0;
       MPI_Status status;
       const int code = MPI_Test(&request, &done, &status);
       if (code != MPI_SUCCESS) {
+        dead_ = true;
         throw CommError("rank " + std::to_string(rank_) + ": " + what +
                         " failed: " + mpi_error_string(code) + " (a rank was lost)");
       }
-      if (done) return;
+      if (done) {
+        started_ = true;
+        return;
+      }
       const auto now = Clock::now();
-      if (now > deadline) timed_out(what);
+      if (now > deadline) {
+        dead_ = true;
+        timed_out(what, limit);
+      }
       if (now - start < std::chrono::milliseconds(50)) {
         std::this_thread::yield();
       } else {
@@ -135,14 +162,17 @@ class MpiCommunicator final : public Communicator {
 
   // Every rank that times out tells every other one so, and listens for a while: the ranks it does
   // not hear from are the ones that never came.
-  [[noreturn]] void timed_out(const std::string& what) {
-    int me = rank_;
+  // The requests it leaves (and the collective's) are never completed: the communicator is dead
+  // and the run can only end (abort()).
+  [[noreturn]] void timed_out(const std::string& what, double limit) {
+    probe_me_ = rank_;
+    probe_heard_.assign(static_cast<std::size_t>(size_), -1);
+    std::vector<int>& heard = probe_heard_;
     std::vector<MPI_Request> sends, receives;
-    std::vector<int> heard(static_cast<std::size_t>(size_), -1);
     for (int r = 0; r < size_; ++r) {
       if (r == rank_) continue;
       MPI_Request s, q;
-      MPI_Isend(&me, 1, MPI_INT, r, kProbeTag, MPI_COMM_WORLD, &s);
+      MPI_Isend(&probe_me_, 1, MPI_INT, r, kProbeTag, MPI_COMM_WORLD, &s);
       MPI_Irecv(&heard[r], 1, MPI_INT, r, kProbeTag, MPI_COMM_WORLD, &q);
       sends.push_back(s);
       receives.push_back(q);
@@ -164,13 +194,17 @@ class MpiCommunicator final : public Communicator {
         ++count;
       }
     }
-    const std::string seconds = std::to_string(static_cast<int64_t>(timeout_));
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%g", limit);
     if (count == 0) {
       throw CommError("rank " + std::to_string(rank_) + ": " + what + " did not complete within " +
-                      seconds + " s, though every rank answered (the network may be failing)");
+                      seconds +
+                      " s, though every rank answered (the network may be failing, or the ranks "
+                      "are in different calls: a bug)");
     }
     throw CommError("rank " + std::to_string(rank_) + ": " + what + " did not complete within " +
-                    seconds + " s: no answer from rank" + (count > 1 ? "s " : " ") + silent +
+                    std::string(seconds) + " s: no answer from rank" + (count > 1 ? "s " : " ") +
+                    silent +
                     " (dead, stopped or unreachable; raise --comm-timeout if a step or a " +
                     "checkpoint really takes longer)");
   }

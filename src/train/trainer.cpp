@@ -249,7 +249,12 @@ Trainer::Trainer(std::shared_ptr<Module> model, const Dataset& train, const Data
       stack.pop_back();
       if (auto* d = dynamic_cast<Dropout*>(m)) dropouts_.push_back(d);
       if (auto* bn = dynamic_cast<BatchNorm2d*>(m); bn && options_.sync_batchnorm) {
+        if (options_.device != Device::CPU) {
+          throw Error("--sync-batchnorm (SyncBatchNorm) runs on the CPU only, not on " +
+                      to_string(options_.device));
+        }
         bn->set_communicator(comm_.get());
+        synced_batchnorms_.push_back(bn);
       }
       for (const auto& [name, child] : m->children()) stack.push_back(child.get());
     }
@@ -279,6 +284,12 @@ Trainer::Trainer(std::shared_ptr<Module> model, const Dataset& train, const Data
   } else {
     throw Error("unknown optimizer '" + options_.optimizer + "' (expected adam, adamw or sgd)");
   }
+}
+
+Trainer::~Trainer() {
+  // The model may train again without this run's communicator and batch split.
+  for (Dropout* d : dropouts_) d->set_batch_shard(0, 0);
+  for (BatchNorm2d* bn : synced_batchnorms_) bn->set_communicator(nullptr);
 }
 
 int64_t Trainer::total_steps() const {
@@ -352,22 +363,28 @@ void Trainer::broadcast_buffers() {
 }
 
 void Trainer::check_replicas() {
-  // FNV-1a over the weights' bytes, 48 bits of it: exact in a double, and the sum over the ranks
-  // is size() times this rank's only if every rank holds the same (or an unlikely collision).
-  const Tensor values = model_->parameter_arena()->values.cpu();
+  const ParameterArena* arena = model_->parameter_arena();
+  if (!arena) throw Error("the model's parameters are no longer in one arena");
+  // FNV-1a over the weights' bytes, 32 bits of it, in this rank's slot of a vector of zeros: the
+  // sum gives every rank's hash exactly (a double holds any sum of one 32-bit value per slot).
+  const Tensor values = arena->values.cpu();
   uint64_t h = 1469598103934665603ull;
   const auto* bytes = reinterpret_cast<const unsigned char*>(values.data());
   for (std::size_t i = 0; i < static_cast<std::size_t>(values.numel()) * sizeof(float); ++i) {
     h = (h ^ bytes[i]) * 1099511628211ull;
   }
-  const double mine = static_cast<double>(h >> 16);
-  double sum = mine;
-  comm_->allreduce_sum(&sum, 1);
-  if (sum != mine * comm_->size()) {
+  std::vector<double> hashes(static_cast<std::size_t>(comm_->size()), 0.0);
+  hashes[static_cast<std::size_t>(comm_->rank())] = static_cast<double>(h >> 32);
+  comm_->allreduce_sum(hashes.data(), static_cast<int64_t>(hashes.size()));
+  std::string differ;
+  for (std::size_t r = 1; r < hashes.size(); ++r) {
+    if (hashes[r] != hashes[0]) differ += (differ.empty() ? "" : ", ") + std::to_string(r);
+  }
+  if (!differ.empty()) {
     throw CommError("rank " + std::to_string(comm_->rank()) + ": after epoch " +
-                    std::to_string(epoch_) +
-                    " the ranks' weights differ (the summed gradients were not the same bits on "
-                    "every rank): stopping rather than training diverging copies");
+                    std::to_string(epoch_) + " the weights of rank(s) " + differ +
+                    " differ from rank 0's (the summed gradients were not the same bits on every "
+                    "rank): stopping rather than training diverging copies");
   }
 }
 

@@ -5,7 +5,8 @@
 //
 // Every collective call must be made by every rank, in the same order, with the same sizes. A
 // rank that does not arrive within the communicator's timeout is named in the error each waiting
-// rank raises (CommError); the run is then over (MPI cannot recover a lost process).
+// rank raises (CommError); the run is then over (MPI cannot recover a lost process): after a
+// CommError the only call left to make is abort().
 #pragma once
 
 #include <cstdint>

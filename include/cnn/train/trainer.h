@@ -25,6 +25,7 @@ struct EvalResult {
 
 class Softmax;
 class Dropout;
+class BatchNorm2d;
 namespace detail {
 class DeviceDataset;
 }
@@ -51,7 +52,8 @@ class LogitsGuard {
 // Evaluation mode for the duration (the module's mode is restored). Runs on the model's device
 // (Module::device()). With a communicator of several ranks, each rank evaluates its part of every
 // batch (shard_of) and the figures are summed: every rank returns the whole set's (the model must
-// be the same on every rank).
+// be the same on every rank; a BatchNorm2d without running statistics normalises each rank's
+// part with that part's statistics).
 EvalResult evaluate(Module& model, const Dataset& data, int64_t batch_size = 250,
                     std::optional<Normalize> normalize = std::nullopt,
                     Communicator* communicator = nullptr);
@@ -153,6 +155,11 @@ class Trainer {
   // config() (cnn/nn/spec.h), for an input of the training images' shape.
   Trainer(std::shared_ptr<Module> model, const Dataset& train, const Dataset* test,
           TrainOptions options);
+  // Leaves the model as it was given, but for its weights and its parameters' arena: its
+  // BatchNorm2d layers without the communicator and its Dropout layers without the batch split.
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
   // Runs the epochs (from where a resumed run stopped); returns the history.
   const std::vector<EpochRecord>& fit(const TrainCallbacks& callbacks = {});
   // The next step of the run fit() makes, and only that: the loader's next batch forward, backward
@@ -210,6 +217,7 @@ class Trainer {
   std::unique_ptr<Optimizer> optimizer_;
   std::shared_ptr<Communicator> comm_;
   std::vector<Dropout*> dropouts_;  // the model's, told each step's part of the global batch
+  std::vector<BatchNorm2d*> synced_batchnorms_;  // given the communicator (sync_batchnorm)
   std::vector<EpochRecord> history_;
   int64_t global_step_ = 0;
   // The epoch under way: the loader's generator as it was before this epoch's permutation, and
