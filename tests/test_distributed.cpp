@@ -4,6 +4,7 @@
 // tests/mpi_training.sh's (mpirun with 1, 2 and 4 ranks).
 #include <cstring>
 
+#include "bars_dataset.h"
 #include "cnn/data/augment.h"
 #include "cnn/dist/communicator.h"
 #include "cnn/dist/mpi.h"
@@ -15,29 +16,6 @@
 
 namespace cnn::testing {
 namespace {
-
-// Pictures whose label is where a bar stands: learnable in a few steps.
-Dataset bars(int64_t n, int64_t size, uint64_t seed) {
-  Dataset d;
-  d.name = "bars";
-  d.split = "train";
-  d.count = n;
-  d.rows = d.cols = size;
-  d.num_classes = 4;
-  d.class_names = {"0", "1", "2", "3"};
-  d.pixels.assign(static_cast<std::size_t>(n * size * size), 0);
-  d.labels.resize(static_cast<std::size_t>(n));
-  Generator gen(seed);
-  for (int64_t i = 0; i < n; ++i) {
-    const auto label = static_cast<int64_t>(gen.below(4));
-    d.labels[i] = static_cast<uint8_t>(label);
-    for (int64_t y = 1; y < size - 1; ++y) {
-      d.pixels[(i * size + y) * size + 1 + label * (size - 2) / 4] =
-          static_cast<uint8_t>(150 + gen.below(100));
-    }
-  }
-  return d;
-}
 
 // Parameters of several shapes, odd sizes among them (the arena pads each to 16 floats), a
 // BatchNorm2d's buffers and a Dropout's draws.

@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "bars_dataset.h"
 #include "cnn/data/idx.h"
 #include "cnn/io/checkpoint.h"
 #include "cnn/nn/spec.h"
@@ -26,29 +27,6 @@ namespace cnn::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Pictures whose label is where a bar stands: learnable in a few steps.
-Dataset bars(int64_t n, int64_t size, uint64_t seed) {
-  Dataset d;
-  d.name = "bars";
-  d.split = "train";
-  d.count = n;
-  d.rows = d.cols = size;
-  d.num_classes = 4;
-  d.class_names = {"0", "1", "2", "3"};
-  d.pixels.assign(static_cast<std::size_t>(n * size * size), 0);
-  d.labels.resize(static_cast<std::size_t>(n));
-  Generator gen(seed);
-  for (int64_t i = 0; i < n; ++i) {
-    const auto label = static_cast<int64_t>(gen.below(4));
-    d.labels[i] = static_cast<uint8_t>(label);
-    for (int64_t y = 1; y < size - 1; ++y) {
-      const int64_t x = 1 + label * (size - 2) / 4;
-      d.pixels[(i * size + y) * size + x] = static_cast<uint8_t>(150 + gen.below(100));
-    }
-  }
-  return d;
-}
 
 // Everything that can go wrong on resume has state here: BatchNorm's running statistics,
 // dropout's draws from the default generator, the optimizer's moments.
