@@ -91,9 +91,10 @@ TEST(ParameterArena, OneZeroGradClearsTheBlockAndToKeepsTheViews) {
   grads.fill(1.0f);
   model->zero_grad();
   for (float g : grads) ASSERT_EQ(g, 0.0f);
-  model->to(Device::CPU);  // the same device: the blocks stay, and so do the views
-  ASSERT_NE(model->parameter_arena(), nullptr);
-  EXPECT_EQ(model->parameter_arena()->values.data(), arena.values.data());
+  const float* block = arena.values.data();
+  model->to(Device::CPU);  // the same device: the arena, its blocks and the views stay
+  ASSERT_EQ(model->parameter_arena(), &arena);
+  EXPECT_EQ(model->parameter_arena()->values.data(), block);
 }
 
 // The arena only moves where the parameters live: training with it is bit for bit training

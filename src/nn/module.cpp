@@ -214,7 +214,10 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
 }
 
 void Module::to(Device device) {
-  if (const ParameterArena* arena = parameter_arena()) {
+  const ParameterArena* arena = parameter_arena();
+  if (arena && arena->values.device() == device) {
+    move_to(device, false);  // the blocks are there already: the arena stays as it is
+  } else if (arena) {
     // One transfer per block; the parameters become views into the moved blocks.
     auto moved = std::make_shared<ParameterArena>(
         ParameterArena{arena->values.to(device), arena->grads.to(device), arena->offsets});
