@@ -203,6 +203,12 @@ void write_curves(const std::string& path, const std::vector<EpochRecord>& histo
 
 int train_with(const TrainArgs& a, const CLI::App& cmd, const std::shared_ptr<Communicator>& comm);
 
+// Returns once every rank has called it (a sum of nothing).
+void wait_for_all(Communicator& comm) {
+  double nothing = 0;
+  comm.allreduce_sum(&nothing, 1);
+}
+
 // The threads a rank uses by default: the cores it may run on, shared with the other ranks on its
 // machine when they may all run everywhere (not bound).
 int rank_threads() {
@@ -483,8 +489,7 @@ int train_with(const TrainArgs& a, const CLI::App& cmd, const std::shared_ptr<Co
     }
     if (!trainer.stopped()) return 0;
     // A non-zero exit makes mpirun end the other ranks: not before rank 0 has saved and said so.
-    double saved = 0;
-    comm->allreduce_sum(&saved, 1);
+    wait_for_all(*comm);
     return 128 + stop_signal;
   }
   if (trainer.stopped()) {
@@ -496,10 +501,7 @@ int train_with(const TrainArgs& a, const CLI::App& cmd, const std::shared_ptr<Co
                 stopped_by.c_str(), (long long)trainer.global_step(),
                 (long long)trainer.total_steps(), out.c_str());
     std::fflush(stdout);
-    if (comm->size() > 1) {
-      double saved = 0;  // the other ranks wait for this before they exit
-      comm->allreduce_sum(&saved, 1);
-    }
+    wait_for_all(*comm);  // the other ranks wait for this before they exit
     return 128 + stop_signal;
   }
   // The Trainer refuses an empty dataset, so an epoch always runs; history.back() is still never

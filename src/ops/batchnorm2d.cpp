@@ -130,6 +130,16 @@ void affine_channel(const Tensor& x, Tensor& y, int64_t c, float scale, float sh
   }
 }
 
+// Channel c normalised with mean m and inverse standard deviation inv (then weight and bias):
+// y's channel c, and m and inv kept in saved's mean and invstd.
+void normalize_channel(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t c,
+                       double m, double inv, Tensor& y, Tensor& mean, Tensor& invstd) {
+  mean[c] = static_cast<float>(m);
+  invstd[c] = static_cast<float>(inv);
+  const auto [scale, shift] = affine_of(weight, bias, c, m, inv);
+  affine_channel(x, y, c, scale, shift);
+}
+
 // Channel c of dx = (dy - (x - mean) * proj - grad_mean) * scale; x, dy, dx: (N, C, HW).
 void dx_channel(const Tensor& x, const Tensor& dy, Tensor& dx, int64_t c, float mean, float proj,
                 float grad_mean, float scale) {
@@ -264,10 +274,7 @@ Tensor batchnorm2d_forward(const Tensor& x, const Tensor& weight, const Tensor& 
       m = running_mean->data()[c];
       inv = eval_invstd(*running_var, c, eps);
     }
-    mean[c] = static_cast<float>(m);
-    invstd[c] = static_cast<float>(inv);
-    const auto [scale, shift] = affine_of(weight, bias, c, m, inv);
-    affine_channel(x, y, c, scale, shift);
+    normalize_channel(x, weight, bias, c, m, inv, y, mean, invstd);
   }
   if (saved) *saved = {mean, invstd};
   return y;
@@ -367,10 +374,7 @@ Tensor batchnorm2d_forward_from_sums(const Tensor& x, const Tensor& weight, cons
     const double sq = std::max(sums[C + c] - m * sums[c], 0.0);
     const double inv = 1.0 / std::sqrt(sq / M + eps);
     if (running_mean) update_running(running_mean, running_var, c, momentum, m, sq / (M - 1));
-    mean[c] = static_cast<float>(m);
-    invstd[c] = static_cast<float>(inv);
-    const auto [scale, shift] = affine_of(weight, bias, c, m, inv);
-    affine_channel(x, y, c, scale, shift);
+    normalize_channel(x, weight, bias, c, m, inv, y, mean, invstd);
   }
   if (saved) *saved = {mean, invstd};
   return y;

@@ -433,11 +433,14 @@ StepResult Trainer::step() {
   StepResult r;
   r.count = static_cast<int64_t>(batch_.labels.size());
   // Checked after the sum over the ranks when there are several, so that all of them stop.
-  if (!distributed() && !std::isfinite(loss)) {
-    throw Error("training diverged: the loss is " + std::to_string(loss) + " at epoch " +
-                std::to_string(epoch_) + ", step " + std::to_string(partial_.steps + 1) +
-                " (try a smaller learning rate)");
-  }
+  const auto check_finite = [&](float value) {
+    if (!std::isfinite(value)) {
+      throw Error("training diverged: the loss is " + std::to_string(value) + " at epoch " +
+                  std::to_string(epoch_) + ", step " + std::to_string(partial_.steps + 1) +
+                  " (try a smaller learning rate)");
+    }
+  };
+  if (!distributed()) check_finite(loss);
   model_->backward(loss_fn.backward(), /*input_grad=*/false);
   r.correct = count_correct(logits, batch_.labels);
   if (distributed()) {
@@ -448,11 +451,7 @@ StepResult Trainer::step() {
     r.count = static_cast<int64_t>(sums[2]);
     r.correct = static_cast<int64_t>(sums[1]);
     loss = static_cast<float>(sums[0] / sums[2]);
-    if (!std::isfinite(sums[0])) {
-      throw Error("training diverged: the loss is " + std::to_string(loss) + " at epoch " +
-                  std::to_string(epoch_) + ", step " + std::to_string(partial_.steps + 1) +
-                  " (try a smaller learning rate)");
-    }
+    check_finite(loss);
   }
   optimizer_->step();
   r.loss = loss;
